@@ -1,1 +1,1 @@
-//! Placeholder, replaced by the policy entry points.
+pub mod settings;
