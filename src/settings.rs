@@ -1,11 +1,23 @@
-//! Policy settings and their validation (placeholder, replaced by the real implementation).
+//! Policy settings and their validation.
+//!
+//! The sync job links this module natively and validates every list it would write with
+//! [`parse_and_validate`], so it never pushes settings that `validate_settings` would refuse.
+
+use kubewarden_policy_sdk::settings::Validatable;
 use serde::{Deserialize, Serialize};
 
+use crate::allowlist::AllowList;
+use crate::reference::ImageReference;
+
+/// The settings, in the camelCase of Kubernetes APIs. Unknown keys are refused: a misspelt
+/// `allowComand: false` must not silently leave a restriction at its default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
+    /// Images allowed to run as hook sidecars; empty rejects every sidecar.
     #[serde(default)]
     pub allowed_images: Vec<String>,
+    /// The image KubeVirt runs for an entry without image (its sidecar-shim); unset rejects them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sidecar_shim_image: Option<String>,
     #[serde(default)]
@@ -18,9 +30,118 @@ pub struct Settings {
     pub allow_shared_compute_path: bool,
 }
 
+/// The settings in the form the checks use.
+#[derive(Debug, Clone)]
+pub struct SidecarRules {
+    pub allowed_images: AllowList,
+    pub sidecar_shim_image: Option<ImageReference>,
+    pub allow_command: bool,
+    pub allow_config_map: bool,
+    pub allow_pvc: bool,
+    pub allow_shared_compute_path: bool,
+}
+
+impl Settings {
+    /// Parses the settings into rules, naming every culprit when they are invalid.
+    pub fn rules(&self) -> Result<SidecarRules, String> {
+        let mut problems = Vec::new();
+        let allowed_images = AllowList::parse(&self.allowed_images)
+            .map_err(|e| problems.push(e.to_string()))
+            .unwrap_or_default();
+        let sidecar_shim_image = match self.sidecar_shim_image.as_deref() {
+            None => None,
+            Some(image) if image.contains('*') => {
+                problems.push(format!(
+                    "sidecarShimImage {image:?}: must name one image, without wildcard"
+                ));
+                None
+            }
+            Some(image) => ImageReference::parse_normalized(image)
+                .map_err(|e| {
+                    problems.push(format!(
+                        "sidecarShimImage {image:?}: not a valid image reference: {e}"
+                    ))
+                })
+                .ok(),
+        };
+        if self.allow_shared_compute_path && !self.allow_pvc {
+            problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());
+        }
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        Ok(SidecarRules {
+            allowed_images,
+            sidecar_shim_image,
+            allow_command: self.allow_command,
+            allow_config_map: self.allow_config_map,
+            allow_pvc: self.allow_pvc,
+            allow_shared_compute_path: self.allow_shared_compute_path,
+        })
+    }
+}
+
+impl Validatable for Settings {
+    fn validate(&self) -> Result<(), String> {
+        self.rules().map(|_| ())
+    }
+}
+
 /// Decodes settings exactly as the policy's `validate_settings` does and validates them.
-/// The error is the message `validate_settings` would return.
+/// The error is the message `validate_settings` returns.
 pub fn parse_and_validate(json: &serde_json::Value) -> Result<Settings, String> {
-    let settings: Settings = Settings::deserialize(json).map_err(|e| format!("invalid settings: {e}"))?;
+    let settings = Settings::deserialize(json).map_err(|e| format!("invalid settings: {e}"))?;
+    settings.validate()?;
     Ok(settings)
+}
+
+/// The same, from the bytes `validate_settings` receives.
+pub fn parse_and_validate_slice(payload: &[u8]) -> Result<Settings, String> {
+    let settings: Settings =
+        serde_json::from_slice(payload).map_err(|e| format!("invalid settings: {e}"))?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    #[rstest]
+    #[case(json!({}))]
+    #[case(json!({"allowedImages": []}))]
+    #[case(json!({"allowedImages": ["registry:5000/kubevirt/example-hook-sidecar:devel", "ghcr.io/org/*", "busybox:*"]}))]
+    #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:v1.4.0", "allowConfigMap": true}))]
+    #[case(json!({"allowPVC": true, "allowSharedComputePath": true, "allowCommand": true}))]
+    fn accepts(#[case] settings: serde_json::Value) {
+        parse_and_validate(&settings).expect("valid settings");
+    }
+
+    #[rstest]
+    #[case(json!({"allowedImage": ["a"]}), "unknown field `allowedImage`")]
+    #[case(json!({"allowComand": false}), "unknown field `allowComand`")]
+    #[case(json!({"allowPvc": true}), "unknown field `allowPvc`")]
+    #[case(json!({"allowedImages": "busybox"}), "invalid type")]
+    #[case(json!({"allowCommand": "yes"}), "invalid type")]
+    #[case(json!({"allowedImages": ["ok:1", "Not/Valid"]}), "allowedImages[1] \"Not/Valid\"")]
+    #[case(json!({"allowedImages": ["ghcr.io/*/x"]}), "allowedImages[0] \"ghcr.io/*/x\": a wildcard is allowed only")]
+    #[case(json!({"sidecarShimImage": "quay.io/kubevirt/*"}), "sidecarShimImage \"quay.io/kubevirt/*\": must name one image")]
+    #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:*"}), "without wildcard")]
+    #[case(json!({"sidecarShimImage": "UPPER"}), "sidecarShimImage \"UPPER\": not a valid image reference")]
+    #[case(json!({"allowSharedComputePath": true}), "allowSharedComputePath: true needs allowPVC: true")]
+    fn refuses(#[case] settings: serde_json::Value, #[case] message: &str) {
+        let error = parse_and_validate(&settings).expect_err("invalid settings");
+        assert!(error.contains(message), "{settings}: {error}");
+    }
+
+    #[test]
+    fn names_every_problem_at_once() {
+        let settings = json!({"allowedImages": ["*", "a b"], "allowSharedComputePath": true});
+        let error = parse_and_validate(&settings).expect_err("invalid settings");
+        for culprit in ["allowedImages[0]", "allowedImages[1]", "allowSharedComputePath"] {
+            assert!(error.contains(culprit), "{error}");
+        }
+    }
 }

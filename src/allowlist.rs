@@ -1,0 +1,320 @@
+//! The allow-list of sidecar images (`allowedImages`): its entry forms and the matching rules.
+//!
+//! Everything is compared on parsed, normalized components, never on string prefixes, so
+//! `ghcr.io/org/*` does not allow `ghcr.io/organisation/x` and `busybox` means the same as
+//! `docker.io/library/busybox:latest`.
+
+use std::fmt;
+
+use crate::reference::{
+    canonical_registry, is_valid_name, looks_like_registry, split_reference, ImageReference,
+    ReferenceError,
+};
+
+/// One parsed `allowedImages` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedImage {
+    /// `repo[:tag]`, `repo@digest` or `repo:tag@digest`.
+    Exact(ImageReference),
+    /// `repo:*`: any tag or digest of one repository.
+    AnyTag { registry: String, repository: String },
+    /// `registry/path/*`: any repository under `path` (the whole registry when `path` is empty).
+    Under { registry: String, path: String },
+}
+
+/// Why an `allowedImages` entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryError {
+    Reference(ReferenceError),
+    /// A `*` anywhere but in the two wildcard forms.
+    MisplacedWildcard,
+    /// `repo:tag:*` or `repo@digest:*`.
+    WildcardWithTagOrDigest,
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Reference(e) => write!(f, "not a valid image reference: {e}"),
+            Self::MisplacedWildcard => f.write_str(
+                "a wildcard is allowed only as `repo:*` (any tag of one repository) \
+                 or `registry/path/*` (any repository under a path)",
+            ),
+            Self::WildcardWithTagOrDigest => {
+                f.write_str("`repo:*` takes a repository without tag or digest before `:*`")
+            }
+        }
+    }
+}
+
+impl AllowedImage {
+    pub fn parse(entry: &str) -> Result<Self, EntryError> {
+        if let Some(repository) = entry.strip_suffix(":*") {
+            return parse_any_tag(repository);
+        }
+        if let Some(path) = entry.strip_suffix("/*") {
+            return parse_under(path);
+        }
+        if entry.contains('*') {
+            return Err(EntryError::MisplacedWildcard);
+        }
+        ImageReference::parse_normalized(entry)
+            .map(Self::Exact)
+            .map_err(EntryError::Reference)
+    }
+
+    pub fn is_wildcard(&self) -> bool {
+        !matches!(self, Self::Exact(_))
+    }
+
+    /// Whether this entry allows the (normalized) requested image.
+    pub fn allows(&self, image: &ImageReference) -> bool {
+        match self {
+            Self::Exact(entry) => {
+                let same_repository =
+                    entry.registry == image.registry && entry.repository == image.repository;
+                // A digest is what gets pulled: only a digest entry allows a digest request,
+                // and a digest entry allows nothing but that digest.
+                let same_content = match (&entry.digest, &image.digest) {
+                    (Some(allowed), Some(requested)) => allowed == requested,
+                    (None, None) => entry.tag == image.tag,
+                    _ => false,
+                };
+                same_repository && same_content
+            }
+            Self::AnyTag {
+                registry,
+                repository,
+            } => *registry == image.registry && *repository == image.repository,
+            Self::Under { registry, path } => {
+                *registry == image.registry
+                    && (path.is_empty()
+                        || image
+                            .repository
+                            .strip_prefix(path.as_str())
+                            .is_some_and(|rest| rest.starts_with('/')))
+            }
+        }
+    }
+}
+
+impl fmt::Display for AllowedImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact(reference) => write!(f, "{reference}"),
+            Self::AnyTag {
+                registry,
+                repository,
+            } => write!(f, "{registry}/{repository}:*"),
+            Self::Under { registry, path } if path.is_empty() => write!(f, "{registry}/*"),
+            Self::Under { registry, path } => write!(f, "{registry}/{path}/*"),
+        }
+    }
+}
+
+fn parse_any_tag(repository: &str) -> Result<AllowedImage, EntryError> {
+    if repository.contains('*') {
+        return Err(EntryError::MisplacedWildcard);
+    }
+    let parts = split_reference(repository).map_err(EntryError::Reference)?;
+    if parts.tag.is_some() || parts.digest.is_some() {
+        return Err(EntryError::WildcardWithTagOrDigest);
+    }
+    let reference = ImageReference::parse_normalized(repository).map_err(EntryError::Reference)?;
+    Ok(AllowedImage::AnyTag {
+        registry: reference.registry,
+        repository: reference.repository,
+    })
+}
+
+/// `registry/path/*`, `registry/*` or, on Docker Hub, `path/*`.
+fn parse_under(prefix: &str) -> Result<AllowedImage, EntryError> {
+    if prefix.contains('*') || prefix.contains(':') && !has_registry_port_only(prefix) {
+        return Err(EntryError::MisplacedWildcard);
+    }
+    let (first, rest) = match prefix.split_once('/') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (prefix, None),
+    };
+    let (registry, path) = if looks_like_registry(first) {
+        (first.to_ascii_lowercase(), rest.unwrap_or(""))
+    } else {
+        ("docker.io".to_owned(), prefix)
+    };
+    // The prefix is valid exactly when a repository below it would be.
+    let probe = if path.is_empty() {
+        format!("{first}/x")
+    } else {
+        format!("{prefix}/x")
+    };
+    if !is_valid_name(&probe) {
+        return Err(EntryError::Reference(ReferenceError::InvalidFormat));
+    }
+    Ok(AllowedImage::Under {
+        registry: canonical_registry(&registry).to_owned(),
+        path: path.to_owned(),
+    })
+}
+
+/// A colon in a path prefix may only be a registry port in its first component.
+fn has_registry_port_only(prefix: &str) -> bool {
+    let first = prefix.split('/').next().unwrap_or(prefix);
+    prefix.matches(':').count() == 1 && first.contains(':')
+}
+
+/// A parsed `allowedImages` list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList {
+    entries: Vec<AllowedImage>,
+}
+
+/// The entries of an `allowedImages` list that are refused, each with its index and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowListError {
+    pub invalid: Vec<(usize, String, EntryError)>,
+}
+
+impl fmt::Display for AllowListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, (index, entry, error)) in self.invalid.iter().enumerate() {
+            if n > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "allowedImages[{index}] {entry:?}: {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AllowListError {}
+
+impl AllowList {
+    /// Parses every entry, reporting all the invalid ones at once.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, AllowListError> {
+        let mut parsed = Vec::with_capacity(entries.len());
+        let mut invalid = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            match AllowedImage::parse(entry.as_ref()) {
+                Ok(image) => parsed.push(image),
+                Err(error) => invalid.push((index, entry.as_ref().to_owned(), error)),
+            }
+        }
+        if invalid.is_empty() {
+            Ok(Self { entries: parsed })
+        } else {
+            Err(AllowListError { invalid })
+        }
+    }
+
+    /// The first entry that allows the (normalized) image.
+    pub fn find(&self, image: &ImageReference) -> Option<&AllowedImage> {
+        self.entries.iter().find(|entry| entry.allows(image))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn allows(entry: &str, image: &str) -> bool {
+        let entry = AllowedImage::parse(entry).expect("valid entry");
+        let image = ImageReference::parse_normalized(image).expect("valid image");
+        entry.allows(&image)
+    }
+
+    #[rstest]
+    // exact tags, with Docker Hub's spellings
+    #[case("busybox:1.36", "busybox:1.36", true)]
+    #[case("busybox:1.36", "docker.io/library/busybox:1.36", true)]
+    #[case("busybox:1.36", "index.docker.io/library/busybox:1.36", true)]
+    #[case("docker.io/library/busybox:1.36", "busybox:1.36", true)]
+    #[case("busybox:1.36", "busybox:1.37", false)]
+    #[case("busybox", "busybox:latest", true)]
+    #[case("busybox", "busybox", true)]
+    #[case("busybox:1.36", "busybox", false)]
+    #[case("busybox:1.36", "myorg/busybox:1.36", false)]
+    // hosts are case-insensitive, ports are significant
+    #[case("Registry.Example.com:5000/hooks/gpu:v1", "registry.example.com:5000/hooks/gpu:v1", true)]
+    #[case("registry.example.com:5000/hooks/gpu:v1", "registry.example.com/hooks/gpu:v1", false)]
+    #[case("registry.example.com/hooks/gpu:v1", "registry.example.com:443/hooks/gpu:v1", false)]
+    // digests
+    #[case("busybox:1.36", &format!("busybox:1.36@{D1}"), false)]
+    #[case(&format!("busybox@{D1}"), &format!("busybox@{D1}"), true)]
+    #[case(&format!("busybox@{D1}"), &format!("busybox:1.36@{D1}"), true)]
+    #[case(&format!("busybox:1.36@{D1}"), &format!("busybox@{D1}"), true)]
+    #[case(&format!("busybox:1.36@{D1}"), &format!("busybox@{D2}"), false)]
+    #[case(&format!("busybox:1.36@{D1}"), "busybox:1.36", false)]
+    #[case(&format!("busybox@{D1}"), &format!("other@{D1}"), false)]
+    // repo:*
+    #[case("ghcr.io/org/hook:*", "ghcr.io/org/hook:v2", true)]
+    #[case("ghcr.io/org/hook:*", &format!("ghcr.io/org/hook@{D2}"), true)]
+    #[case("ghcr.io/org/hook:*", "ghcr.io/org/hook", true)]
+    #[case("ghcr.io/org/hook:*", "ghcr.io/org/hook2:v2", false)]
+    #[case("ghcr.io/org/hook:*", "ghcr.io/org/hook/sub:v2", false)]
+    #[case("busybox:*", "docker.io/library/busybox:x", true)]
+    // registry/path/*
+    #[case("ghcr.io/org/*", "ghcr.io/org/hook:v1", true)]
+    #[case("ghcr.io/org/*", "ghcr.io/org/team/hook:v1", true)]
+    #[case("ghcr.io/org/*", &format!("ghcr.io/org/hook@{D1}"), true)]
+    #[case("ghcr.io/org/*", "ghcr.io/organisation/hook:v1", false)]
+    #[case("ghcr.io/org/*", "ghcr.io/org:v1", false)]
+    #[case("ghcr.io/org/*", "quay.io/org/hook:v1", false)]
+    #[case("GHCR.io/*", "ghcr.io/anything/at/all:v1", true)]
+    #[case("registry:5000/kubevirt/*", "registry:5000/kubevirt/example-hook-sidecar:devel", true)]
+    #[case("registry:5000/kubevirt/*", "registry/kubevirt/example-hook-sidecar:devel", false)]
+    #[case("myorg/*", "docker.io/myorg/hook:1", true)]
+    #[case("myorg/*", "myorg:1", false)]
+    #[case("library/*", "busybox", true)]
+    #[case("docker.io/*", "busybox", true)]
+    #[case("index.docker.io/*", "someone/thing:1", true)]
+    fn matching(#[case] entry: &str, #[case] image: &str, #[case] expected: bool) {
+        assert_eq!(allows(entry, image), expected, "{entry} vs {image}");
+    }
+
+    #[rstest]
+    #[case("*")]
+    #[case("**")]
+    #[case("ghcr.io/*/hook")]
+    #[case("ghcr.io/org/hook*")]
+    #[case("ghcr.io/org/hook:v*")]
+    #[case("ghcr.io/org/hook:v1:*")]
+    #[case("ghcr.io/org/*/*")]
+    #[case("ghcr.io/org/hook:v1/*")]
+    #[case("*/hook")]
+    #[case("ghcr.io/Org/*")]
+    #[case("")]
+    #[case("Busybox")]
+    #[case("busybox@sha256:abc")]
+    fn refuses_invalid_entries(#[case] entry: &str) {
+        assert!(AllowedImage::parse(entry).is_err(), "{entry:?} must be refused");
+    }
+
+    #[test]
+    fn wildcard_with_tag_is_named() {
+        assert_eq!(
+            AllowedImage::parse("busybox:1:*"),
+            Err(EntryError::WildcardWithTagOrDigest)
+        );
+        assert_eq!(
+            AllowedImage::parse(&format!("busybox@{D1}:*")),
+            Err(EntryError::WildcardWithTagOrDigest)
+        );
+    }
+
+    #[test]
+    fn list_error_names_every_bad_entry() {
+        let error = AllowList::parse(&["busybox", "not a ref", "ok:1", "*"]).expect_err("invalid");
+        let message = error.to_string();
+        assert!(message.contains("allowedImages[1] \"not a ref\""), "{message}");
+        assert!(message.contains("allowedImages[3] \"*\""), "{message}");
+        assert_eq!(error.invalid.len(), 2);
+    }
+}

@@ -1,0 +1,254 @@
+//! Where each KubeVirt kind carries annotations that end up on a VMI, and how to read them.
+//!
+//! The object is read from the raw JSON of the request along a fixed path, one level at a time,
+//! without building a `serde_json::Value` of the whole object: the request is parsed once,
+//! and only the few fields on the path are looked at again.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::annotation::HOOK_SIDECARS_ANNOTATION;
+
+/// `kind` of an AdmissionRequest.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// A place in an object where the hook-sidecar annotation may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnotationLocation {
+    /// Path to the annotations map, from the object's root.
+    pub path: &'static [&'static str],
+    /// False where KubeVirt never reads it (a VM's own metadata): checked, with a warning.
+    pub effective: bool,
+}
+
+impl fmt::Display for AnnotationLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{HOOK_SIDECARS_ANNOTATION:?}]", self.path.join("."))
+    }
+}
+
+const fn effective(path: &'static [&'static str]) -> AnnotationLocation {
+    AnnotationLocation {
+        path,
+        effective: true,
+    }
+}
+
+const VMI: &[AnnotationLocation] = &[effective(&["metadata", "annotations"])];
+const VM: &[AnnotationLocation] = &[
+    effective(&["spec", "template", "metadata", "annotations"]),
+    AnnotationLocation {
+        path: &["metadata", "annotations"],
+        effective: false,
+    },
+];
+const REPLICA_SET: &[AnnotationLocation] =
+    &[effective(&["spec", "template", "metadata", "annotations"])];
+const POOL: &[AnnotationLocation] = &[effective(&[
+    "spec",
+    "virtualMachineTemplate",
+    "spec",
+    "template",
+    "metadata",
+    "annotations",
+])];
+const INSTANCETYPE: &[AnnotationLocation] = &[effective(&["spec", "annotations"])];
+
+/// The locations to check for a kind, or `None` for kinds that cannot bring a hook sidecar.
+pub fn annotation_locations(kind: &GroupVersionKind) -> Option<&'static [AnnotationLocation]> {
+    match (kind.group.as_str(), kind.kind.as_str()) {
+        ("kubevirt.io", "VirtualMachineInstance") => Some(VMI),
+        ("kubevirt.io", "VirtualMachine") => Some(VM),
+        ("kubevirt.io", "VirtualMachineInstanceReplicaSet") => Some(REPLICA_SET),
+        ("pool.kubevirt.io", "VirtualMachinePool") => Some(POOL),
+        (
+            "instancetype.kubevirt.io",
+            "VirtualMachineInstancetype"
+            | "VirtualMachineClusterInstancetype"
+            | "VirtualMachinePreference"
+            | "VirtualMachineClusterPreference",
+        ) => Some(INSTANCETYPE),
+        _ => None,
+    }
+}
+
+/// Reads the annotation's value at `location` of `object`. Missing or `null` maps on the way mean
+/// no annotation; anything that is not what Kubernetes would serialize there is an error, since a
+/// sidecar request could hide in what the policy cannot read.
+pub fn read_annotation(
+    object: &RawValue,
+    location: &AnnotationLocation,
+) -> Result<Option<String>, String> {
+    let mut current = object;
+    for (depth, key) in location.path.iter().enumerate() {
+        let reached = if depth == 0 {
+            "the object".to_owned()
+        } else {
+            location.path[..depth].join(".")
+        };
+        match field_of(current, key).map_err(|e| format!("cannot read {reached}: {e}"))? {
+            Some(child) => current = child,
+            None => return Ok(None),
+        }
+    }
+    string_field_of(current, HOOK_SIDECARS_ANNOTATION)
+        .map_err(|e| format!("cannot read {}: {e}", location.path.join(".")))
+}
+
+/// The raw value of `key` in the JSON object `raw` (`None` when absent or `null`).
+fn field_of<'a>(raw: &'a RawValue, key: &str) -> Result<Option<&'a RawValue>, String> {
+    Ok(FieldOf::<Option<&'a RawValue>>::find(raw, key)?.flatten())
+}
+
+/// The string value of `key` in the JSON object `raw`.
+fn string_field_of(raw: &RawValue, key: &str) -> Result<Option<String>, String> {
+    let found = FieldOf::<serde_json::Value>::find(raw, key)?;
+    match found {
+        None => Ok(None),
+        Some(serde_json::Value::String(value)) => Ok(Some(value)),
+        Some(other) => Err(format!("{key:?} is {other}, not a string")),
+    }
+}
+
+/// Finds one key in a JSON object, decoding only its value and refusing the key twice.
+struct FieldOf<'k, T> {
+    key: &'k str,
+    _value: std::marker::PhantomData<T>,
+}
+
+impl<'k, 'de, T: Deserialize<'de>> FieldOf<'k, T> {
+    fn find(raw: &'de RawValue, key: &'k str) -> Result<Option<T>, String> {
+        let seed = FieldOf {
+            key,
+            _value: std::marker::PhantomData,
+        };
+        let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+        seed.deserialize(&mut deserializer).map_err(|e| e.to_string())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for FieldOf<'_, T> {
+    type Value = Option<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for FieldOf<'_, T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key_seed(KeyIs(self.key))? {
+            if !key {
+                map.next_value::<IgnoredAny>()?;
+            } else if found.is_some() {
+                return Err(de::Error::custom(format!("the key {:?} appears twice", self.key)));
+            } else {
+                found = Some(map.next_value::<T>()?);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Compares a map key with the wanted one without allocating it.
+struct KeyIs<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).expect("valid JSON")
+    }
+
+    const TEMPLATE: AnnotationLocation = VM[0];
+
+    #[rstest]
+    #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[]"}}}}}"#, Some("[]"))]
+    #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"other":"x"}}}}}"#, None)]
+    #[case(r#"{"spec":{"template":{"metadata":{}}}}"#, None)]
+    #[case(r#"{"spec":{"template":{"metadata":null}}}"#, None)]
+    #[case(r#"{"spec":null}"#, None)]
+    #[case(r#"{}"#, None)]
+    #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[{\"image\":\"a\"}]"}}}}}"#, Some(r#"[{"image":"a"}]"#))]
+    fn reads_the_template_annotation(#[case] object: &str, #[case] expected: Option<&str>) {
+        let value = read_annotation(&raw(object), &TEMPLATE).expect("readable");
+        assert_eq!(value.as_deref(), expected);
+    }
+
+    #[rstest]
+    #[case(r#"[]"#, "cannot read the object")]
+    #[case(r#"{"spec":"x"}"#, "cannot read spec")]
+    #[case(r#"{"spec":{"template":[]}}"#, "cannot read spec.template")]
+    #[case(r#"{"spec":{"template":{"metadata":{"annotations":5}}}}"#, "cannot read spec.template.metadata.annotations")]
+    #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":["x"]}}}}}"#, "not a string")]
+    #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":null}}}}}"#, "not a string")]
+    #[case(r#"{"spec":{"template":{},"template":{}}}"#, "appears twice")]
+    #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[]","hooks.kubevirt.io/hookSidecars":"[{}]"}}}}}"#, "appears twice")]
+    fn unreadable_objects_are_errors(#[case] object: &str, #[case] message: &str) {
+        let error = read_annotation(&raw(object), &TEMPLATE).expect_err("unreadable");
+        assert!(error.contains(message), "{object}: {error}");
+    }
+
+    #[rstest]
+    #[case("kubevirt.io", "VirtualMachineInstance", Some(1))]
+    #[case("kubevirt.io", "VirtualMachine", Some(2))]
+    #[case("kubevirt.io", "VirtualMachineInstanceReplicaSet", Some(1))]
+    #[case("pool.kubevirt.io", "VirtualMachinePool", Some(1))]
+    #[case("instancetype.kubevirt.io", "VirtualMachineClusterPreference", Some(1))]
+    #[case("instancetype.kubevirt.io", "VirtualMachineInstancetype", Some(1))]
+    #[case("", "Pod", None)]
+    #[case("kubevirt.io", "KubeVirt", None)]
+    #[case("example.com", "VirtualMachine", None)]
+    fn kinds(#[case] group: &str, #[case] kind: &str, #[case] locations: Option<usize>) {
+        let gvk = GroupVersionKind {
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+        };
+        assert_eq!(annotation_locations(&gvk).map(<[_]>::len), locations);
+    }
+}

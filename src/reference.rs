@@ -1,0 +1,371 @@
+//! Container image references, parsed without regular expressions.
+//!
+//! The grammar is the one of the distribution project (`reference.go`), as implemented by
+//! `oci_spec::distribution::Reference`. oci-spec compiles a large regex the first time it parses,
+//! and policy-server gives every request a fresh wasm instance, so every request would pay for
+//! that compilation (about 35 ms). This hand-written parser accepts the same strings and yields
+//! the same components; `tests/reference_differential.rs` holds it to oci-spec on a generated
+//! corpus. The one deliberate difference: tags are ASCII only, as in the distribution grammar
+//! (Go's `\w`), where oci-spec's Rust regex lets any Unicode word character through.
+
+use std::fmt;
+
+const DOCKER_HUB: &str = "docker.io";
+const DOCKER_HUB_LEGACY: &str = "index.docker.io";
+const OFFICIAL_REPO_PREFIX: &str = "library/";
+const DEFAULT_TAG: &str = "latest";
+const NAME_TOTAL_LENGTH_MAX: usize = 255;
+const TAG_LENGTH_MAX: usize = 128;
+
+/// Why a string is not an image reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceError {
+    Empty,
+    InvalidFormat,
+    NameTooLong,
+    InvalidTag,
+    InvalidDigest,
+    UnsupportedDigest,
+    InvalidDigestLength,
+}
+
+impl fmt::Display for ReferenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "empty image reference",
+            Self::InvalidFormat => "invalid image reference format",
+            Self::NameTooLong => "repository name longer than 255 characters",
+            Self::InvalidTag => "invalid tag format",
+            Self::InvalidDigest => "invalid digest format",
+            Self::UnsupportedDigest => "unsupported digest algorithm (sha256, sha384, sha512)",
+            Self::InvalidDigestLength => "digest has the wrong length for its algorithm",
+        })
+    }
+}
+
+impl std::error::Error for ReferenceError {}
+
+/// A parsed image reference, with the components oci-spec's `Reference` gives:
+/// the registry as written (but `index.docker.io` folded onto `docker.io`), the repository with
+/// Docker Hub's `library/` prefix, the tag (`latest` when neither tag nor digest is written)
+/// and the digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReference {
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl ImageReference {
+    /// Parses `input` as Docker does (`docker.io` default registry, `library/` for one-part names).
+    pub fn parse(input: &str) -> Result<Self, ReferenceError> {
+        if input.is_empty() {
+            return Err(ReferenceError::Empty);
+        }
+        let parts = split_reference(input)?;
+        let (registry, repository) = split_domain(parts.name);
+        if repository.len() > NAME_TOTAL_LENGTH_MAX {
+            return Err(ReferenceError::NameTooLong);
+        }
+        if let Some(digest) = parts.digest {
+            check_digest_algorithm(digest)?;
+        }
+        let tag = match (parts.tag, parts.digest) {
+            (None, None) => Some(DEFAULT_TAG.to_owned()),
+            (tag, _) => tag.map(str::to_owned),
+        };
+        Ok(Self {
+            registry,
+            repository,
+            tag,
+            digest: parts.digest.map(str::to_owned),
+        })
+    }
+
+    /// The form used for comparisons: registry hosts are case-insensitive, so the registry is
+    /// lower-cased, and Docker Hub's spellings are folded onto `docker.io/library/...`.
+    pub fn normalized(mut self) -> Self {
+        let registry = self.registry.to_ascii_lowercase();
+        self.registry = canonical_registry(&registry).to_owned();
+        if self.registry == DOCKER_HUB && !self.repository.contains('/') {
+            self.repository = format!("{OFFICIAL_REPO_PREFIX}{}", self.repository);
+        }
+        self
+    }
+
+    /// Parses and normalizes in one step.
+    pub fn parse_normalized(input: &str) -> Result<Self, ReferenceError> {
+        Self::parse(input).map(Self::normalized)
+    }
+}
+
+impl fmt::Display for ImageReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A reference split into its textual parts, each already checked against the grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReferenceParts<'a> {
+    pub name: &'a str,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a str>,
+}
+
+/// Splits `name[:tag][@digest]` and checks each part's grammar (not the digest algorithm).
+pub(crate) fn split_reference(input: &str) -> Result<ReferenceParts<'_>, ReferenceError> {
+    let (rest, digest) = match input.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (input, None),
+    };
+    // A colon after the last slash starts the tag; any other colon is a registry port.
+    let last_slash = rest.rfind('/');
+    let (name, tag) = match rest.rfind(':') {
+        Some(colon) if last_slash.is_none_or(|slash| colon > slash) => {
+            (&rest[..colon], Some(&rest[colon + 1..]))
+        }
+        _ => (rest, None),
+    };
+    if !is_valid_name(name) {
+        return Err(ReferenceError::InvalidFormat);
+    }
+    if let Some(tag) = tag {
+        if !is_valid_tag(tag) {
+            return Err(ReferenceError::InvalidTag);
+        }
+    }
+    if let Some(digest) = digest {
+        if !is_valid_digest_syntax(digest) {
+            return Err(ReferenceError::InvalidDigest);
+        }
+    }
+    Ok(ReferenceParts { name, tag, digest })
+}
+
+/// `[domain/]path-component(/path-component)*`
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    let mut components = name.split('/');
+    let Some(first) = components.next() else {
+        return false;
+    };
+    let rest: Vec<&str> = components.collect();
+    let rest_valid = rest.iter().all(|c| is_path_component(c));
+    if !rest_valid {
+        return false;
+    }
+    is_path_component(first) || (!rest.is_empty() && is_domain(first))
+}
+
+/// `[a-z0-9]+` runs joined by one separator each: `.`, `_`, `__` or any run of `-`.
+fn is_path_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        let run_start = i;
+        while i < bytes.len() && alnum(bytes[i]) {
+            i += 1;
+        }
+        if i == run_start {
+            return false;
+        }
+        if i == bytes.len() {
+            return true;
+        }
+        let sep_start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let separator = &component[sep_start..i];
+        let dashes = separator.bytes().all(|b| b == b'-');
+        if !(dashes || matches!(separator, "." | "_" | "__")) {
+            return false;
+        }
+    }
+}
+
+/// `label(.label)*(:port)?` where a label is alphanumeric with inner hyphens.
+fn is_domain(domain: &str) -> bool {
+    let (host, port) = match domain.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (domain, None),
+    };
+    let port_valid = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    port_valid && host.split('.').all(is_domain_label)
+}
+
+fn is_domain_label(label: &str) -> bool {
+    let bytes = label.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            first.is_ascii_alphanumeric()
+                && last.is_ascii_alphanumeric()
+                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        }
+        _ => false,
+    }
+}
+
+/// `[\w][\w.-]{0,127}` with ASCII `\w`.
+fn is_valid_tag(tag: &str) -> bool {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = tag.as_bytes();
+    match bytes.split_first() {
+        Some((first, rest)) => {
+            word(*first)
+                && bytes.len() <= TAG_LENGTH_MAX
+                && rest.iter().all(|b| word(*b) || *b == b'.' || *b == b'-')
+        }
+        None => false,
+    }
+}
+
+/// `algorithm:hex` with `algorithm = [A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*` and
+/// at least 32 hex digits.
+fn is_valid_digest_syntax(digest: &str) -> bool {
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return false;
+    };
+    let algorithm_valid = algorithm.split(['-', '_', '+', '.']).all(|part| {
+        let bytes = part.as_bytes();
+        bytes.first().is_some_and(u8::is_ascii_alphabetic)
+            && bytes.iter().all(u8::is_ascii_alphanumeric)
+    });
+    algorithm_valid && hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn check_digest_algorithm(digest: &str) -> Result<(), ReferenceError> {
+    let (algorithm, hex) = digest.split_once(':').ok_or(ReferenceError::InvalidDigest)?;
+    let expected_len = match algorithm {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return Err(ReferenceError::UnsupportedDigest),
+    };
+    if hex.len() == expected_len {
+        Ok(())
+    } else {
+        Err(ReferenceError::InvalidDigestLength)
+    }
+}
+
+/// Docker's `splitDomain`: the first component is a registry only when it looks like a host
+/// (a dot or a port) or is `localhost`.
+pub(crate) fn split_domain(name: &str) -> (String, String) {
+    let (domain, remainder) = match name.split_once('/') {
+        Some((first, rest)) if looks_like_registry(first) => (first, rest),
+        _ => (DOCKER_HUB, name),
+    };
+    let domain = if domain == DOCKER_HUB_LEGACY { DOCKER_HUB } else { domain };
+    let repository = if domain == DOCKER_HUB && !remainder.contains('/') {
+        format!("{OFFICIAL_REPO_PREFIX}{remainder}")
+    } else {
+        remainder.to_owned()
+    };
+    (domain.to_owned(), repository)
+}
+
+pub(crate) fn looks_like_registry(component: &str) -> bool {
+    component.contains('.') || component.contains(':') || component == "localhost"
+}
+
+/// Folds the spellings of Docker Hub onto one name. Expects a lower-cased host.
+pub(crate) fn canonical_registry(registry: &str) -> &str {
+    if registry == DOCKER_HUB_LEGACY {
+        DOCKER_HUB
+    } else {
+        registry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    const SHA: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[rstest]
+    #[case("busybox", "docker.io", "library/busybox", Some("latest"), None)]
+    #[case("library/busybox:1.36", "docker.io", "library/busybox", Some("1.36"), None)]
+    #[case("index.docker.io/busybox", "docker.io", "library/busybox", Some("latest"), None)]
+    #[case("test.com:5000", "docker.io", "library/test.com", Some("5000"), None)]
+    #[case("localhost/hook", "localhost", "hook", Some("latest"), None)]
+    #[case("localhost:5000/a/b:v1", "localhost:5000", "a/b", Some("v1"), None)]
+    #[case("registry:5000/kubevirt/example-hook-sidecar:devel", "registry:5000", "kubevirt/example-hook-sidecar", Some("devel"), None)]
+    #[case("quay.io/kubevirt/sidecar-shim@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "quay.io", "kubevirt/sidecar-shim", None, Some(SHA))]
+    #[case("Quay.IO/a__b/c---d.e_f:T_1.x-y", "Quay.IO", "a__b/c---d.e_f", Some("T_1.x-y"), None)]
+    #[case("a_b.c/d", "a_b.c", "d", Some("latest"), None)]
+    fn parses_like_docker(
+        #[case] input: &str,
+        #[case] registry: &str,
+        #[case] repository: &str,
+        #[case] tag: Option<&str>,
+        #[case] digest: Option<&str>,
+    ) {
+        let parsed = ImageReference::parse(input).expect("valid reference");
+        assert_eq!(parsed.registry, registry);
+        assert_eq!(parsed.repository, repository);
+        assert_eq!(parsed.tag.as_deref(), tag);
+        assert_eq!(parsed.digest.as_deref(), digest);
+    }
+
+    #[rstest]
+    #[case("", ReferenceError::Empty)]
+    #[case("Busybox", ReferenceError::InvalidFormat)]
+    #[case("busybox:", ReferenceError::InvalidTag)]
+    #[case("busybox:-x", ReferenceError::InvalidTag)]
+    #[case("busybox:tägé", ReferenceError::InvalidTag)]
+    #[case("a/b:c/d", ReferenceError::InvalidFormat)]
+    #[case("a..b/c", ReferenceError::InvalidFormat)]
+    #[case("a-/b", ReferenceError::InvalidFormat)]
+    #[case("a___b", ReferenceError::InvalidFormat)]
+    #[case("localhost:/a", ReferenceError::InvalidFormat)]
+    #[case("-a.com/b", ReferenceError::InvalidFormat)]
+    #[case("a.com/", ReferenceError::InvalidFormat)]
+    #[case("busybox@sha256:abc", ReferenceError::InvalidDigest)]
+    #[case("busybox@md5:0123456789abcdef0123456789abcdef", ReferenceError::UnsupportedDigest)]
+    #[case("busybox@sha256:0123456789abcdef0123456789abcdef", ReferenceError::InvalidDigestLength)]
+    #[case("busybox@@sha256:0123456789abcdef0123456789abcdef", ReferenceError::InvalidDigest)]
+    #[case("image:*", ReferenceError::InvalidTag)]
+    #[case("a b", ReferenceError::InvalidFormat)]
+    fn rejects_invalid(#[case] input: &str, #[case] error: ReferenceError) {
+        assert_eq!(ImageReference::parse(input), Err(error));
+    }
+
+    #[test]
+    fn rejects_long_tag_and_name() {
+        let tag = "t".repeat(129);
+        assert_eq!(ImageReference::parse(&format!("a:{tag}")), Err(ReferenceError::InvalidTag));
+        // The 255 limit counts the `library/` prefix Docker Hub names get.
+        let name = "n".repeat(250);
+        assert_eq!(ImageReference::parse(&name), Err(ReferenceError::NameTooLong));
+    }
+
+    #[rstest]
+    #[case("busybox")]
+    #[case("docker.io/library/busybox:latest")]
+    #[case("index.docker.io/library/busybox")]
+    #[case("DOCKER.IO/busybox")]
+    #[case("Index.Docker.Io/busybox:latest")]
+    fn normalizes_docker_hub_spellings(#[case] input: &str) {
+        let normalized = ImageReference::parse_normalized(input).expect("valid reference");
+        assert_eq!(normalized.to_string(), "docker.io/library/busybox:latest");
+    }
+
+    #[test]
+    fn registry_port_is_significant() {
+        let a = ImageReference::parse_normalized("registry:5000/a").expect("valid");
+        let b = ImageReference::parse_normalized("registry:5001/a").expect("valid");
+        assert_ne!(a, b);
+    }
+}
