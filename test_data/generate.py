@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Writes the AdmissionRequest fixtures of test_data/.
+
+Each fixture is a bare AdmissionRequest (what `kwctl run --request-path` takes) whose object looks
+like `kubectl get -o json` of that kind. Run it again after editing; the output is committed.
+"""
+import copy
+import json
+import pathlib
+import zlib
+
+HERE = pathlib.Path(__file__).parent
+HOOKS = "hooks.kubevirt.io/hookSidecars"
+GPU_HOOK = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"
+GPU_SIDECARS = json.dumps([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}])
+GPU_ARGS = {"qemu-commandline.hooks.example.com/args": "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536"}
+
+
+def meta(name, namespace="default", annotations=None, labels=None):
+    m = {
+        "creationTimestamp": "2026-11-20T09:12:44Z",
+        "generation": 1,
+        "name": name,
+        "resourceVersion": "1837265",
+        "uid": "6f1c2a0e-1d6b-4b59-9b7e-3f2a1c7d9e01",
+    }
+    if namespace:
+        m["namespace"] = namespace
+    if annotations:
+        m["annotations"] = annotations
+    if labels:
+        m["labels"] = labels
+    return m
+
+
+def vmi_spec():
+    return {
+        "architecture": "amd64",
+        "domain": {
+            "cpu": {"cores": 8, "model": "host-passthrough", "sockets": 1, "threads": 1},
+            "devices": {
+                "disks": [
+                    {"bootOrder": 1, "disk": {"bus": "virtio"}, "name": "disk-0"},
+                    {"disk": {"bus": "virtio"}, "name": "cloudinitdisk"},
+                ],
+                "gpus": [{"deviceName": "nvidia.com/AD102GL_L40S", "name": "gpu-0"}],
+                "interfaces": [{"bridge": {}, "macAddress": "52:54:00:4e:7a:11", "model": "virtio", "name": "default"}],
+            },
+            "features": {"acpi": {"enabled": True}, "smm": {"enabled": True}},
+            "firmware": {"bootloader": {"efi": {"secureBoot": False}}, "uuid": "1a2f4a5c-7c1e-5d9a-8b0c-2e6f9d3b4a77"},
+            "machine": {"type": "q35"},
+            "memory": {"guest": "64Gi"},
+            "resources": {"limits": {"cpu": "8", "memory": "64Gi"}, "requests": {"cpu": "8", "memory": "64Gi"}},
+        },
+        "evictionStrategy": "LiveMigrateIfPossible",
+        "networks": [{"multus": {"networkName": "default/vlan100"}, "name": "default"}],
+        "terminationGracePeriodSeconds": 120,
+        "volumes": [
+            {"name": "disk-0", "persistentVolumeClaim": {"claimName": "gpu-vm-disk-0-x7k2p"}},
+            {"cloudInitNoCloud": {"secretRef": {"name": "gpu-vm-cloudinit"}}, "name": "cloudinitdisk"},
+        ],
+    }
+
+
+def template(annotations):
+    return {"metadata": {"annotations": annotations, "labels": {"harvesterhci.io/vmName": "gpu-vm"}}, "spec": vmi_spec()}
+
+
+def vm(annotations):
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": meta("gpu-vm", annotations={
+            "harvesterhci.io/vmRunStrategy": "RerunOnFailure",
+            "kubevirt.io/latest-observed-api-version": "v1",
+        }, labels={"harvesterhci.io/creator": "harvester"}),
+        "spec": {"runStrategy": "RerunOnFailure", "template": template(annotations)},
+        "status": {"printableStatus": "Stopped", "ready": False},
+    }
+
+
+def vmi(annotations):
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstance",
+        "metadata": meta("gpu-vm", annotations=annotations, labels={"harvesterhci.io/vmName": "gpu-vm"}),
+        "spec": vmi_spec(),
+        "status": {"phase": "Pending"},
+    }
+
+
+def vmirs(annotations):
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstanceReplicaSet",
+        "metadata": meta("gpu-workers"),
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "gpu-workers"}}, "template": template(annotations)},
+    }
+
+
+def pool(version):
+    def build(annotations):
+        return {
+            "apiVersion": f"pool.kubevirt.io/{version}",
+            "kind": "VirtualMachinePool",
+            "metadata": meta("gpu-pool"),
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "gpu-pool"}},
+                "virtualMachineTemplate": {
+                    "metadata": {"labels": {"app": "gpu-pool"}},
+                    "spec": {"runStrategy": "Always", "template": template(annotations)},
+                },
+            },
+        }
+    return build
+
+
+def instancetype(kind, namespaced):
+    def build(annotations):
+        return {
+            "apiVersion": "instancetype.kubevirt.io/v1beta1",
+            "kind": kind,
+            "metadata": meta("gpu.large", namespace="default" if namespaced else None),
+            "spec": {"annotations": annotations, "cpu": {"guest": 8}, "memory": {"guest": "64Gi"},
+                     "gpus": [{"deviceName": "nvidia.com/AD102GL_L40S", "name": "gpu-0"}]}
+            if "Instancetype" in kind else
+            {"annotations": annotations, "firmware": {"preferredUseEfi": True}, "devices": {"preferredDiskBus": "virtio"}},
+        }
+    return build
+
+
+KINDS = {
+    # fixture name: (group, version, kind, resource, builder, namespaced)
+    "vm": ("kubevirt.io", "v1", "VirtualMachine", "virtualmachines", vm, True),
+    "vmi": ("kubevirt.io", "v1", "VirtualMachineInstance", "virtualmachineinstances", vmi, True),
+    "vmirs": ("kubevirt.io", "v1", "VirtualMachineInstanceReplicaSet", "virtualmachineinstancereplicasets", vmirs, True),
+    "vmpool-v1alpha1": ("pool.kubevirt.io", "v1alpha1", "VirtualMachinePool", "virtualmachinepools", pool("v1alpha1"), True),
+    "vmpool-v1beta1": ("pool.kubevirt.io", "v1beta1", "VirtualMachinePool", "virtualmachinepools", pool("v1beta1"), True),
+    "instancetype": ("instancetype.kubevirt.io", "v1beta1", "VirtualMachineInstancetype", "virtualmachineinstancetypes",
+                     instancetype("VirtualMachineInstancetype", True), True),
+    "clusterinstancetype": ("instancetype.kubevirt.io", "v1beta1", "VirtualMachineClusterInstancetype",
+                            "virtualmachineclusterinstancetypes", instancetype("VirtualMachineClusterInstancetype", False), False),
+    "preference": ("instancetype.kubevirt.io", "v1beta1", "VirtualMachinePreference", "virtualmachinepreferences",
+                   instancetype("VirtualMachinePreference", True), True),
+    "clusterpreference": ("instancetype.kubevirt.io", "v1beta1", "VirtualMachineClusterPreference",
+                          "virtualmachineclusterpreferences", instancetype("VirtualMachineClusterPreference", False), False),
+}
+
+
+def request(name, operation, obj, old=None, namespaced=True):
+    group, version, kind, resource = KINDS[name][:4] if name in KINDS else name
+    gvk = {"group": group, "version": version, "kind": kind}
+    gvr = {"group": group, "version": version, "resource": resource}
+    req = {
+        "uid": f"0d6e8c3a-{zlib.crc32((str(name) + operation).encode()) % 10**4:04d}-4c1b-9f0e-5a7b2c9d1e33",
+        "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+        "name": obj["metadata"]["name"], "operation": operation,
+        "userInfo": {"username": "alice", "groups": ["vm-owners", "system:authenticated"]},
+        "object": obj, "oldObject": old, "dryRun": False,
+        "options": {"kind": f"{operation.capitalize()}Options", "apiVersion": "meta.k8s.io/v1"},
+    }
+    if namespaced:
+        req["namespace"] = obj["metadata"].get("namespace", "default")
+    return req
+
+
+def write(name, value):
+    (HERE / f"{name}.json").write_text(json.dumps(value, indent=2) + "\n")
+
+
+def main():
+    annotations = {HOOKS: GPU_SIDECARS, **GPU_ARGS}
+    for name, (_, _, _, _, build, namespaced) in KINDS.items():
+        write(f"{name}-create", request(name, "CREATE", build(annotations), namespaced=namespaced))
+    plain = vm({"kubevirt.io/allow-pod-bridge-network-live-migration": "true"})
+    write("vm-create-no-sidecar", request("vm", "CREATE", plain))
+    # UPDATE of a VM whose sidecars did not change (the run strategy did).
+    old = vm(annotations)
+    new = copy.deepcopy(old)
+    new["spec"]["runStrategy"] = "Halted"
+    new["metadata"]["generation"] = 2
+    write("vm-update-unchanged", request("vm", "UPDATE", new, old))
+    # UPDATE that adds a sidecar to a VM that had none.
+    write("vm-update-adds-sidecar", request("vm", "UPDATE", vm(annotations), plain))
+    # The annotation on the VM's own metadata, where KubeVirt never reads it.
+    on_vm = vm({})
+    on_vm["metadata"]["annotations"][HOOKS] = GPU_SIDECARS
+    write("vm-create-annotation-on-vm-metadata", request("vm", "CREATE", on_vm))
+    deleted = request("vm", "DELETE", vm(annotations))
+    deleted["oldObject"], deleted["object"] = deleted["object"], None
+    write("vm-delete", deleted)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta("virt-launcher-gpu-vm-abcde", annotations={HOOKS: "not json"}),
+           "spec": {"containers": [{"name": "compute", "image": "registry.suse.com/suse/sles/15.6/virt-launcher:1.4.0"}]}}
+    write("pod-create", request(("", "v1", "Pod", "pods"), "CREATE", pod))
+
+
+if __name__ == "__main__":
+    main()
