@@ -193,6 +193,20 @@ def main():
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta("virt-launcher-gpu-vm-abcde", annotations={HOOKS: "not json"}),
            "spec": {"containers": [{"name": "compute", "image": "registry.suse.com/suse/sles/15.6/virt-launcher:1.4.0"}]}}
     write("pod-create", request(("", "v1", "Pod", "pods"), "CREATE", pod))
+    write_examples()
+
+
+def write_examples():
+    """The requests `make run` evaluates: one allowed, two rejected."""
+    examples = HERE.parent / "examples"
+    cases = {
+        "1-gpu-aperture-sidecar": [{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}],
+        "2-unlisted-image": [{"image": "docker.io/attacker/qemu-hook:latest"}],
+        "3-spoofed-key": [{"image": GPU_HOOK, "Image": "docker.io/attacker/qemu-hook:latest"}],
+    }
+    for name, sidecars in cases.items():
+        obj = vm({HOOKS: json.dumps(sidecars), **GPU_ARGS})
+        (examples / f"{name}.json").write_text(json.dumps(request("vm", "CREATE", obj), indent=2) + "\n")
 
 
 if __name__ == "__main__":
