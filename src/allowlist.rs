@@ -7,7 +7,7 @@
 use std::fmt;
 
 use crate::reference::{
-    canonical_registry, is_valid_name, looks_like_registry, split_reference, ImageReference,
+    is_valid_name, looks_like_registry, normalize_registry, split_reference, ImageReference,
     ReferenceError,
 };
 
@@ -17,7 +17,10 @@ pub enum AllowedImage {
     /// `repo[:tag]`, `repo@digest` or `repo:tag@digest`.
     Exact(ImageReference),
     /// `repo:*`: any tag or digest of one repository.
-    AnyTag { registry: String, repository: String },
+    AnyTag {
+        registry: String,
+        repository: String,
+    },
     /// `registry/path/*`: any repository under `path` (the whole registry when `path` is empty).
     Under { registry: String, path: String },
 }
@@ -137,7 +140,7 @@ fn parse_under(prefix: &str) -> Result<AllowedImage, EntryError> {
         None => (prefix, None),
     };
     let (registry, path) = if looks_like_registry(first) {
-        (first.to_ascii_lowercase(), rest.unwrap_or(""))
+        (normalize_registry(first), rest.unwrap_or(""))
     } else {
         ("docker.io".to_owned(), prefix)
     };
@@ -151,7 +154,7 @@ fn parse_under(prefix: &str) -> Result<AllowedImage, EntryError> {
         return Err(EntryError::Reference(ReferenceError::InvalidFormat));
     }
     Ok(AllowedImage::Under {
-        registry: canonical_registry(&registry).to_owned(),
+        registry,
         path: path.to_owned(),
     })
 }
@@ -242,9 +245,21 @@ mod tests {
     #[case("busybox:1.36", "busybox", false)]
     #[case("busybox:1.36", "myorg/busybox:1.36", false)]
     // hosts are case-insensitive, ports are significant
-    #[case("Registry.Example.com:5000/hooks/gpu:v1", "registry.example.com:5000/hooks/gpu:v1", true)]
-    #[case("registry.example.com:5000/hooks/gpu:v1", "registry.example.com/hooks/gpu:v1", false)]
-    #[case("registry.example.com/hooks/gpu:v1", "registry.example.com:443/hooks/gpu:v1", false)]
+    #[case(
+        "Registry.Example.com:5000/hooks/gpu:v1",
+        "registry.example.com:5000/hooks/gpu:v1",
+        true
+    )]
+    #[case(
+        "registry.example.com:5000/hooks/gpu:v1",
+        "registry.example.com/hooks/gpu:v1",
+        false
+    )]
+    #[case(
+        "registry.example.com/hooks/gpu:v1",
+        "registry.example.com:443/hooks/gpu:v1",
+        false
+    )]
     // digests
     #[case("busybox:1.36", &format!("busybox:1.36@{D1}"), false)]
     #[case(&format!("busybox@{D1}"), &format!("busybox@{D1}"), true)]
@@ -268,8 +283,16 @@ mod tests {
     #[case("ghcr.io/org/*", "ghcr.io/org:v1", false)]
     #[case("ghcr.io/org/*", "quay.io/org/hook:v1", false)]
     #[case("GHCR.io/*", "ghcr.io/anything/at/all:v1", true)]
-    #[case("registry:5000/kubevirt/*", "registry:5000/kubevirt/example-hook-sidecar:devel", true)]
-    #[case("registry:5000/kubevirt/*", "registry/kubevirt/example-hook-sidecar:devel", false)]
+    #[case(
+        "registry:5000/kubevirt/*",
+        "registry:5000/kubevirt/example-hook-sidecar:devel",
+        true
+    )]
+    #[case(
+        "registry:5000/kubevirt/*",
+        "registry/kubevirt/example-hook-sidecar:devel",
+        false
+    )]
     #[case("myorg/*", "docker.io/myorg/hook:1", true)]
     #[case("myorg/*", "myorg:1", false)]
     #[case("library/*", "busybox", true)]
@@ -294,7 +317,10 @@ mod tests {
     #[case("Busybox")]
     #[case("busybox@sha256:abc")]
     fn refuses_invalid_entries(#[case] entry: &str) {
-        assert!(AllowedImage::parse(entry).is_err(), "{entry:?} must be refused");
+        assert!(
+            AllowedImage::parse(entry).is_err(),
+            "{entry:?} must be refused"
+        );
     }
 
     #[test]
@@ -313,7 +339,10 @@ mod tests {
     fn list_error_names_every_bad_entry() {
         let error = AllowList::parse(&["busybox", "not a ref", "ok:1", "*"]).expect_err("invalid");
         let message = error.to_string();
-        assert!(message.contains("allowedImages[1] \"not a ref\""), "{message}");
+        assert!(
+            message.contains("allowedImages[1] \"not a ref\""),
+            "{message}"
+        );
         assert!(message.contains("allowedImages[3] \"*\""), "{message}");
         assert_eq!(error.invalid.len(), 2);
     }

@@ -170,7 +170,14 @@ impl<'de> Visitor<'de> for EntrySeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        const KEYS: [&str; 6] = ["image", "imagePullPolicy", "command", "args", "configMap", "pvc"];
+        const KEYS: [&str; 6] = [
+            "image",
+            "imagePullPolicy",
+            "command",
+            "args",
+            "configMap",
+            "pvc",
+        ];
         let object = format!("entry {}", self.index);
         let mut sidecar = HookSidecar::default();
         read_strict_object(map, &object, &KEYS, |field, map| {
@@ -238,15 +245,20 @@ impl<'de> Visitor<'de> for ConfigMapSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let mut source = ConfigMapSource::default();
-        read_strict_object(map, &self.object, &["name", "key", "hookPath"], |field, map| {
-            let value = read_string(map)?;
-            match field {
-                0 => source.name = value,
-                1 => source.key = value,
-                _ => source.hook_path = value,
-            }
-            Ok(())
-        })?;
+        read_strict_object(
+            map,
+            &self.object,
+            &["name", "key", "hookPath"],
+            |field, map| {
+                let value = read_string(map)?;
+                match field {
+                    0 => source.name = value,
+                    1 => source.key = value,
+                    _ => source.hook_path = value,
+                }
+                Ok(())
+            },
+        )?;
         Ok((source != ConfigMapSource::default()).then_some(source))
     }
 }
@@ -323,7 +335,10 @@ mod tests {
         assert_eq!(sidecar.command, ["/hook"]);
         assert_eq!(sidecar.args, ["--version", "v1alpha2"]);
         let cm = sidecar.config_map.as_ref().expect("configMap");
-        assert_eq!((cm.name.as_str(), cm.key.as_str(), cm.hook_path.as_str()), ("cm", "k", "/usr/bin/onDefineDomain"));
+        assert_eq!(
+            (cm.name.as_str(), cm.key.as_str(), cm.hook_path.as_str()),
+            ("cm", "k", "/usr/bin/onDefineDomain")
+        );
         let pvc = sidecar.pvc.as_ref().expect("pvc");
         assert_eq!(pvc.shared_compute_path, "/shared");
     }
@@ -344,7 +359,9 @@ mod tests {
     #[case(r#"[{"configMap":{"name":""},"pvc":{"sharedComputePath":null}}]"#)]
     fn empty_fields_count_as_absent(#[case] value: &str) {
         let sidecar = &decode(value).expect("decodes")[0];
-        assert!(sidecar.command.is_empty() && sidecar.config_map.is_none() && sidecar.pvc.is_none());
+        assert!(
+            sidecar.command.is_empty() && sidecar.config_map.is_none() && sidecar.pvc.is_none()
+        );
     }
 
     #[test]
@@ -380,12 +397,21 @@ mod tests {
     #[case("[{\"pvc\":{\"\u{212A}ey\":\"x\"}}]", "unknown key")]
     #[case("[{\"configMap\":{\"\u{212A}ey\":\"x\"}}]", "reads as \"key\"")]
     #[case(r#"[{"configMap":{"hookpath":"/x"}}]"#, "reads as \"hookPath\"")]
-    #[case(r#"[{"pvc":{"SharedComputePath":"/x"}}]"#, "reads as \"sharedComputePath\"")]
+    #[case(
+        r#"[{"pvc":{"SharedComputePath":"/x"}}]"#,
+        "reads as \"sharedComputePath\""
+    )]
     #[case(r#"[{"downwardAPI":["pod-info"]}]"#, "unknown key \"downwardAPI\"")]
-    #[case(r#"[{"imagePullPolicy":"Sometimes"}]"#, "must be one of Always, IfNotPresent, Never")]
+    #[case(
+        r#"[{"imagePullPolicy":"Sometimes"}]"#,
+        "must be one of Always, IfNotPresent, Never"
+    )]
     #[case(r#"[{"imagePullPolicy":""}]"#, "must be one of")]
     #[case(r#"[{"imagePullPolicy":"always"}]"#, "must be one of")]
-    #[case(r#"[{"pvc":{"name":"a","name":"b"}}]"#, "entry 0.pvc has the key \"name\" twice")]
+    #[case(
+        r#"[{"pvc":{"name":"a","name":"b"}}]"#,
+        "entry 0.pvc has the key \"name\" twice"
+    )]
     fn rejects(#[case] value: &str, #[case] message: &str) {
         let error = decode(value).expect_err("must be rejected");
         assert!(error.contains(message), "{value}: {error}");
@@ -393,7 +419,11 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
-        let value = format!(r#"[{{"x":{}{}}}]"#, "[".repeat(100_000), "]".repeat(100_000));
+        let value = format!(
+            r#"[{{"x":{}{}}}]"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         assert!(decode(&value).is_err());
     }
 

@@ -4,6 +4,7 @@
 //! without building a `serde_json::Value` of the whole object: the request is parsed once,
 //! and only the few fields on the path are looked at again.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -86,68 +87,49 @@ pub fn annotation_locations(kind: &GroupVersionKind) -> Option<&'static [Annotat
 /// Reads the annotation's value at `location` of `object`. Missing or `null` maps on the way mean
 /// no annotation; anything that is not what Kubernetes would serialize there is an error, since a
 /// sidecar request could hide in what the policy cannot read.
+///
+/// One pass over the object: keys off the path are skipped without being decoded.
 pub fn read_annotation(
     object: &RawValue,
     location: &AnnotationLocation,
 ) -> Result<Option<String>, String> {
-    let mut current = object;
-    for (depth, key) in location.path.iter().enumerate() {
-        let reached = if depth == 0 {
+    let reached = Cell::new(0);
+    let seed = PathSeed {
+        path: location.path,
+        depth: 0,
+        reached: &reached,
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(object.get());
+    seed.deserialize(&mut deserializer).map_err(|e| {
+        let depth = reached.get();
+        let place = if depth == 0 {
             "the object".to_owned()
         } else {
             location.path[..depth].join(".")
         };
-        match field_of(current, key).map_err(|e| format!("cannot read {reached}: {e}"))? {
-            Some(child) => current = child,
-            None => return Ok(None),
-        }
-    }
-    string_field_of(current, HOOK_SIDECARS_ANNOTATION)
-        .map_err(|e| format!("cannot read {}: {e}", location.path.join(".")))
+        format!("cannot read {place}: {e}")
+    })
 }
 
-/// The raw value of `key` in the JSON object `raw` (`None` when absent or `null`).
-fn field_of<'a>(raw: &'a RawValue, key: &str) -> Result<Option<&'a RawValue>, String> {
-    Ok(FieldOf::<Option<&'a RawValue>>::find(raw, key)?.flatten())
+/// Descends `path` from `depth`; at the end of the path, reads the annotation from the map.
+/// `reached` records the level being read, so that an error can name it.
+struct PathSeed<'r> {
+    path: &'static [&'static str],
+    depth: usize,
+    reached: &'r Cell<usize>,
 }
 
-/// The string value of `key` in the JSON object `raw`.
-fn string_field_of(raw: &RawValue, key: &str) -> Result<Option<String>, String> {
-    let found = FieldOf::<serde_json::Value>::find(raw, key)?;
-    match found {
-        None => Ok(None),
-        Some(serde_json::Value::String(value)) => Ok(Some(value)),
-        Some(other) => Err(format!("{key:?} is {other}, not a string")),
-    }
-}
-
-/// Finds one key in a JSON object, decoding only its value and refusing the key twice.
-struct FieldOf<'k, T> {
-    key: &'k str,
-    _value: std::marker::PhantomData<T>,
-}
-
-impl<'k, 'de, T: Deserialize<'de>> FieldOf<'k, T> {
-    fn find(raw: &'de RawValue, key: &'k str) -> Result<Option<T>, String> {
-        let seed = FieldOf {
-            key,
-            _value: std::marker::PhantomData,
-        };
-        let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-        seed.deserialize(&mut deserializer).map_err(|e| e.to_string())
-    }
-}
-
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for FieldOf<'_, T> {
-    type Value = Option<T>;
+impl<'de> DeserializeSeed<'de> for PathSeed<'_> {
+    type Value = Option<String>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.reached.set(self.depth);
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for FieldOf<'_, T> {
-    type Value = Option<T>;
+impl<'de> Visitor<'de> for PathSeed<'_> {
+    type Value = Option<String>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
@@ -158,17 +140,51 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for FieldOf<'_, T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let at_annotations = self.depth == self.path.len();
+        let wanted = self
+            .path
+            .get(self.depth)
+            .copied()
+            .unwrap_or(HOOK_SIDECARS_ANNOTATION);
         let mut found = None;
-        while let Some(key) = map.next_key_seed(KeyIs(self.key))? {
-            if !key {
+        while let Some(is_wanted) = map.next_key_seed(KeyIs(wanted))? {
+            if !is_wanted {
                 map.next_value::<IgnoredAny>()?;
-            } else if found.is_some() {
-                return Err(de::Error::custom(format!("the key {:?} appears twice", self.key)));
-            } else {
-                found = Some(map.next_value::<T>()?);
+                continue;
             }
+            if found.is_some() {
+                return Err(de::Error::custom(format!(
+                    "the key {wanted:?} appears twice"
+                )));
+            }
+            let value = if at_annotations {
+                Some(map.next_value_seed(AnnotationValue)?)
+            } else {
+                map.next_value_seed(PathSeed {
+                    depth: self.depth + 1,
+                    ..self
+                })?
+            };
+            self.reached.set(self.depth);
+            found = Some(value);
         }
-        Ok(found)
+        Ok(found.flatten())
+    }
+}
+
+/// The annotation's value, which Kubernetes always serializes as a string.
+struct AnnotationValue;
+
+impl<'de> DeserializeSeed<'de> for AnnotationValue {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(value) => Ok(value),
+            other => Err(de::Error::custom(format!(
+                "{HOOK_SIDECARS_ANNOTATION:?} is {other}, not a string"
+            ))),
+        }
     }
 }
 
@@ -208,7 +224,10 @@ mod tests {
 
     #[rstest]
     #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[]"}}}}}"#, Some("[]"))]
-    #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"other":"x"}}}}}"#, None)]
+    #[case(
+        r#"{"spec":{"template":{"metadata":{"annotations":{"other":"x"}}}}}"#,
+        None
+    )]
     #[case(r#"{"spec":{"template":{"metadata":{}}}}"#, None)]
     #[case(r#"{"spec":{"template":{"metadata":null}}}"#, None)]
     #[case(r#"{"spec":null}"#, None)]
@@ -223,7 +242,10 @@ mod tests {
     #[case(r#"[]"#, "cannot read the object")]
     #[case(r#"{"spec":"x"}"#, "cannot read spec")]
     #[case(r#"{"spec":{"template":[]}}"#, "cannot read spec.template")]
-    #[case(r#"{"spec":{"template":{"metadata":{"annotations":5}}}}"#, "cannot read spec.template.metadata.annotations")]
+    #[case(
+        r#"{"spec":{"template":{"metadata":{"annotations":5}}}}"#,
+        "cannot read spec.template.metadata.annotations"
+    )]
     #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":["x"]}}}}}"#, "not a string")]
     #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":null}}}}}"#, "not a string")]
     #[case(r#"{"spec":{"template":{},"template":{}}}"#, "appears twice")]

@@ -60,11 +60,47 @@ pub struct ImageReference {
 impl ImageReference {
     /// Parses `input` as Docker does (`docker.io` default registry, `library/` for one-part names).
     pub fn parse(input: &str) -> Result<Self, ReferenceError> {
+        Self::parse_with(input, |registry| registry.to_owned())
+    }
+
+    /// The form used for comparisons: registry hosts are case-insensitive, so the registry is
+    /// lower-cased, and Docker Hub's spellings are folded onto `docker.io/library/...`.
+    pub fn normalized(self) -> Self {
+        let registry = normalize_registry(&self.registry);
+        let repository = if registry == DOCKER_HUB && !self.repository.contains('/') {
+            format!("{OFFICIAL_REPO_PREFIX}{}", self.repository)
+        } else {
+            self.repository
+        };
+        Self {
+            registry,
+            repository,
+            ..self
+        }
+    }
+
+    /// Parses and normalizes in one step. Settings arrive with every request, so every
+    /// allow-list entry goes through here on every request: it allocates only the components.
+    pub fn parse_normalized(input: &str) -> Result<Self, ReferenceError> {
+        Self::parse_with(input, normalize_registry)
+    }
+
+    fn parse_with(input: &str, registry_of: fn(&str) -> String) -> Result<Self, ReferenceError> {
         if input.is_empty() {
             return Err(ReferenceError::Empty);
         }
         let parts = split_reference(input)?;
-        let (registry, repository) = split_domain(parts.name);
+        let (domain, remainder) = split_domain(parts.name);
+        let registry = registry_of(domain);
+        let repository = if registry == DOCKER_HUB && !remainder.contains('/') {
+            let mut repository =
+                String::with_capacity(OFFICIAL_REPO_PREFIX.len() + remainder.len());
+            repository.push_str(OFFICIAL_REPO_PREFIX);
+            repository.push_str(remainder);
+            repository
+        } else {
+            remainder.to_owned()
+        };
         if repository.len() > NAME_TOTAL_LENGTH_MAX {
             return Err(ReferenceError::NameTooLong);
         }
@@ -81,22 +117,6 @@ impl ImageReference {
             tag,
             digest: parts.digest.map(str::to_owned),
         })
-    }
-
-    /// The form used for comparisons: registry hosts are case-insensitive, so the registry is
-    /// lower-cased, and Docker Hub's spellings are folded onto `docker.io/library/...`.
-    pub fn normalized(mut self) -> Self {
-        let registry = self.registry.to_ascii_lowercase();
-        self.registry = canonical_registry(&registry).to_owned();
-        if self.registry == DOCKER_HUB && !self.repository.contains('/') {
-            self.repository = format!("{OFFICIAL_REPO_PREFIX}{}", self.repository);
-        }
-        self
-    }
-
-    /// Parses and normalizes in one step.
-    pub fn parse_normalized(input: &str) -> Result<Self, ReferenceError> {
-        Self::parse(input).map(Self::normalized)
     }
 }
 
@@ -123,93 +143,98 @@ pub(crate) struct ReferenceParts<'a> {
 
 /// Splits `name[:tag][@digest]` and checks each part's grammar (not the digest algorithm).
 pub(crate) fn split_reference(input: &str) -> Result<ReferenceParts<'_>, ReferenceError> {
-    let (rest, digest) = match input.split_once('@') {
-        Some((rest, digest)) => (rest, Some(digest)),
-        None => (input, None),
-    };
+    let bytes = input.as_bytes();
+    let name_and_tag_end = memchr(b'@', bytes).unwrap_or(bytes.len());
     // A colon after the last slash starts the tag; any other colon is a registry port.
-    let last_slash = rest.rfind('/');
-    let (name, tag) = match rest.rfind(':') {
-        Some(colon) if last_slash.is_none_or(|slash| colon > slash) => {
-            (&rest[..colon], Some(&rest[colon + 1..]))
+    let mut tag_colon = None;
+    for (i, &b) in bytes[..name_and_tag_end].iter().enumerate() {
+        match b {
+            b'/' => tag_colon = None,
+            b':' => tag_colon = Some(i),
+            _ => {}
         }
-        _ => (rest, None),
-    };
+    }
+    let name_end = tag_colon.unwrap_or(name_and_tag_end);
+    let name = &input[..name_end];
+    let tag = tag_colon.map(|colon| &input[colon + 1..name_and_tag_end]);
+    let digest = (name_and_tag_end < bytes.len()).then(|| &input[name_and_tag_end + 1..]);
     if !is_valid_name(name) {
         return Err(ReferenceError::InvalidFormat);
     }
-    if let Some(tag) = tag {
-        if !is_valid_tag(tag) {
-            return Err(ReferenceError::InvalidTag);
-        }
+    if tag.is_some_and(|tag| !is_valid_tag(tag)) {
+        return Err(ReferenceError::InvalidTag);
     }
-    if let Some(digest) = digest {
-        if !is_valid_digest_syntax(digest) {
-            return Err(ReferenceError::InvalidDigest);
-        }
+    if digest.is_some_and(|digest| !is_valid_digest_syntax(digest)) {
+        return Err(ReferenceError::InvalidDigest);
     }
     Ok(ReferenceParts { name, tag, digest })
 }
 
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
 /// `[domain/]path-component(/path-component)*`
 pub(crate) fn is_valid_name(name: &str) -> bool {
-    let mut components = name.split('/');
-    let Some(first) = components.next() else {
-        return false;
-    };
-    let rest: Vec<&str> = components.collect();
-    let rest_valid = rest.iter().all(|c| is_path_component(c));
-    if !rest_valid {
-        return false;
-    }
-    is_path_component(first) || (!rest.is_empty() && is_domain(first))
+    let bytes = name.as_bytes();
+    let first_end = memchr(b'/', bytes).unwrap_or(bytes.len());
+    let (first, rest) = bytes.split_at(first_end);
+    let rest_valid = rest.is_empty() || rest[1..].split(|&b| b == b'/').all(is_path_component);
+    rest_valid && (is_path_component(first) || (!rest.is_empty() && is_domain(first)))
 }
 
 /// `[a-z0-9]+` runs joined by one separator each: `.`, `_`, `__` or any run of `-`.
-fn is_path_component(component: &str) -> bool {
-    let bytes = component.as_bytes();
+fn is_path_component(component: &[u8]) -> bool {
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let len = component.len();
     let mut i = 0;
     loop {
         let run_start = i;
-        while i < bytes.len() && alnum(bytes[i]) {
+        while i < len && alnum(component[i]) {
             i += 1;
         }
         if i == run_start {
             return false;
         }
-        if i == bytes.len() {
+        if i == len {
             return true;
         }
-        let sep_start = i;
-        while i < bytes.len() && !alnum(bytes[i]) {
-            i += 1;
-        }
-        let separator = &component[sep_start..i];
-        let dashes = separator.bytes().all(|b| b == b'-');
-        if !(dashes || matches!(separator, "." | "_" | "__")) {
-            return false;
+        match component[i] {
+            b'.' => i += 1,
+            b'_' => {
+                i += if component.get(i + 1) == Some(&b'_') {
+                    2
+                } else {
+                    1
+                }
+            }
+            b'-' => {
+                while i < len && component[i] == b'-' {
+                    i += 1;
+                }
+            }
+            _ => return false,
         }
     }
 }
 
 /// `label(.label)*(:port)?` where a label is alphanumeric with inner hyphens.
-fn is_domain(domain: &str) -> bool {
-    let (host, port) = match domain.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (domain, None),
-    };
-    let port_valid = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    port_valid && host.split('.').all(is_domain_label)
+fn is_domain(domain: &[u8]) -> bool {
+    let host_end = memchr(b':', domain).unwrap_or(domain.len());
+    let (host, port) = domain.split_at(host_end);
+    let port_valid =
+        port.is_empty() || (port.len() > 1 && port[1..].iter().all(u8::is_ascii_digit));
+    port_valid && host.split(|&b| b == b'.').all(is_domain_label)
 }
 
-fn is_domain_label(label: &str) -> bool {
-    let bytes = label.as_bytes();
-    match (bytes.first(), bytes.last()) {
+fn is_domain_label(label: &[u8]) -> bool {
+    match (label.first(), label.last()) {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && label
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         }
         _ => false,
     }
@@ -244,7 +269,9 @@ fn is_valid_digest_syntax(digest: &str) -> bool {
 }
 
 fn check_digest_algorithm(digest: &str) -> Result<(), ReferenceError> {
-    let (algorithm, hex) = digest.split_once(':').ok_or(ReferenceError::InvalidDigest)?;
+    let (algorithm, hex) = digest
+        .split_once(':')
+        .ok_or(ReferenceError::InvalidDigest)?;
     let expected_len = match algorithm {
         "sha256" => 64,
         "sha384" => 96,
@@ -259,26 +286,30 @@ fn check_digest_algorithm(digest: &str) -> Result<(), ReferenceError> {
 }
 
 /// Docker's `splitDomain`: the first component is a registry only when it looks like a host
-/// (a dot or a port) or is `localhost`.
-pub(crate) fn split_domain(name: &str) -> (String, String) {
+/// (a dot or a port) or is `localhost`. Returns the registry as written, with `index.docker.io`
+/// folded onto `docker.io`, and the rest of the name (without Docker Hub's `library/`).
+pub(crate) fn split_domain(name: &str) -> (&str, &str) {
     let (domain, remainder) = match name.split_once('/') {
         Some((first, rest)) if looks_like_registry(first) => (first, rest),
         _ => (DOCKER_HUB, name),
     };
-    let domain = if domain == DOCKER_HUB_LEGACY { DOCKER_HUB } else { domain };
-    let repository = if domain == DOCKER_HUB && !remainder.contains('/') {
-        format!("{OFFICIAL_REPO_PREFIX}{remainder}")
-    } else {
-        remainder.to_owned()
-    };
-    (domain.to_owned(), repository)
+    (canonical_registry(domain), remainder)
 }
 
 pub(crate) fn looks_like_registry(component: &str) -> bool {
     component.contains('.') || component.contains(':') || component == "localhost"
 }
 
-/// Folds the spellings of Docker Hub onto one name. Expects a lower-cased host.
+/// A registry host lower-cased, with Docker Hub's legacy name folded onto `docker.io`.
+pub(crate) fn normalize_registry(registry: &str) -> String {
+    if registry.eq_ignore_ascii_case(DOCKER_HUB_LEGACY) {
+        DOCKER_HUB.to_owned()
+    } else {
+        registry.to_ascii_lowercase()
+    }
+}
+
+/// Folds the spellings of Docker Hub onto one name (case-sensitively, as Docker does).
 pub(crate) fn canonical_registry(registry: &str) -> &str {
     if registry == DOCKER_HUB_LEGACY {
         DOCKER_HUB
@@ -296,14 +327,38 @@ mod tests {
 
     #[rstest]
     #[case("busybox", "docker.io", "library/busybox", Some("latest"), None)]
-    #[case("library/busybox:1.36", "docker.io", "library/busybox", Some("1.36"), None)]
-    #[case("index.docker.io/busybox", "docker.io", "library/busybox", Some("latest"), None)]
+    #[case(
+        "library/busybox:1.36",
+        "docker.io",
+        "library/busybox",
+        Some("1.36"),
+        None
+    )]
+    #[case(
+        "index.docker.io/busybox",
+        "docker.io",
+        "library/busybox",
+        Some("latest"),
+        None
+    )]
     #[case("test.com:5000", "docker.io", "library/test.com", Some("5000"), None)]
     #[case("localhost/hook", "localhost", "hook", Some("latest"), None)]
     #[case("localhost:5000/a/b:v1", "localhost:5000", "a/b", Some("v1"), None)]
-    #[case("registry:5000/kubevirt/example-hook-sidecar:devel", "registry:5000", "kubevirt/example-hook-sidecar", Some("devel"), None)]
+    #[case(
+        "registry:5000/kubevirt/example-hook-sidecar:devel",
+        "registry:5000",
+        "kubevirt/example-hook-sidecar",
+        Some("devel"),
+        None
+    )]
     #[case("quay.io/kubevirt/sidecar-shim@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "quay.io", "kubevirt/sidecar-shim", None, Some(SHA))]
-    #[case("Quay.IO/a__b/c---d.e_f:T_1.x-y", "Quay.IO", "a__b/c---d.e_f", Some("T_1.x-y"), None)]
+    #[case(
+        "Quay.IO/a__b/c---d.e_f:T_1.x-y",
+        "Quay.IO",
+        "a__b/c---d.e_f",
+        Some("T_1.x-y"),
+        None
+    )]
     #[case("a_b.c/d", "a_b.c", "d", Some("latest"), None)]
     fn parses_like_docker(
         #[case] input: &str,
@@ -333,9 +388,18 @@ mod tests {
     #[case("-a.com/b", ReferenceError::InvalidFormat)]
     #[case("a.com/", ReferenceError::InvalidFormat)]
     #[case("busybox@sha256:abc", ReferenceError::InvalidDigest)]
-    #[case("busybox@md5:0123456789abcdef0123456789abcdef", ReferenceError::UnsupportedDigest)]
-    #[case("busybox@sha256:0123456789abcdef0123456789abcdef", ReferenceError::InvalidDigestLength)]
-    #[case("busybox@@sha256:0123456789abcdef0123456789abcdef", ReferenceError::InvalidDigest)]
+    #[case(
+        "busybox@md5:0123456789abcdef0123456789abcdef",
+        ReferenceError::UnsupportedDigest
+    )]
+    #[case(
+        "busybox@sha256:0123456789abcdef0123456789abcdef",
+        ReferenceError::InvalidDigestLength
+    )]
+    #[case(
+        "busybox@@sha256:0123456789abcdef0123456789abcdef",
+        ReferenceError::InvalidDigest
+    )]
     #[case("image:*", ReferenceError::InvalidTag)]
     #[case("a b", ReferenceError::InvalidFormat)]
     fn rejects_invalid(#[case] input: &str, #[case] error: ReferenceError) {
@@ -345,10 +409,16 @@ mod tests {
     #[test]
     fn rejects_long_tag_and_name() {
         let tag = "t".repeat(129);
-        assert_eq!(ImageReference::parse(&format!("a:{tag}")), Err(ReferenceError::InvalidTag));
+        assert_eq!(
+            ImageReference::parse(&format!("a:{tag}")),
+            Err(ReferenceError::InvalidTag)
+        );
         // The 255 limit counts the `library/` prefix Docker Hub names get.
         let name = "n".repeat(250);
-        assert_eq!(ImageReference::parse(&name), Err(ReferenceError::NameTooLong));
+        assert_eq!(
+            ImageReference::parse(&name),
+            Err(ReferenceError::NameTooLong)
+        );
     }
 
     #[rstest]

@@ -140,7 +140,11 @@ mod tests {
     fn names_every_problem_at_once() {
         let settings = json!({"allowedImages": ["*", "a b"], "allowSharedComputePath": true});
         let error = parse_and_validate(&settings).expect_err("invalid settings");
-        for culprit in ["allowedImages[0]", "allowedImages[1]", "allowSharedComputePath"] {
+        for culprit in [
+            "allowedImages[0]",
+            "allowedImages[1]",
+            "allowSharedComputePath",
+        ] {
             assert!(error.contains(culprit), "{error}");
         }
     }

@@ -142,7 +142,9 @@ fn check(
             Ok(sidecars) => {
                 for (index, sidecar) in sidecars.iter().enumerate() {
                     for reason in sidecar_violations(rules, sidecar) {
-                        verdict.violations.push(format!("{location}[{index}]: {reason}"));
+                        verdict
+                            .violations
+                            .push(format!("{location}[{index}]: {reason}"));
                     }
                 }
             }
@@ -199,7 +201,10 @@ fn image_check(rules: &SidecarRules, sidecar: &HookSidecar) -> Result<(), String
             (format!("image {written:?}"), image)
         }
         None => match &rules.sidecar_shim_image {
-            Some(shim) => ("no image (KubeVirt's sidecar-shim)".to_owned(), shim.clone()),
+            Some(shim) => (
+                "no image (KubeVirt's sidecar-shim)".to_owned(),
+                shim.clone(),
+            ),
             None => {
                 return Err("no image: KubeVirt would run its sidecar-shim, and \
                             sidecarShimImage is not set, so the policy cannot tell which \
@@ -242,8 +247,7 @@ mod tests {
 
     /// Puts `value` as the annotation at the kind's first (effective) location.
     fn with_annotation(mut request: Value, value: &str) -> Value {
-        let kind: GroupVersionKind =
-            serde_json::from_value(request["kind"].clone()).expect("kind");
+        let kind: GroupVersionKind = serde_json::from_value(request["kind"].clone()).expect("kind");
         let location = annotation_locations(&kind).expect("a checked kind")[0];
         let pointer = format!("/object/{}", location.path.join("/"));
         let annotations = request.pointer_mut(&pointer).expect("annotations map");
@@ -256,7 +260,10 @@ mod tests {
     }
 
     fn assert_rejected(verdict: &Verdict, fragments: &[&str]) {
-        assert!(!verdict.violations.is_empty(), "expected a rejection, got {verdict:?}");
+        assert!(
+            !verdict.violations.is_empty(),
+            "expected a rejection, got {verdict:?}"
+        );
         let message = verdict.violations.join("; ");
         for fragment in fragments {
             assert!(message.contains(fragment), "{fragment:?} not in: {message}");
@@ -267,8 +274,14 @@ mod tests {
     #[case("vm-create", "spec.template.metadata.annotations")]
     #[case("vmi-create", "metadata.annotations")]
     #[case("vmirs-create", "spec.template.metadata.annotations")]
-    #[case("vmpool-v1alpha1-create", "spec.virtualMachineTemplate.spec.template.metadata.annotations")]
-    #[case("vmpool-v1beta1-create", "spec.virtualMachineTemplate.spec.template.metadata.annotations")]
+    #[case(
+        "vmpool-v1alpha1-create",
+        "spec.virtualMachineTemplate.spec.template.metadata.annotations"
+    )]
+    #[case(
+        "vmpool-v1beta1-create",
+        "spec.virtualMachineTemplate.spec.template.metadata.annotations"
+    )]
     #[case("instancetype-create", "spec.annotations")]
     #[case("clusterinstancetype-create", "spec.annotations")]
     #[case("preference-create", "spec.annotations")]
@@ -318,7 +331,11 @@ mod tests {
     #[case::empty(Value::String(String::new()), json!({}), &["the value is empty"])]
     #[case::object(json!({"image": GPU_HOOK}), json!({}), &["expected a JSON array"])]
     #[case::bad_pull_policy(json!([{"image": GPU_HOOK, "imagePullPolicy": "Sometimes"}]), json!({}), &["imagePullPolicy \"Sometimes\""])]
-    fn rejected_annotations(#[case] sidecars: impl Into<AnnotationText>, #[case] extra: Value, #[case] fragments: &[&str]) {
+    fn rejected_annotations(
+        #[case] sidecars: impl Into<AnnotationText>,
+        #[case] extra: Value,
+        #[case] fragments: &[&str],
+    ) {
         let mut settings = gpu_settings();
         if let Value::Object(extra) = extra {
             settings.as_object_mut().expect("object").extend(extra);
@@ -370,7 +387,16 @@ mod tests {
         ]);
         let verdict = evaluate(&vm_with(&sidecars.to_string()), &gpu_settings());
         assert_eq!(verdict.violations.len(), 5, "{verdict:?}");
-        assert_rejected(&verdict, &["][1]: image \"evil:1\"", "][1]: command", "][2]: no image", "][2]: pvc \"d\"", "][2]: pvc.sharedComputePath"]);
+        assert_rejected(
+            &verdict,
+            &[
+                "][1]: image \"evil:1\"",
+                "][1]: command",
+                "][2]: no image",
+                "][2]: pvc \"d\"",
+                "][2]: pvc.sharedComputePath",
+            ],
+        );
         let message = verdict.into_response().message.expect("message");
         assert!(message.starts_with("hook sidecars rejected: "), "{message}");
     }
@@ -382,7 +408,10 @@ mod tests {
         assert!(verdict.violations.is_empty(), "{verdict:?}");
         assert_eq!(verdict.warnings.len(), 1);
         assert!(verdict.warnings[0].starts_with("metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"] has no effect on a VirtualMachine"));
-        assert_rejected(&evaluate(&request, &json!({})), &["metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image"]);
+        assert_rejected(
+            &evaluate(&request, &json!({})),
+            &["metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image"],
+        );
     }
 
     #[test]
@@ -392,16 +421,26 @@ mod tests {
         let verdict = evaluate(&request, &json!({}));
         assert!(verdict.violations.is_empty(), "{verdict:?}");
         assert_eq!(verdict.warnings.len(), 1);
-        assert!(verdict.warnings[0].contains("unchanged by this update") && verdict.warnings[0].contains("is not in allowedImages"));
+        assert!(
+            verdict.warnings[0].contains("unchanged by this update")
+                && verdict.warnings[0].contains("is not in allowedImages")
+        );
     }
 
     #[test]
     fn changed_sidecars_are_checked_on_update() {
-        assert_rejected(&evaluate(&fixture("vm-update-adds-sidecar"), &json!({})), &["is not in allowedImages"]);
+        assert_rejected(
+            &evaluate(&fixture("vm-update-adds-sidecar"), &json!({})),
+            &["is not in allowedImages"],
+        );
         // Only the VM's own (ineffective) annotation changes: still a change, still checked.
         let mut request = fixture("vm-update-unchanged");
-        request["object"]["metadata"]["annotations"][HOOK_SIDECARS_ANNOTATION] = json!("[{\"image\":\"evil\"}]");
-        assert_rejected(&evaluate(&request, &gpu_settings()), &["metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil\""]);
+        request["object"]["metadata"]["annotations"][HOOK_SIDECARS_ANNOTATION] =
+            json!("[{\"image\":\"evil\"}]");
+        assert_rejected(
+            &evaluate(&request, &gpu_settings()),
+            &["metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil\""],
+        );
     }
 
     #[test]
@@ -409,8 +448,12 @@ mod tests {
         let mut request = fixture("vmi-create");
         request["operation"] = json!("UPDATE");
         request["oldObject"] = request["object"].clone();
-        assert_eq!(evaluate(&request, &json!({})).violations, Vec::<String>::new());
-        request["object"]["metadata"]["annotations"][HOOK_SIDECARS_ANNOTATION] = json!("[{\"image\":\"evil\"}]");
+        assert_eq!(
+            evaluate(&request, &json!({})).violations,
+            Vec::<String>::new()
+        );
+        request["object"]["metadata"]["annotations"][HOOK_SIDECARS_ANNOTATION] =
+            json!("[{\"image\":\"evil\"}]");
         assert_rejected(&evaluate(&request, &gpu_settings()), &["image \"evil\""]);
     }
 
@@ -429,7 +472,10 @@ mod tests {
         let mut request = fixture("vm-update-unchanged");
         request["object"]["spec"]["template"] = json!([]);
         request["oldObject"]["spec"]["template"] = json!([]);
-        assert_rejected(&evaluate(&request, &gpu_settings()), &["cannot read spec.template"]);
+        assert_rejected(
+            &evaluate(&request, &gpu_settings()),
+            &["cannot read spec.template"],
+        );
     }
 
     #[test]
@@ -452,7 +498,10 @@ mod tests {
     #[case(b"[]".as_slice())]
     #[case(b"{\"request\": 5}".as_slice())]
     fn unreadable_payloads_are_rejected(#[case] payload: &[u8]) {
-        assert_rejected(&validate_payload(payload), &["cannot read the validation request"]);
+        assert_rejected(
+            &validate_payload(payload),
+            &["cannot read the validation request"],
+        );
     }
 
     #[test]
