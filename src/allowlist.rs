@@ -4,6 +4,7 @@
 //! `ghcr.io/org/*` does not allow `ghcr.io/organisation/x` and `busybox` means the same as
 //! `docker.io/library/busybox:latest`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::reference::{
@@ -13,16 +14,19 @@ use crate::reference::{
 
 /// One parsed `allowedImages` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowedImage {
+pub enum AllowedImage<'a> {
     /// `repo[:tag]`, `repo@digest` or `repo:tag@digest`.
-    Exact(ImageReference),
+    Exact(ImageReference<'a>),
     /// `repo:*`: any tag or digest of one repository.
     AnyTag {
-        registry: String,
-        repository: String,
+        registry: Cow<'a, str>,
+        repository: Cow<'a, str>,
     },
     /// `registry/path/*`: any repository under `path` (the whole registry when `path` is empty).
-    Under { registry: String, path: String },
+    Under {
+        registry: Cow<'a, str>,
+        path: &'a str,
+    },
 }
 
 /// Why an `allowedImages` entry was refused.
@@ -50,8 +54,8 @@ impl fmt::Display for EntryError {
     }
 }
 
-impl AllowedImage {
-    pub fn parse(entry: &str) -> Result<Self, EntryError> {
+impl<'a> AllowedImage<'a> {
+    pub fn parse(entry: &'a str) -> Result<Self, EntryError> {
         if let Some(repository) = entry.strip_suffix(":*") {
             return parse_any_tag(repository);
         }
@@ -94,14 +98,14 @@ impl AllowedImage {
                     && (path.is_empty()
                         || image
                             .repository
-                            .strip_prefix(path.as_str())
+                            .strip_prefix(*path)
                             .is_some_and(|rest| rest.starts_with('/')))
             }
         }
     }
 }
 
-impl fmt::Display for AllowedImage {
+impl fmt::Display for AllowedImage<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Exact(reference) => write!(f, "{reference}"),
@@ -115,7 +119,7 @@ impl fmt::Display for AllowedImage {
     }
 }
 
-fn parse_any_tag(repository: &str) -> Result<AllowedImage, EntryError> {
+fn parse_any_tag(repository: &str) -> Result<AllowedImage<'_>, EntryError> {
     if repository.contains('*') {
         return Err(EntryError::MisplacedWildcard);
     }
@@ -131,7 +135,7 @@ fn parse_any_tag(repository: &str) -> Result<AllowedImage, EntryError> {
 }
 
 /// `registry/path/*`, `registry/*` or, on Docker Hub, `path/*`.
-fn parse_under(prefix: &str) -> Result<AllowedImage, EntryError> {
+fn parse_under(prefix: &str) -> Result<AllowedImage<'_>, EntryError> {
     if prefix.contains('*') || prefix.contains(':') && !has_registry_port_only(prefix) {
         return Err(EntryError::MisplacedWildcard);
     }
@@ -140,9 +144,9 @@ fn parse_under(prefix: &str) -> Result<AllowedImage, EntryError> {
         None => (prefix, None),
     };
     let (registry, path) = if looks_like_registry(first) {
-        (normalize_registry(first), rest.unwrap_or(""))
+        (normalize_registry(Cow::Borrowed(first)), rest.unwrap_or(""))
     } else {
-        ("docker.io".to_owned(), prefix)
+        (Cow::Borrowed("docker.io"), prefix)
     };
     // The prefix is valid exactly when a repository below it would be.
     let probe = if path.is_empty() {
@@ -153,10 +157,7 @@ fn parse_under(prefix: &str) -> Result<AllowedImage, EntryError> {
     if !is_valid_name(&probe) {
         return Err(EntryError::Reference(ReferenceError::InvalidFormat));
     }
-    Ok(AllowedImage::Under {
-        registry,
-        path: path.to_owned(),
-    })
+    Ok(AllowedImage::Under { registry, path })
 }
 
 /// A colon in a path prefix may only be a registry port in its first component.
@@ -167,8 +168,8 @@ fn has_registry_port_only(prefix: &str) -> bool {
 
 /// A parsed `allowedImages` list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowList {
-    entries: Vec<AllowedImage>,
+pub struct AllowList<'a> {
+    entries: Vec<AllowedImage<'a>>,
 }
 
 /// The entries of an `allowedImages` list that are refused, each with its index and text.
@@ -191,9 +192,9 @@ impl fmt::Display for AllowListError {
 
 impl std::error::Error for AllowListError {}
 
-impl AllowList {
+impl<'a> AllowList<'a> {
     /// Parses every entry, reporting all the invalid ones at once.
-    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, AllowListError> {
+    pub fn parse<S: AsRef<str>>(entries: &'a [S]) -> Result<Self, AllowListError> {
         let mut parsed = Vec::with_capacity(entries.len());
         let mut invalid = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
@@ -210,7 +211,7 @@ impl AllowList {
     }
 
     /// The first entry that allows the (normalized) image.
-    pub fn find(&self, image: &ImageReference) -> Option<&AllowedImage> {
+    pub fn find(&self, image: &ImageReference) -> Option<&AllowedImage<'a>> {
         self.entries.iter().find(|entry| entry.allows(image))
     }
 

@@ -84,91 +84,156 @@ pub fn annotation_locations(kind: &GroupVersionKind) -> Option<&'static [Annotat
     }
 }
 
-/// Reads the annotation's value at `location` of `object`. Missing or `null` maps on the way mean
-/// no annotation; anything that is not what Kubernetes would serialize there is an error, since a
-/// sidecar request could hide in what the policy cannot read.
-///
-/// One pass over the object: keys off the path are skipped without being decoded.
-pub fn read_annotation(
-    object: &RawValue,
-    location: &AnnotationLocation,
-) -> Result<Option<String>, String> {
-    let reached = Cell::new(0);
-    let seed = PathSeed {
-        path: location.path,
+/// The annotation's value at each location (`None` where absent), in the order of `locations`.
+pub type AnnotationValues = Result<Vec<Option<String>>, String>;
+
+/// Reads the annotation's value at every location of `object` in one pass: keys off the paths
+/// are skipped without being decoded. Missing or `null` maps on the way mean no annotation;
+/// anything that is not what Kubernetes would serialize there is an error naming the place, since
+/// a sidecar request could hide in what the policy cannot read.
+pub fn read_annotations(object: &RawValue, locations: &[AnnotationLocation]) -> AnnotationValues {
+    assert!(
+        locations.len() <= 8,
+        "a kind has at most a few annotation locations"
+    );
+    let mut values = vec![None; locations.len()];
+    let reached = Cell::new((0, 0));
+    let seed = PathsSeed {
+        locations,
+        active: (1u8 << locations.len()) - 1,
         depth: 0,
+        values: &mut values,
         reached: &reached,
     };
     let mut deserializer = serde_json::Deserializer::from_str(object.get());
-    seed.deserialize(&mut deserializer).map_err(|e| {
-        let depth = reached.get();
-        let place = if depth == 0 {
-            "the object".to_owned()
-        } else {
-            location.path[..depth].join(".")
-        };
-        format!("cannot read {place}: {e}")
-    })
+    match seed.deserialize(&mut deserializer) {
+        Ok(()) => Ok(values),
+        Err(e) => {
+            let (location, depth) = reached.get();
+            let place = match depth {
+                0 => "the object".to_owned(),
+                depth => locations[location].path[..depth].join("."),
+            };
+            Err(format!("cannot read {place}: {e}"))
+        }
+    }
 }
 
-/// Descends `path` from `depth`; at the end of the path, reads the annotation from the map.
+/// Reads the map at `depth` on the paths of the `active` locations (a bit set of indices).
 /// `reached` records the level being read, so that an error can name it.
-struct PathSeed<'r> {
-    path: &'static [&'static str],
+struct PathsSeed<'l, 'v> {
+    locations: &'l [AnnotationLocation],
+    active: u8,
     depth: usize,
-    reached: &'r Cell<usize>,
+    values: &'v mut [Option<String>],
+    reached: &'v Cell<(usize, usize)>,
 }
 
-impl<'de> DeserializeSeed<'de> for PathSeed<'_> {
-    type Value = Option<String>;
+impl PathsSeed<'_, '_> {
+    fn active(&self) -> impl Iterator<Item = (usize, &AnnotationLocation)> + '_ {
+        let active = self.active;
+        self.locations
+            .iter()
+            .enumerate()
+            .filter(move |(index, _)| active & (1 << index) != 0)
+    }
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        self.reached.set(self.depth);
+    fn mark_reached(&self) {
+        if let Some((index, _)) = self.active().next() {
+            self.reached.set((index, self.depth));
+        }
+    }
+
+    /// The locations for which `key` at this level matters: those whose annotations map this is
+    /// (when `key` is the annotation) and those whose path goes on through `key`.
+    fn interested_in(&self, key: &str) -> (u8, u8) {
+        let (mut here, mut deeper) = (0u8, 0u8);
+        for (index, location) in self.active() {
+            match location.path.get(self.depth) {
+                None if key == HOOK_SIDECARS_ANNOTATION => here |= 1 << index,
+                Some(segment) if *segment == key => deeper |= 1 << index,
+                _ => {}
+            }
+        }
+        (here, deeper)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for PathsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.mark_reached();
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for PathSeed<'_> {
-    type Value = Option<String>;
+impl<'de> Visitor<'de> for PathsSeed<'_, '_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let at_annotations = self.depth == self.path.len();
-        let wanted = self
-            .path
-            .get(self.depth)
-            .copied()
-            .unwrap_or(HOOK_SIDECARS_ANNOTATION);
-        let mut found = None;
-        while let Some(is_wanted) = map.next_key_seed(KeyIs(wanted))? {
-            if !is_wanted {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key_seed(ClassifyKey(&self))? {
+            let Some((key, here, deeper)) = key else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
-            }
-            if found.is_some() {
-                return Err(de::Error::custom(format!(
-                    "the key {wanted:?} appears twice"
-                )));
-            }
-            let value = if at_annotations {
-                Some(map.next_value_seed(AnnotationValue)?)
-            } else {
-                map.next_value_seed(PathSeed {
-                    depth: self.depth + 1,
-                    ..self
-                })?
             };
-            self.reached.set(self.depth);
-            found = Some(value);
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format!("the key {key:?} appears twice")));
+            }
+            if here != 0 {
+                let value = map.next_value_seed(AnnotationValue)?;
+                for (index, slot) in self.values.iter_mut().enumerate() {
+                    if here & (1 << index) != 0 {
+                        *slot = Some(value.clone());
+                    }
+                }
+            } else {
+                map.next_value_seed(PathsSeed {
+                    locations: self.locations,
+                    active: deeper,
+                    depth: self.depth + 1,
+                    values: &mut *self.values,
+                    reached: self.reached,
+                })?;
+                self.mark_reached();
+            }
+            seen.push(key);
         }
-        Ok(found.flatten())
+        Ok(())
+    }
+}
+
+/// Looks at a map key without allocating it, unless some location needs the key's value:
+/// then it is returned with the locations interested in it (see `PathsSeed::interested_in`).
+struct ClassifyKey<'s, 'l, 'v>(&'s PathsSeed<'l, 'v>);
+
+impl<'de> DeserializeSeed<'de> for ClassifyKey<'_, '_, '_> {
+    type Value = Option<(String, u8, u8)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ClassifyKey<'_, '_, '_> {
+    type Value = Option<(String, u8, u8)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        let (here, deeper) = self.0.interested_in(key);
+        Ok((here != 0 || deeper != 0).then(|| (key.to_owned(), here, deeper)))
     }
 }
 
@@ -188,29 +253,6 @@ impl<'de> DeserializeSeed<'de> for AnnotationValue {
     }
 }
 
-/// Compares a map key with the wanted one without allocating it.
-struct KeyIs<'k>(&'k str);
-
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string key")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
-        Ok(key == self.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,7 +262,9 @@ mod tests {
         RawValue::from_string(json.to_owned()).expect("valid JSON")
     }
 
-    const TEMPLATE: AnnotationLocation = VM[0];
+    fn read_template(object: &str) -> Result<Option<String>, String> {
+        read_annotations(&raw(object), &VM[..1]).map(|values| values[0].clone())
+    }
 
     #[rstest]
     #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[]"}}}}}"#, Some("[]"))]
@@ -234,7 +278,7 @@ mod tests {
     #[case(r#"{}"#, None)]
     #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[{\"image\":\"a\"}]"}}}}}"#, Some(r#"[{"image":"a"}]"#))]
     fn reads_the_template_annotation(#[case] object: &str, #[case] expected: Option<&str>) {
-        let value = read_annotation(&raw(object), &TEMPLATE).expect("readable");
+        let value = read_template(object).expect("readable");
         assert_eq!(value.as_deref(), expected);
     }
 
@@ -251,8 +295,31 @@ mod tests {
     #[case(r#"{"spec":{"template":{},"template":{}}}"#, "appears twice")]
     #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[]","hooks.kubevirt.io/hookSidecars":"[{}]"}}}}}"#, "appears twice")]
     fn unreadable_objects_are_errors(#[case] object: &str, #[case] message: &str) {
-        let error = read_annotation(&raw(object), &TEMPLATE).expect_err("unreadable");
+        let error = read_template(object).expect_err("unreadable");
         assert!(error.contains(message), "{object}: {error}");
+    }
+
+    #[rstest]
+    #[case(r#"{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"a"}},"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"b"}}}}}"#, [Some("b"), Some("a")])]
+    #[case(r#"{"spec":{"template":{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"b"}}}},"metadata":{}}"#, [Some("b"), None])]
+    #[case(r#"{"metadata":{"annotations":{"x":"y","hooks.kubevirt.io/hookSidecars":"a"}},"spec":{}}"#, [None, Some("a")])]
+    #[case(r#"{"kind":"VirtualMachine","spec":{"running":false}}"#, [None, None])]
+    fn reads_every_location_in_one_pass(#[case] object: &str, #[case] expected: [Option<&str>; 2]) {
+        let values = read_annotations(&raw(object), VM).expect("readable");
+        assert_eq!(
+            values.iter().map(Option::as_deref).collect::<Vec<_>>(),
+            expected
+        );
+    }
+
+    #[test]
+    fn an_error_names_the_location_it_is_in() {
+        let object = r#"{"metadata":{"annotations":[]},"spec":{"template":{}}}"#;
+        let error = read_annotations(&raw(object), VM).expect_err("unreadable");
+        assert!(
+            error.starts_with("cannot read metadata.annotations: "),
+            "{error}"
+        );
     }
 
     #[rstest]

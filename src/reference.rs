@@ -8,6 +8,7 @@
 //! corpus. The one deliberate difference: tags are ASCII only, as in the distribution grammar
 //! (Go's `\w`), where oci-spec's Rust regex lets any Unicode word character through.
 
+use std::borrow::Cow;
 use std::fmt;
 
 const DOCKER_HUB: &str = "docker.io";
@@ -49,29 +50,28 @@ impl std::error::Error for ReferenceError {}
 /// the registry as written (but `index.docker.io` folded onto `docker.io`), the repository with
 /// Docker Hub's `library/` prefix, the tag (`latest` when neither tag nor digest is written)
 /// and the digest.
+///
+/// The components borrow from the parsed text where they can: settings arrive with every
+/// request, so every allow-list entry is parsed on every request, and most need no allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageReference {
-    pub registry: String,
-    pub repository: String,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
+pub struct ImageReference<'a> {
+    pub registry: Cow<'a, str>,
+    pub repository: Cow<'a, str>,
+    pub tag: Option<Cow<'a, str>>,
+    pub digest: Option<Cow<'a, str>>,
 }
 
-impl ImageReference {
+impl<'a> ImageReference<'a> {
     /// Parses `input` as Docker does (`docker.io` default registry, `library/` for one-part names).
-    pub fn parse(input: &str) -> Result<Self, ReferenceError> {
-        Self::parse_with(input, |registry| registry.to_owned())
+    pub fn parse(input: &'a str) -> Result<Self, ReferenceError> {
+        Self::parse_with(input, |registry| registry)
     }
 
     /// The form used for comparisons: registry hosts are case-insensitive, so the registry is
     /// lower-cased, and Docker Hub's spellings are folded onto `docker.io/library/...`.
     pub fn normalized(self) -> Self {
-        let registry = normalize_registry(&self.registry);
-        let repository = if registry == DOCKER_HUB && !self.repository.contains('/') {
-            format!("{OFFICIAL_REPO_PREFIX}{}", self.repository)
-        } else {
-            self.repository
-        };
+        let registry = normalize_registry(self.registry);
+        let repository = with_official_prefix(&registry, self.repository);
         Self {
             registry,
             repository,
@@ -79,28 +79,32 @@ impl ImageReference {
         }
     }
 
-    /// Parses and normalizes in one step. Settings arrive with every request, so every
-    /// allow-list entry goes through here on every request: it allocates only the components.
-    pub fn parse_normalized(input: &str) -> Result<Self, ReferenceError> {
+    /// Parses and normalizes in one step.
+    pub fn parse_normalized(input: &'a str) -> Result<Self, ReferenceError> {
         Self::parse_with(input, normalize_registry)
     }
 
-    fn parse_with(input: &str, registry_of: fn(&str) -> String) -> Result<Self, ReferenceError> {
+    /// The same reference, owning its components.
+    pub fn into_owned(self) -> ImageReference<'static> {
+        ImageReference {
+            registry: Cow::Owned(self.registry.into_owned()),
+            repository: Cow::Owned(self.repository.into_owned()),
+            tag: self.tag.map(|tag| Cow::Owned(tag.into_owned())),
+            digest: self.digest.map(|digest| Cow::Owned(digest.into_owned())),
+        }
+    }
+
+    fn parse_with(
+        input: &'a str,
+        registry_of: fn(Cow<'a, str>) -> Cow<'a, str>,
+    ) -> Result<Self, ReferenceError> {
         if input.is_empty() {
             return Err(ReferenceError::Empty);
         }
         let parts = split_reference(input)?;
         let (domain, remainder) = split_domain(parts.name);
-        let registry = registry_of(domain);
-        let repository = if registry == DOCKER_HUB && !remainder.contains('/') {
-            let mut repository =
-                String::with_capacity(OFFICIAL_REPO_PREFIX.len() + remainder.len());
-            repository.push_str(OFFICIAL_REPO_PREFIX);
-            repository.push_str(remainder);
-            repository
-        } else {
-            remainder.to_owned()
-        };
+        let registry = registry_of(Cow::Borrowed(domain));
+        let repository = with_official_prefix(&registry, Cow::Borrowed(remainder));
         if repository.len() > NAME_TOTAL_LENGTH_MAX {
             return Err(ReferenceError::NameTooLong);
         }
@@ -108,19 +112,28 @@ impl ImageReference {
             check_digest_algorithm(digest)?;
         }
         let tag = match (parts.tag, parts.digest) {
-            (None, None) => Some(DEFAULT_TAG.to_owned()),
-            (tag, _) => tag.map(str::to_owned),
+            (None, None) => Some(Cow::Borrowed(DEFAULT_TAG)),
+            (tag, _) => tag.map(Cow::Borrowed),
         };
         Ok(Self {
             registry,
             repository,
             tag,
-            digest: parts.digest.map(str::to_owned),
+            digest: parts.digest.map(Cow::Borrowed),
         })
     }
 }
 
-impl fmt::Display for ImageReference {
+/// Docker Hub's one-part names are official images under `library/`.
+fn with_official_prefix<'a>(registry: &str, repository: Cow<'a, str>) -> Cow<'a, str> {
+    if registry == DOCKER_HUB && !repository.contains('/') {
+        Cow::Owned(format!("{OFFICIAL_REPO_PREFIX}{repository}"))
+    } else {
+        repository
+    }
+}
+
+impl fmt::Display for ImageReference<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.registry, self.repository)?;
         if let Some(tag) = &self.tag {
@@ -301,11 +314,13 @@ pub(crate) fn looks_like_registry(component: &str) -> bool {
 }
 
 /// A registry host lower-cased, with Docker Hub's legacy name folded onto `docker.io`.
-pub(crate) fn normalize_registry(registry: &str) -> String {
+pub(crate) fn normalize_registry(registry: Cow<'_, str>) -> Cow<'_, str> {
     if registry.eq_ignore_ascii_case(DOCKER_HUB_LEGACY) {
-        DOCKER_HUB.to_owned()
+        Cow::Borrowed(DOCKER_HUB)
+    } else if registry.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(registry.to_ascii_lowercase())
     } else {
-        registry.to_ascii_lowercase()
+        registry
     }
 }
 

@@ -32,9 +32,9 @@ pub struct Settings {
 
 /// The settings in the form the checks use.
 #[derive(Debug, Clone)]
-pub struct SidecarRules {
-    pub allowed_images: AllowList,
-    pub sidecar_shim_image: Option<ImageReference>,
+pub struct SidecarRules<'a> {
+    pub allowed_images: AllowList<'a>,
+    pub sidecar_shim_image: Option<ImageReference<'a>>,
     pub allow_command: bool,
     pub allow_config_map: bool,
     pub allow_pvc: bool,
@@ -43,7 +43,7 @@ pub struct SidecarRules {
 
 impl Settings {
     /// Parses the settings into rules, naming every culprit when they are invalid.
-    pub fn rules(&self) -> Result<SidecarRules, String> {
+    pub fn rules(&self) -> Result<SidecarRules<'_>, String> {
         let mut problems = Vec::new();
         let allowed_images = AllowList::parse(&self.allowed_images)
             .map_err(|e| problems.push(e.to_string()))

@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::annotation::{self, HookSidecar};
-use crate::objects::{annotation_locations, read_annotation, AnnotationLocation, GroupVersionKind};
+use crate::objects::{
+    annotation_locations, read_annotations, AnnotationLocation, AnnotationValues, GroupVersionKind,
+};
 use crate::reference::ImageReference;
 use crate::settings::{Settings, SidecarRules};
 
@@ -85,11 +87,11 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
         ));
     };
     let kind = request.kind.kind.as_str();
-    let new_values = read_all(object, locations);
+    let new_values = read_annotations(object, locations);
     let mut verdict = check(&rules, kind, locations, &new_values);
     if request.operation == "UPDATE" && !verdict.violations.is_empty() {
-        if let Some(old) = request.old_object {
-            if read_all(old, locations).iter().eq(new_values.iter()) && all_readable(&new_values) {
+        if let (Some(old), Ok(new_values)) = (request.old_object, &new_values) {
+            if read_annotations(old, locations).as_ref() == Ok(new_values) {
                 // Unchanged sidecars stay: a VM whose sidecar left the list can still be stopped,
                 // edited or deleted. Changing them is checked like a creation.
                 let reasons = std::mem::take(&mut verdict.violations).join("; ");
@@ -103,34 +105,20 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     verdict
 }
 
-type AnnotationValue = Result<Option<String>, String>;
-
-fn read_all(object: &RawValue, locations: &[AnnotationLocation]) -> Vec<AnnotationValue> {
-    locations
-        .iter()
-        .map(|location| read_annotation(object, location))
-        .collect()
-}
-
-fn all_readable(values: &[AnnotationValue]) -> bool {
-    values.iter().all(Result::is_ok)
-}
-
 fn check(
     rules: &SidecarRules,
     kind: &str,
     locations: &[AnnotationLocation],
-    values: &[AnnotationValue],
+    values: &AnnotationValues,
 ) -> Verdict {
+    let values = match values {
+        Ok(values) => values,
+        Err(e) => return Verdict::rejection(e.clone()),
+    };
     let mut verdict = Verdict::default();
     for (location, value) in locations.iter().zip(values) {
-        let value = match value {
-            Ok(Some(value)) => value,
-            Ok(None) => continue,
-            Err(e) => {
-                verdict.violations.push(e.clone());
-                continue;
-            }
+        let Some(value) = value else {
+            continue;
         };
         if !location.effective {
             verdict.warnings.push(format!(
