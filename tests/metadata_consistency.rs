@@ -1,0 +1,139 @@
+//! The packaging files must agree with each other and with the code: versions, rules, questions.
+
+use std::collections::BTreeSet;
+
+use hook_sidecar_policy::objects::{annotation_locations, GroupVersionKind};
+use hook_sidecar_policy::settings::Settings;
+use serde_yaml::Value;
+
+fn yaml(path: &str) -> Value {
+    let full = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+fn embedded(artifacthub: &Value, annotation: &str) -> Value {
+    let text = artifacthub["annotations"][annotation]
+        .as_str()
+        .unwrap_or_else(|| panic!("artifacthub-pkg.yml has no {annotation}"));
+    serde_yaml::from_str(text).expect("embedded YAML")
+}
+
+fn str_of<'a>(value: &'a Value, what: &str) -> &'a str {
+    value.as_str().unwrap_or_else(|| panic!("{what} is not a string"))
+}
+
+#[test]
+fn versions_agree() {
+    let version = env!("CARGO_PKG_VERSION");
+    let metadata = yaml("policy-metadata.yml");
+    let artifacthub = yaml("artifacthub-pkg.yml");
+    assert_eq!(str_of(&metadata["annotations"]["io.kubewarden.policy.version"], "policy version"), version);
+    assert_eq!(str_of(&artifacthub["version"], "artifacthub version"), version);
+    let image = str_of(&artifacthub["containersImages"][0]["image"], "containersImages image");
+    assert!(image.ends_with(&format!(":v{version}")), "{image} is not tagged v{version}");
+    let oci_url = str_of(&metadata["annotations"]["io.kubewarden.policy.ociUrl"], "ociUrl");
+    assert_eq!(image, format!("{oci_url}:v{version}"));
+}
+
+#[test]
+fn artifacthub_embeds_the_rules_and_questions() {
+    let artifacthub = yaml("artifacthub-pkg.yml");
+    assert_eq!(embedded(&artifacthub, "kubewarden/rules"), yaml("policy-metadata.yml")["rules"]);
+    assert_eq!(embedded(&artifacthub, "kubewarden/questions-ui"), yaml("questions-ui.yml"));
+    assert_eq!(str_of(&artifacthub["annotations"]["kubewarden/mutation"], "mutation"), "false");
+    let metadata = yaml("policy-metadata.yml");
+    assert_eq!(
+        artifacthub["annotations"]["kubewarden/resources"],
+        metadata["annotations"]["io.artifacthub.resources"]
+    );
+    assert_eq!(artifacthub["displayName"], metadata["annotations"]["io.artifacthub.displayName"]);
+}
+
+#[test]
+fn metadata_declares_a_validating_wapc_policy_with_audit() {
+    let metadata = yaml("policy-metadata.yml");
+    assert_eq!(metadata["mutating"], Value::Bool(false));
+    assert_eq!(metadata["backgroundAudit"], Value::Bool(true));
+    assert_eq!(str_of(&metadata["executionMode"], "executionMode"), "kubewarden-wapc");
+}
+
+/// Every (group, version, resource) the rules name, with the operations of each rule.
+fn rule_targets(rules: &Value) -> BTreeSet<(String, String, String, String)> {
+    let mut targets = BTreeSet::new();
+    for rule in rules.as_sequence().expect("rules is a list") {
+        let list = |key: &str| -> Vec<String> {
+            rule[key]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("rule without {key}"))
+                .iter()
+                .map(|v| str_of(v, key).to_owned())
+                .collect()
+        };
+        let operations = list("operations").join(",");
+        for group in list("apiGroups") {
+            for version in list("apiVersions") {
+                for resource in list("resources") {
+                    targets.insert((group.clone(), version.clone(), resource, operations.clone()));
+                }
+            }
+        }
+    }
+    targets
+}
+
+#[test]
+fn rules_cover_exactly_the_kinds_the_policy_checks() {
+    // (group, versions, resource, kind): the objects that can bring a hook sidecar to a VMI.
+    let kinds = [
+        ("kubevirt.io", &["v1"][..], "virtualmachines", "VirtualMachine"),
+        ("kubevirt.io", &["v1"], "virtualmachineinstances", "VirtualMachineInstance"),
+        ("kubevirt.io", &["v1"], "virtualmachineinstancereplicasets", "VirtualMachineInstanceReplicaSet"),
+        ("pool.kubevirt.io", &["v1alpha1", "v1beta1"], "virtualmachinepools", "VirtualMachinePool"),
+        ("instancetype.kubevirt.io", &["v1beta1"], "virtualmachineinstancetypes", "VirtualMachineInstancetype"),
+        ("instancetype.kubevirt.io", &["v1beta1"], "virtualmachineclusterinstancetypes", "VirtualMachineClusterInstancetype"),
+        ("instancetype.kubevirt.io", &["v1beta1"], "virtualmachinepreferences", "VirtualMachinePreference"),
+        ("instancetype.kubevirt.io", &["v1beta1"], "virtualmachineclusterpreferences", "VirtualMachineClusterPreference"),
+    ];
+    let mut expected = BTreeSet::new();
+    for (group, versions, resource, kind) in kinds {
+        for version in versions {
+            let gvk = GroupVersionKind {
+                group: group.into(),
+                version: (*version).into(),
+                kind: kind.into(),
+            };
+            assert!(annotation_locations(&gvk).is_some(), "the policy does not check {kind}");
+            expected.insert((group.into(), (*version).into(), resource.into(), "CREATE,UPDATE".into()));
+        }
+    }
+    assert_eq!(rule_targets(&yaml("policy-metadata.yml")["rules"]), expected);
+}
+
+/// Every `variable` of the questions, subquestions included.
+fn question_variables(questions: &Value, into: &mut BTreeSet<String>) {
+    for question in questions.as_sequence().expect("questions is a list") {
+        into.insert(str_of(&question["variable"], "variable").to_owned());
+        if let Some(sub) = question.get("subquestions") {
+            question_variables(sub, into);
+        }
+    }
+}
+
+#[test]
+fn questions_are_exactly_the_settings() {
+    let mut variables = BTreeSet::new();
+    question_variables(&yaml("questions-ui.yml")["questions"], &mut variables);
+    let settings = Settings {
+        sidecar_shim_image: Some("quay.io/kubevirt/sidecar-shim:v1.4.0".into()),
+        ..Settings::default()
+    };
+    let keys: BTreeSet<String> = serde_json::to_value(settings)
+        .expect("serializable")
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(variables, keys);
+}
