@@ -194,6 +194,7 @@ def main():
            "spec": {"containers": [{"name": "compute", "image": "registry.suse.com/suse/sles/15.6/virt-launcher:1.4.0"}]}}
     write("pod-create", request(("", "v1", "Pod", "pods"), "CREATE", pod))
     write_examples()
+    write_bench_inputs()
 
 
 def write_examples():
@@ -207,6 +208,45 @@ def write_examples():
     for name, sidecars in cases.items():
         obj = vm({HOOKS: json.dumps(sidecars), **GPU_ARGS})
         (examples / f"{name}.json").write_text(json.dumps(request("vm", "CREATE", obj), indent=2) + "\n")
+
+
+def write_bench_inputs():
+    """Issue 3's benchmark cases: a VM with 3 sidecars against a 50-entry allow-list (about 7 KB
+    of payload), and the same VM padded to 64 KB with more disks and volumes."""
+    bench = HERE.parent / "e2e-tests" / "bench"
+    bench.mkdir(exist_ok=True)
+    sidecars = [
+        {"image": GPU_HOOK, "args": ["--version", "v1alpha3"]},
+        {"image": "ghcr.io/example-org/hooks/smbios:v2.1.0", "args": ["--version", "v1alpha2"]},
+        {"image": "registry:5000/kubevirt/example-hook-sidecar:devel"},
+    ]
+    allowed = [f"registry{i}.example.com/team-{i}/hook-{i}:v{i}.0.1" for i in range(47)]
+    allowed += [GPU_HOOK, "ghcr.io/example-org/hooks/*", "registry:5000/kubevirt/example-hook-sidecar:devel"]
+    (bench / "settings-50.json").write_text(json.dumps({"allowedImages": allowed}, indent=2) + "\n")
+    obj = vm({HOOKS: json.dumps(sidecars), **GPU_ARGS})
+    # What the API server sends has managedFields, which `kubectl get` hides.
+    obj["metadata"]["managedFields"] = [
+        {"apiVersion": "kubevirt.io/v1", "fieldsType": "FieldsV1", "manager": manager, "operation": "Update",
+         "time": "2026-11-20T09:12:44Z", "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:harvesterhci.io/vmRunStrategy": {}},
+                                                                     "f:labels": {".": {}, "f:harvesterhci.io/creator": {}}},
+                                                      "f:spec": {".": {}, "f:runStrategy": {}, "f:template": {".": {}, "f:metadata": {".": {},
+                                                                 "f:annotations": {".": {}, f"f:{HOOKS}": {}}}, "f:spec": {".": {}, "f:domain": {}, "f:networks": {}, "f:volumes": {}}}}}}
+        for manager in ("harvester", "kubectl-edit", "virt-controller")
+    ]
+    write_to(bench / "vm-3-sidecars.json", request("vm", "CREATE", obj))
+    padded = copy.deepcopy(obj)
+    spec = padded["spec"]["template"]["spec"]
+    n = 0
+    compact = {"separators": (",", ":")}
+    while len(json.dumps({"request": request("vm", "CREATE", padded), "settings": {"allowedImages": allowed}}, **compact)) < 64 * 1024:
+        spec["domain"]["devices"]["disks"].append({"disk": {"bus": "virtio"}, "name": f"data-{n}", "serial": f"DATA{n:06d}"})
+        spec["volumes"].append({"name": f"data-{n}", "persistentVolumeClaim": {"claimName": f"gpu-vm-data-{n}-x7k2p"}})
+        n += 1
+    write_to(bench / "vm-3-sidecars-64k.json", request("vm", "CREATE", padded))
+
+
+def write_to(path, value):
+    path.write_text(json.dumps(value, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,50 @@
+bats_require_minimum_version 1.5.0
+
+# Shared by the bats files. Needs POLICY (the .wasm) and, optionally, KWCTL (default: kwctl).
+
+ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+TEST_DATA="$ROOT/test_data"
+GPU_HOOK="registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"
+GPU_SETTINGS="{\"allowedImages\": [\"$GPU_HOOK\"]}"
+
+# kwctl run POLICY ARGS..., stdout (the AdmissionResponse) in $output, stderr in $stderr.
+kwrun() {
+  run --separate-stderr "${KWCTL:-kwctl}" run "$POLICY" "$@"
+}
+
+# A VirtualMachine CREATE request whose template carries the annotation text $1.
+vm_with_sidecars() {
+  local request="$BATS_TEST_TMPDIR/request-$RANDOM.json"
+  jq --arg value "$1" \
+    '.object.spec.template.metadata.annotations["hooks.kubevirt.io/hookSidecars"] = $value' \
+    "$TEST_DATA/vm-create-no-sidecar.json" >"$request"
+  echo "$request"
+}
+
+assert_allowed() {
+  [ "$status" -eq 0 ] || { echo "exit $status: $stderr"; return 1; }
+  jq -e '.allowed == true' <<<"$output" >/dev/null || { echo "not allowed: $output"; return 1; }
+}
+
+# assert_rejected FRAGMENT...: rejected, and the message holds every fragment.
+assert_rejected() {
+  [ "$status" -eq 0 ] || { echo "exit $status: $stderr"; return 1; }
+  jq -e '.allowed == false' <<<"$output" >/dev/null || { echo "not rejected: $output"; return 1; }
+  local message
+  message=$(jq -r '.status.message' <<<"$output")
+  for fragment in "$@"; do
+    [[ "$message" == *"$fragment"* ]] || { echo "missing «$fragment» in: $message"; return 1; }
+  done
+}
+
+# assert_warning FRAGMENT: one of the warnings holds the fragment.
+assert_warning() {
+  jq -e --arg f "$1" '[.warnings[]? | contains($f)] | any' <<<"$output" >/dev/null ||
+    { echo "no warning with «$1» in: $output"; return 1; }
+}
+
+# assert_invalid_settings FRAGMENT: kwctl refuses the settings before evaluating.
+assert_invalid_settings() {
+  [ "$status" -ne 0 ] || { echo "settings accepted: $output"; return 1; }
+  [[ "$stderr" == *"$1"* ]] || { echo "missing «$1» in: $stderr"; return 1; }
+}

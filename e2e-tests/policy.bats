@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# End-to-end: the built module, through `kwctl run` (or the in-repo host, which takes the same flags).
+
+load helpers
+
+@test "every kind that can bring a sidecar is allowed with the sidecar listed" {
+  for fixture in vm vmi vmirs vmpool-v1alpha1 vmpool-v1beta1 instancetype clusterinstancetype preference clusterpreference; do
+    kwrun --request-path "$TEST_DATA/$fixture-create.json" --settings-json "$GPU_SETTINGS"
+    assert_allowed || { echo "fixture $fixture"; return 1; }
+  done
+}
+
+@test "every kind is rejected at its own location with an empty allow-list" {
+  while read -r fixture path; do
+    kwrun --request-path "$TEST_DATA/$fixture-create.json" --settings-json '{}'
+    assert_rejected "$path[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"$GPU_HOOK\"" "is not in allowedImages" ||
+      { echo "fixture $fixture"; return 1; }
+  done <<'TABLE'
+vm spec.template.metadata.annotations
+vmi metadata.annotations
+vmirs spec.template.metadata.annotations
+vmpool-v1alpha1 spec.virtualMachineTemplate.spec.template.metadata.annotations
+vmpool-v1beta1 spec.virtualMachineTemplate.spec.template.metadata.annotations
+instancetype spec.annotations
+clusterinstancetype spec.annotations
+preference spec.annotations
+clusterpreference spec.annotations
+TABLE
+}
+
+@test "DELETE, other kinds and VMs without sidecars are accepted" {
+  for fixture in vm-delete pod-create vm-create-no-sidecar; do
+    kwrun --request-path "$TEST_DATA/$fixture.json" --settings-json '{}'
+    assert_allowed || { echo "fixture $fixture"; return 1; }
+  done
+}
+
+@test "an image matches in any of Docker's spellings" {
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "REGISTRY.EXAMPLE.COM/kubevirt-hooks/qemu-commandline:v1.2.0"}]')" \
+    --settings-json "$GPU_SETTINGS"
+  assert_allowed
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "index.docker.io/library/busybox"}]')" \
+    --settings-json '{"allowedImages": ["busybox:latest"]}'
+  assert_allowed
+}
+
+@test "wildcards allow what they name and nothing more" {
+  local settings='{"allowedImages": ["ghcr.io/org/*", "quay.io/hooks/gpu:*"]}'
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "ghcr.io/org/team/hook:v1"}, {"image": "quay.io/hooks/gpu@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}]')" \
+    --settings-json "$settings"
+  assert_allowed
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "ghcr.io/organisation/hook:v1"}]')" --settings-json "$settings"
+  assert_rejected '(ghcr.io/organisation/hook:v1) is not in allowedImages'
+}
+
+@test "a digest request needs a digest entry" {
+  local digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  kwrun --request-path "$(vm_with_sidecars "[{\"image\": \"$GPU_HOOK@$digest\"}]")" --settings-json "$GPU_SETTINGS"
+  assert_rejected "is not in allowedImages"
+  kwrun --request-path "$(vm_with_sidecars "[{\"image\": \"$GPU_HOOK@$digest\"}]")" \
+    --settings-json "{\"allowedImages\": [\"$GPU_HOOK@$digest\"]}"
+  assert_allowed
+}
+
+@test "rejection reasons: images, the shim and the escape hatches" {
+  while IFS='|' read -r sidecars settings expected; do
+    kwrun --request-path "$(vm_with_sidecars "$sidecars")" --settings-json "$settings"
+    assert_rejected "$expected" || { echo "case: $sidecars"; return 1; }
+  done <<TABLE
+[{"image": "docker.io/attacker/qemu-hook"}]|$GPU_SETTINGS|image "docker.io/attacker/qemu-hook" (docker.io/attacker/qemu-hook:latest) is not in allowedImages
+[{"image": "Not A Reference"}]|$GPU_SETTINGS|image "Not A Reference" is not a valid image reference
+[{"configMap": {"name": "cm", "key": "k", "hookPath": "/usr/bin/onDefineDomain"}}]|{"allowConfigMap": true}|sidecarShimImage is not set
+[null]|{"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:v1.4.0"}|no image (KubeVirt's sidecar-shim) (quay.io/kubevirt/sidecar-shim:v1.4.0) is not in allowedImages
+[{"image": "$GPU_HOOK", "command": ["/bin/bash"]}]|$GPU_SETTINGS|allowCommand is false
+[{"image": "$GPU_HOOK", "configMap": {"name": "cm", "key": "k", "hookPath": "/hook"}}]|$GPU_SETTINGS|allowConfigMap is false
+[{"image": "$GPU_HOOK", "pvc": {"name": "data", "volumePath": "/data"}}]|$GPU_SETTINGS|allowPVC is false
+[{"image": "$GPU_HOOK", "pvc": {"name": "d", "volumePath": "/d", "sharedComputePath": "/var/run/kubevirt-hooks"}}]|{"allowedImages": ["$GPU_HOOK"], "allowPVC": true}|allowSharedComputePath is false
+TABLE
+}
+
+@test "switches allow what they name" {
+  kwrun --request-path "$(vm_with_sidecars '[{"configMap": {"name": "cm", "key": "k", "hookPath": "/usr/bin/onDefineDomain"}}]')" \
+    --settings-json '{"allowedImages": ["quay.io/kubevirt/sidecar-shim:v1.4.0"], "sidecarShimImage": "quay.io/kubevirt/sidecar-shim:v1.4.0", "allowConfigMap": true}'
+  assert_allowed
+}
+
+@test "the annotation is decoded no more leniently than KubeVirt decodes it" {
+  while IFS='|' read -r sidecars expected; do
+    kwrun --request-path "$(vm_with_sidecars "$sidecars")" --settings-json "$GPU_SETTINGS"
+    assert_rejected "$expected" || { echo "case: $sidecars"; return 1; }
+  done <<TABLE
+[{"image": "$GPU_HOOK", "Image": "docker.io/attacker/qemu-hook"}]|has the key "Image", which KubeVirt's decoder reads as "image"
+[{"IMAGE": "docker.io/attacker/qemu-hook"}]|reads as "image"
+[{"image": "$GPU_HOOK", "image": "docker.io/attacker/qemu-hook"}]|has the key "image" twice
+[{"image": "$GPU_HOOK", "argſ": ["--version"]}]|reads as "args"
+[{"image": "$GPU_HOOK", "imagePullPolicy": "Always", "downwardAPI": ["pod-info"]}]|unknown key "downwardAPI"
+[{"image": "$GPU_HOOK", "imagePullPolicy": "Sometimes"}]|imagePullPolicy "Sometimes"
+[{"image": 5}]|invalid type: integer
+{"image": "$GPU_HOOK"}|expected a JSON array
+["$GPU_HOOK"]|entry 0 to be a hook sidecar object
+[{image: x}]|not a valid hook sidecar list
+TABLE
+  kwrun --request-path "$(vm_with_sidecars '')" --settings-json "$GPU_SETTINGS"
+  assert_rejected "the value is empty"
+}
+
+@test "no sidecars: [] and null" {
+  for value in '[]' 'null'; do
+    kwrun --request-path "$(vm_with_sidecars "$value")" --settings-json '{}'
+    assert_allowed
+  done
+}
+
+@test "one rejection lists every violation" {
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "evil:1", "command": ["/bin/sh"]}, {"pvc": {"name": "d"}}]')" \
+    --settings-json "$GPU_SETTINGS"
+  assert_rejected '][0]: image "evil:1" (docker.io/library/evil:1)' '][0]: command' '][1]: no image' '][1]: pvc "d"'
+}
+
+@test "UPDATE: unchanged sidecars pass with a warning, changed ones are checked" {
+  kwrun --request-path "$TEST_DATA/vm-update-unchanged.json" --settings-json '{}'
+  assert_allowed
+  assert_warning "unchanged by this update"
+  kwrun --request-path "$TEST_DATA/vm-update-adds-sidecar.json" --settings-json '{}'
+  assert_rejected "is not in allowedImages"
+}
+
+@test "the annotation on a VM's own metadata is checked, with a warning" {
+  kwrun --request-path "$TEST_DATA/vm-create-annotation-on-vm-metadata.json" --settings-json "$GPU_SETTINGS"
+  assert_allowed
+  assert_warning "has no effect on a VirtualMachine"
+  kwrun --request-path "$TEST_DATA/vm-create-annotation-on-vm-metadata.json" --settings-json '{}'
+  assert_rejected 'metadata.annotations["hooks.kubevirt.io/hookSidecars"][0]'
+}
+
+@test "an object the policy cannot read is rejected" {
+  local request="$BATS_TEST_TMPDIR/unreadable.json"
+  jq '.object.spec.template = "surprise"' "$TEST_DATA/vm-create.json" >"$request"
+  kwrun --request-path "$request" --settings-json "$GPU_SETTINGS"
+  assert_rejected "cannot read spec.template"
+}
+
+@test "settings errors are refused before evaluation, naming the culprit" {
+  while IFS='|' read -r settings expected; do
+    kwrun --request-path "$TEST_DATA/vm-create.json" --settings-json "$settings"
+    assert_invalid_settings "$expected" || { echo "case: $settings"; return 1; }
+  done <<'TABLE'
+{"allowedImage": ["busybox"]}|unknown field `allowedImage`
+{"allowedImages": ["ok:1", "*"]}|allowedImages[1] "*"
+{"allowedImages": ["ghcr.io/*/hook"]}|a wildcard is allowed only as
+{"sidecarShimImage": "quay.io/kubevirt/*"}|sidecarShimImage "quay.io/kubevirt/*": must name one image
+{"allowSharedComputePath": true}|allowSharedComputePath: true needs allowPVC: true
+{"allowCommand": "yes"}|invalid type
+TABLE
+}
+
+@test "an AdmissionReview is read as its request, also from stdin" {
+  local review="$BATS_TEST_TMPDIR/review.json"
+  jq '{apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: .}' "$TEST_DATA/vm-create.json" >"$review"
+  kwrun --request-path "$review" --settings-json '{}'
+  assert_rejected "is not in allowedImages"
+  [ "$(jq -r .uid <<<"$output")" = "$(jq -r .uid "$TEST_DATA/vm-create.json")" ]
+  run --separate-stderr "${KWCTL:-kwctl}" run "$POLICY" --request-path - --settings-json "$GPU_SETTINGS" <"$review"
+  assert_allowed
+}
+
+@test "the examples of make run give their documented verdicts" {
+  kwrun --request-path "$ROOT/examples/1-gpu-aperture-sidecar.json" --settings-path "$ROOT/examples/settings.json"
+  assert_allowed
+  kwrun --request-path "$ROOT/examples/2-unlisted-image.json" --settings-path "$ROOT/examples/settings.json"
+  assert_rejected 'image "docker.io/attacker/qemu-hook:latest"'
+  kwrun --request-path "$ROOT/examples/3-spoofed-key.json" --settings-path "$ROOT/examples/settings.json"
+  assert_rejected 'has the key "Image"'
+}

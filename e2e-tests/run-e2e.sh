@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the policy module and runs the bats suite through `kwctl run`: a real kwctl when one is
+# on PATH (or named by KWCTL), the in-repo waPC host (policy-server's calling convention) otherwise.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+
+cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy -p never-returns
+export POLICY="$target_dir/wasm32-wasip1/release/hook_sidecar_policy.wasm"
+export NEVER_RETURNS="$target_dir/wasm32-wasip1/release/never_returns.wasm"
+
+cargo build --quiet --profile host -p policy-host
+export POLICY_HOST="$target_dir/host/policy-host"
+
+if [[ -z "${KWCTL:-}" ]] && command -v kwctl >/dev/null; then
+  KWCTL=$(command -v kwctl)
+fi
+if [[ -n "${KWCTL:-}" ]]; then
+  echo "e2e: running the suite with kwctl ($KWCTL, $("$KWCTL" --version 2>/dev/null | head -n1))"
+else
+  KWCTL="$POLICY_HOST"
+  echo "e2e: no kwctl on PATH; running the suite with the in-repo waPC host ($KWCTL)"
+fi
+export KWCTL
+
+bats "$@" e2e-tests/*.bats
