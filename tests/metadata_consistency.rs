@@ -20,7 +20,9 @@ fn embedded(artifacthub: &Value, annotation: &str) -> Value {
 }
 
 fn str_of<'a>(value: &'a Value, what: &str) -> &'a str {
-    value.as_str().unwrap_or_else(|| panic!("{what} is not a string"))
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string"))
 }
 
 #[test]
@@ -28,26 +30,59 @@ fn versions_agree() {
     let version = env!("CARGO_PKG_VERSION");
     let metadata = yaml("policy-metadata.yml");
     let artifacthub = yaml("artifacthub-pkg.yml");
-    assert_eq!(str_of(&metadata["annotations"]["io.kubewarden.policy.version"], "policy version"), version);
-    assert_eq!(str_of(&artifacthub["version"], "artifacthub version"), version);
-    let image = str_of(&artifacthub["containersImages"][0]["image"], "containersImages image");
-    assert!(image.ends_with(&format!(":v{version}")), "{image} is not tagged v{version}");
-    let oci_url = str_of(&metadata["annotations"]["io.kubewarden.policy.ociUrl"], "ociUrl");
+    assert_eq!(
+        str_of(
+            &metadata["annotations"]["io.kubewarden.policy.version"],
+            "policy version"
+        ),
+        version
+    );
+    assert_eq!(
+        str_of(&artifacthub["version"], "artifacthub version"),
+        version
+    );
+    let image = str_of(
+        &artifacthub["containersImages"][0]["image"],
+        "containersImages image",
+    );
+    assert!(
+        image.ends_with(&format!(":v{version}")),
+        "{image} is not tagged v{version}"
+    );
+    let oci_url = str_of(
+        &metadata["annotations"]["io.kubewarden.policy.ociUrl"],
+        "ociUrl",
+    );
     assert_eq!(image, format!("{oci_url}:v{version}"));
 }
 
 #[test]
 fn artifacthub_embeds_the_rules_and_questions() {
     let artifacthub = yaml("artifacthub-pkg.yml");
-    assert_eq!(embedded(&artifacthub, "kubewarden/rules"), yaml("policy-metadata.yml")["rules"]);
-    assert_eq!(embedded(&artifacthub, "kubewarden/questions-ui"), yaml("questions-ui.yml"));
-    assert_eq!(str_of(&artifacthub["annotations"]["kubewarden/mutation"], "mutation"), "false");
+    assert_eq!(
+        embedded(&artifacthub, "kubewarden/rules"),
+        yaml("policy-metadata.yml")["rules"]
+    );
+    assert_eq!(
+        embedded(&artifacthub, "kubewarden/questions-ui"),
+        yaml("questions-ui.yml")
+    );
+    assert_eq!(
+        str_of(
+            &artifacthub["annotations"]["kubewarden/mutation"],
+            "mutation"
+        ),
+        "false"
+    );
     let metadata = yaml("policy-metadata.yml");
     assert_eq!(
         artifacthub["annotations"]["kubewarden/resources"],
         metadata["annotations"]["io.artifacthub.resources"]
     );
-    assert_eq!(artifacthub["displayName"], metadata["annotations"]["io.artifacthub.displayName"]);
+    assert_eq!(
+        artifacthub["displayName"],
+        metadata["annotations"]["io.artifacthub.displayName"]
+    );
 }
 
 #[test]
@@ -55,7 +90,10 @@ fn metadata_declares_a_validating_wapc_policy_with_audit() {
     let metadata = yaml("policy-metadata.yml");
     assert_eq!(metadata["mutating"], Value::Bool(false));
     assert_eq!(metadata["backgroundAudit"], Value::Bool(true));
-    assert_eq!(str_of(&metadata["executionMode"], "executionMode"), "kubewarden-wapc");
+    assert_eq!(
+        str_of(&metadata["executionMode"], "executionMode"),
+        "kubewarden-wapc"
+    );
 }
 
 /// Every (group, version, resource) the rules name, with the operations of each rule.
@@ -86,14 +124,54 @@ fn rule_targets(rules: &Value) -> BTreeSet<(String, String, String, String)> {
 fn rules_cover_exactly_the_kinds_the_policy_checks() {
     // (group, versions, resource, kind): the objects that can bring a hook sidecar to a VMI.
     let kinds = [
-        ("kubevirt.io", &["v1"][..], "virtualmachines", "VirtualMachine"),
-        ("kubevirt.io", &["v1"], "virtualmachineinstances", "VirtualMachineInstance"),
-        ("kubevirt.io", &["v1"], "virtualmachineinstancereplicasets", "VirtualMachineInstanceReplicaSet"),
-        ("pool.kubevirt.io", &["v1alpha1", "v1beta1"], "virtualmachinepools", "VirtualMachinePool"),
-        ("instancetype.kubevirt.io", &["v1beta1"], "virtualmachineinstancetypes", "VirtualMachineInstancetype"),
-        ("instancetype.kubevirt.io", &["v1beta1"], "virtualmachineclusterinstancetypes", "VirtualMachineClusterInstancetype"),
-        ("instancetype.kubevirt.io", &["v1beta1"], "virtualmachinepreferences", "VirtualMachinePreference"),
-        ("instancetype.kubevirt.io", &["v1beta1"], "virtualmachineclusterpreferences", "VirtualMachineClusterPreference"),
+        (
+            "kubevirt.io",
+            &["v1"][..],
+            "virtualmachines",
+            "VirtualMachine",
+        ),
+        (
+            "kubevirt.io",
+            &["v1"],
+            "virtualmachineinstances",
+            "VirtualMachineInstance",
+        ),
+        (
+            "kubevirt.io",
+            &["v1"],
+            "virtualmachineinstancereplicasets",
+            "VirtualMachineInstanceReplicaSet",
+        ),
+        (
+            "pool.kubevirt.io",
+            &["v1alpha1", "v1beta1"],
+            "virtualmachinepools",
+            "VirtualMachinePool",
+        ),
+        (
+            "instancetype.kubevirt.io",
+            &["v1beta1"],
+            "virtualmachineinstancetypes",
+            "VirtualMachineInstancetype",
+        ),
+        (
+            "instancetype.kubevirt.io",
+            &["v1beta1"],
+            "virtualmachineclusterinstancetypes",
+            "VirtualMachineClusterInstancetype",
+        ),
+        (
+            "instancetype.kubevirt.io",
+            &["v1beta1"],
+            "virtualmachinepreferences",
+            "VirtualMachinePreference",
+        ),
+        (
+            "instancetype.kubevirt.io",
+            &["v1beta1"],
+            "virtualmachineclusterpreferences",
+            "VirtualMachineClusterPreference",
+        ),
     ];
     let mut expected = BTreeSet::new();
     for (group, versions, resource, kind) in kinds {
@@ -103,11 +181,22 @@ fn rules_cover_exactly_the_kinds_the_policy_checks() {
                 version: (*version).into(),
                 kind: kind.into(),
             };
-            assert!(annotation_locations(&gvk).is_some(), "the policy does not check {kind}");
-            expected.insert((group.into(), (*version).into(), resource.into(), "CREATE,UPDATE".into()));
+            assert!(
+                annotation_locations(&gvk).is_some(),
+                "the policy does not check {kind}"
+            );
+            expected.insert((
+                group.into(),
+                (*version).into(),
+                resource.into(),
+                "CREATE,UPDATE".into(),
+            ));
         }
     }
-    assert_eq!(rule_targets(&yaml("policy-metadata.yml")["rules"]), expected);
+    assert_eq!(
+        rule_targets(&yaml("policy-metadata.yml")["rules"]),
+        expected
+    );
 }
 
 /// Every `variable` of the questions, subquestions included.

@@ -44,26 +44,76 @@ impl Rng {
 }
 
 const DOMAINS: &[&str] = &[
-    "localhost", "localhost:5000", "example.com", "Example.COM", "a-b.c", "127.0.0.1:5000",
-    "index.docker.io", "docker.io", "DOCKER.IO", "INDEX.DOCKER.IO", "xn--80ak6aa92e.com",
-    "registry:5000", "Registry:5000", "ghcr.io", "quay.io", "r.e.g.i.s.t.r.y", "Foo", "foo",
+    "localhost",
+    "localhost:5000",
+    "example.com",
+    "Example.COM",
+    "a-b.c",
+    "127.0.0.1:5000",
+    "index.docker.io",
+    "docker.io",
+    "DOCKER.IO",
+    "INDEX.DOCKER.IO",
+    "xn--80ak6aa92e.com",
+    "registry:5000",
+    "Registry:5000",
+    "ghcr.io",
+    "quay.io",
+    "r.e.g.i.s.t.r.y",
+    "Foo",
+    "foo",
     "a_b.c",
 ];
-const BAD_DOMAINS: &[&str] = &["-a.com", "a-.com", "a.com:", "a.com:12ab", "a..b", "localhost:", ":5000", "a:1:2", ""];
+const BAD_DOMAINS: &[&str] = &[
+    "-a.com",
+    "a-.com",
+    "a.com:",
+    "a.com:12ab",
+    "a..b",
+    "localhost:",
+    ":5000",
+    "a:1:2",
+    "",
+];
 const COMPONENTS: &[&str] = &[
-    "a", "busybox", "library", "kubevirt", "sidecar-shim", "a.b", "a_b", "a__b", "a-b", "a--b",
-    "0", "a.b-c_d", "example-hook-sidecar", "9z",
+    "a",
+    "busybox",
+    "library",
+    "kubevirt",
+    "sidecar-shim",
+    "a.b",
+    "a_b",
+    "a__b",
+    "a-b",
+    "a--b",
+    "0",
+    "a.b-c_d",
+    "example-hook-sidecar",
+    "9z",
 ];
 const BAD_COMPONENTS: &[&str] = &[
     "a___b", "a-", "-a", "A", "aB", "", "a..b", "ab.", ".ab", "é", "ſ", "a b", "x_", "_x", "a._b",
     "a-.b", "UPPER",
 ];
 const TAGS: &[&str] = &["latest", "v1.2.3", "V1", "_x", "devel", "1.36", "a-b_c.d"];
-const BAD_TAGS: &[&str] = &["", "-x", ".x", "tägé", "t:t", "x y", "中文", "*", "v1@", "ab/cd"];
+const BAD_TAGS: &[&str] = &[
+    "", "-x", ".x", "tägé", "t:t", "x y", "中文", "*", "v1@", "ab/cd",
+];
 const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 fn digest(rng: &mut Rng) -> String {
-    let algorithms = ["sha256", "sha384", "sha512", "md5", "SHA256", "sha256+b64", "1sha", "sha-256", "", "sha256_x.y"];
+    let algorithms = [
+        "sha256",
+        "sha384",
+        "sha512",
+        "md5",
+        "SHA256",
+        "sha256+b64",
+        "1sha",
+        "sha-256",
+        "",
+        "sha256_x.y",
+    ];
     let lengths = [64, 64, 96, 128, 63, 65, 32, 31, 0];
     let algorithm = rng.piece(&algorithms[..3], &algorithms[3..]);
     let mut hex = HEX[..lengths[rng.below(lengths.len())]].to_owned();
@@ -105,10 +155,17 @@ fn reference(rng: &mut Rng) -> String {
 
 /// Inserts, removes or doubles one character somewhere.
 fn mutate(rng: &mut Rng, text: &mut String) {
-    let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+    let boundaries: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([text.len()])
+        .collect();
     let at = boundaries[rng.below(boundaries.len())];
     match rng.below(3) {
-        0 => text.insert(at, [':', '/', '@', '.', '_', '-', 'A', '*', 'é', ' '][rng.below(10)]),
+        0 => text.insert(
+            at,
+            [':', '/', '@', '.', '_', '-', 'A', '*', 'é', ' '][rng.below(10)],
+        ),
         1 if at < text.len() => {
             text.remove(at);
         }
@@ -150,31 +207,69 @@ fn parses_exactly_like_oci_spec() {
             _ => mismatches.push(format!("{input:?}: ours {ours:?}, oci-spec {theirs:?}")),
         }
     }
-    println!("accepted by both: {accepted}, refused by both: {refused}, unicode tags: {unicode_tags}");
-    assert!(mismatches.is_empty(), "{} mismatches, first ones:\n{}", mismatches.len(), mismatches[..mismatches.len().min(20)].join("\n"));
+    println!(
+        "accepted by both: {accepted}, refused by both: {refused}, unicode tags: {unicode_tags}"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches, first ones:\n{}",
+        mismatches.len(),
+        mismatches[..mismatches.len().min(20)].join("\n")
+    );
     // The corpus must exercise both sides, or the comparison would prove little.
-    assert!(accepted > 40_000 && refused > 40_000, "accepted {accepted}, refused {refused}");
-    assert!(unicode_tags > 0, "the corpus should reach the documented divergence");
+    assert!(
+        accepted > 40_000 && refused > 40_000,
+        "accepted {accepted}, refused {refused}"
+    );
+    assert!(
+        unicode_tags > 0,
+        "the corpus should reach the documented divergence"
+    );
 }
 
 #[test]
 fn known_edge_cases_agree() {
     for input in [
-        "busybox", "test.com:tag", "test.com:5000", "test.com/repo:tag", "test:5000/repo",
-        "test:5000/repo:tag", "lowercase:Uppercase", "sub-dom1.foo.com/bar/baz/quux",
-        "sub-dom1.foo.com/bar/baz/quux:some-long-tag", "b.gcr.io/test.example.com/my-app:test.example.com",
-        "xn--n3h.com/myimage:xn--n3h.com", "Foo/bar", "localhost:5000/Foo", "a_b.c/d",
-        "index.docker.io/busybox", "INDEX.DOCKER.IO/busybox", "docker.io/busybox", "DOCKER.IO/busybox",
-        &format!("{}", "a".repeat(247)), &format!("{}", "a".repeat(248)),
-        &format!("example.com/{}", "a".repeat(255)), &format!("example.com/{}", "a".repeat(256)),
+        "busybox",
+        "test.com:tag",
+        "test.com:5000",
+        "test.com/repo:tag",
+        "test:5000/repo",
+        "test:5000/repo:tag",
+        "lowercase:Uppercase",
+        "sub-dom1.foo.com/bar/baz/quux",
+        "sub-dom1.foo.com/bar/baz/quux:some-long-tag",
+        "b.gcr.io/test.example.com/my-app:test.example.com",
+        "xn--n3h.com/myimage:xn--n3h.com",
+        "Foo/bar",
+        "localhost:5000/Foo",
+        "a_b.c/d",
+        "index.docker.io/busybox",
+        "INDEX.DOCKER.IO/busybox",
+        "docker.io/busybox",
+        "DOCKER.IO/busybox",
+        &format!("{}", "a".repeat(247)),
+        &format!("{}", "a".repeat(248)),
+        &format!("example.com/{}", "a".repeat(255)),
+        &format!("example.com/{}", "a".repeat(256)),
     ] {
         let ours = ImageReference::parse(input);
         let theirs = Reference::from_str(input);
         match (&ours, &theirs) {
             (Ok(ours), Ok(theirs)) => {
                 assert_eq!(
-                    (ours.registry.as_ref(), ours.repository.as_ref(), ours.tag.as_deref(), ours.digest.as_deref()),
-                    (theirs.registry(), theirs.repository(), theirs.tag(), theirs.digest()),
+                    (
+                        ours.registry.as_ref(),
+                        ours.repository.as_ref(),
+                        ours.tag.as_deref(),
+                        ours.digest.as_deref()
+                    ),
+                    (
+                        theirs.registry(),
+                        theirs.repository(),
+                        theirs.tag(),
+                        theirs.digest()
+                    ),
                     "{input}"
                 );
             }
