@@ -1,0 +1,3 @@
+module hooksidecar/godecoder
+
+go 1.21

@@ -1,0 +1,207 @@
+//! The policy's annotation decoder against Go's real `encoding/json` (tests/go-decoder, decoding
+//! into KubeVirt's HookSidecarList shape): for generated hostile annotations, whenever the policy
+//! accepts, Go decodes the same entries, with the same image, command, configMap and pvc.
+//! The policy may refuse what Go accepts (that is its point); never the other way round.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use hook_sidecar_policy::annotation::{decode, HookSidecar};
+use serde_json::Value;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const ENTRY_KEYS: &[&str] = &[
+    "image", "image", "image", "imagePullPolicy", "command", "args", "configMap", "pvc",
+    "Image", "IMAGE", "imagepullpolicy", "Command", "ARGS", "argſ", "configmap", "PVC",
+    "\\u0069mage", "\\u0049mage", "downwardAPI", "foo", "ima\u{212A}e", "imaſe",
+];
+const NESTED_KEYS: &[&str] = &[
+    "name", "key", "hookPath", "volumePath", "sharedComputePath", "Name", "\u{212A}ey", "hookpath",
+    "SHAREDCOMPUTEPATH", "sharedComputePatħ", "\\u006bey",
+];
+const IMAGES: &[&str] = &["\"ok:1\"", "\"evil:1\"", "\"\"", "null", "5", "true", "[\"x\"]", "\"ok\\u003a1\""];
+
+fn string_list(rng: &mut Rng) -> String {
+    match rng.below(6) {
+        0 => "null".into(),
+        1 => "[]".into(),
+        2 => "[\"/bin/sh\", \"-c\"]".into(),
+        3 => "[\"--version\", \"v1alpha2\"]".into(),
+        4 => "[null]".into(),
+        _ => "\"/bin/sh\"".into(),
+    }
+}
+
+fn nested(rng: &mut Rng) -> String {
+    match rng.below(8) {
+        0 => return "null".into(),
+        1 => return "\"cm\"".into(),
+        _ => {}
+    }
+    let fields: Vec<String> = (0..rng.below(4))
+        .map(|_| {
+            let value = ["\"x\"", "\"/var/run/kubevirt-hooks\"", "\"\"", "null", "1"][rng.below(5)];
+            format!("\"{}\": {value}", rng.pick(NESTED_KEYS))
+        })
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+fn entry(rng: &mut Rng) -> String {
+    if rng.below(10) == 0 {
+        return ["null", "\"ok:1\"", "[]", "5"][rng.below(4)].into();
+    }
+    let fields: Vec<String> = (0..rng.below(5))
+        .map(|_| {
+            let key = rng.pick(ENTRY_KEYS);
+            let folded = key.to_ascii_lowercase().replace("\\u0069", "i").replace("\\u0049", "i");
+            let value = match folded.as_str() {
+                k if k.starts_with("ima") && !k.contains("pull") => rng.pick(IMAGES).to_owned(),
+                "imagepullpolicy" => ["\"Always\"", "\"IfNotPresent\"", "\"Never\"", "\"always\"", "null", "\"\""][rng.below(6)].into(),
+                "command" | "args" | "argſ" => string_list(rng),
+                "configmap" | "pvc" => nested(rng),
+                _ => rng.pick(IMAGES).to_owned(),
+            };
+            format!("\"{key}\": {value}")
+        })
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+fn annotation(rng: &mut Rng) -> String {
+    match rng.below(20) {
+        0 => return "null".into(),
+        1 => return " [ ] ".into(),
+        2 => return "{\"image\": \"ok:1\"}".into(),
+        _ => {}
+    }
+    let entries: Vec<String> = (0..1 + rng.below(3)).map(|_| entry(rng)).collect();
+    format!("[{}]", entries.join(", "))
+}
+
+/// Builds tests/go-decoder and returns the path of the binary.
+fn build_go_decoder(dir: &std::path::Path) -> std::path::PathBuf {
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/go-decoder");
+    let binary = dir.join("godecoder");
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(source)
+        .env("GOFLAGS", "-mod=mod")
+        .status()
+        .expect("this test needs Go (the machine toolchain) on PATH to build tests/go-decoder");
+    assert!(status.success(), "go build of tests/go-decoder failed");
+    binary
+}
+
+fn go_decode_all(binary: &std::path::Path, annotations: &[String]) -> Vec<Value> {
+    let mut child = Command::new(binary)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the Go decoder");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input: String = annotations
+        .iter()
+        .map(|a| serde_json::to_string(a).expect("string") + "\n")
+        .collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).expect("write"));
+    let lines: Vec<Value> = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .map(|line| serde_json::from_str(&line.expect("line")).expect("JSON line"))
+        .collect();
+    writer.join().expect("writer");
+    assert!(child.wait().expect("wait").success());
+    assert_eq!(lines.len(), annotations.len());
+    lines
+}
+
+/// What the policy checks of one entry, in Go's zero-value terms.
+fn checked_fields(sidecar: &HookSidecar) -> Value {
+    serde_json::json!({
+        "image": sidecar.image.clone().unwrap_or_default(),
+        "imagePullPolicy": sidecar.image_pull_policy.clone().unwrap_or_default(),
+        "command": sidecar.command,
+        "args": sidecar.args,
+        "configMap": sidecar.config_map.as_ref().map(|c| [&c.name, &c.key, &c.hook_path]),
+        "pvc": sidecar.pvc.as_ref().map(|p| [&p.name, &p.volume_path, &p.shared_compute_path]),
+    })
+}
+
+/// The same fields of Go's entry; an all-empty configMap or pvc counts as absent (as for the policy).
+fn go_fields(entry: &Value) -> Value {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().map(text).collect()).unwrap_or_default()
+    };
+    let triple = |v: &Value, keys: [&str; 3]| -> Option<[String; 3]> {
+        let t = keys.map(|k| text(&v[k]));
+        (v.is_object() && t.iter().any(|s| !s.is_empty())).then_some(t)
+    };
+    serde_json::json!({
+        "image": text(&entry["image"]),
+        "imagePullPolicy": text(&entry["imagePullPolicy"]),
+        "command": list(&entry["command"]),
+        "args": list(&entry["args"]),
+        "configMap": triple(&entry["configMap"], ["name", "key", "hookPath"]),
+        "pvc": triple(&entry["pvc"], ["name", "volumePath", "sharedComputePath"]),
+    })
+}
+
+#[test]
+fn whenever_the_policy_accepts_go_decodes_the_same_sidecars() {
+    let dir = std::env::temp_dir().join(format!("go-decoder-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let binary = build_go_decoder(&dir);
+    let mut rng = Rng(0xD1FF_0000_0000_0001);
+    let annotations: Vec<String> = (0..20_000).map(|_| annotation(&mut rng)).collect();
+    let go = go_decode_all(&binary, &annotations);
+
+    let (mut both, mut only_go, mut neither) = (0, 0, 0);
+    let mut go_image_differs_from_first_image_key = 0;
+    for (text, go) in annotations.iter().zip(&go) {
+        let go_ok = go.get("error").is_none();
+        match decode(text) {
+            Ok(sidecars) => {
+                both += 1;
+                assert!(go_ok, "policy accepted what Go refuses: {text} -> {go}");
+                let go_entries = go["sidecars"].as_array().cloned().unwrap_or_default();
+                assert_eq!(sidecars.len(), go_entries.len(), "{text}");
+                for (ours, theirs) in sidecars.iter().zip(&go_entries) {
+                    assert_eq!(checked_fields(ours), go_fields(theirs), "{text}");
+                }
+            }
+            Err(_) if go_ok => {
+                only_go += 1;
+                // The cases the policy exists for: Go runs an image other than the first written.
+                let first = text.find("\"image\": \"").map(|i| &text[i + 10..]);
+                let go_image = go["sidecars"][0]["image"].as_str().unwrap_or_default();
+                if first.is_some_and(|rest| !rest.starts_with(go_image) || go_image.is_empty()) {
+                    go_image_differs_from_first_image_key += 1;
+                }
+            }
+            Err(_) => neither += 1,
+        }
+    }
+    println!("accepted by both: {both}, refused only by the policy: {only_go}, refused by both: {neither}, of which Go would run another image: {go_image_differs_from_first_image_key}");
+    assert!(both > 1_000, "too few accepted annotations ({both}) for the comparison to mean much");
+    assert!(go_image_differs_from_first_image_key > 100, "the corpus should contain image spoofing that Go falls for");
+    let _ = std::fs::remove_dir_all(&dir);
+}
