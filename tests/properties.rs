@@ -1,0 +1,159 @@
+//! Properties of the policy, over generated inputs (proptest).
+
+use hook_sidecar_policy::annotation::decode;
+use hook_sidecar_policy::reference::ImageReference;
+use hook_sidecar_policy::validation::validate_payload;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn vm_request(annotation: &str) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/test_data/vm-create-no-sidecar.json");
+    let mut request: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    request["object"]["spec"]["template"]["metadata"]["annotations"]
+        ["hooks.kubevirt.io/hookSidecars"] = Value::String(annotation.to_owned());
+    request
+}
+
+fn accepted(image: &str, allowed: &[String]) -> bool {
+    let annotation = json!([{ "image": image }]).to_string();
+    let payload = json!({ "request": vm_request(&annotation), "settings": { "allowedImages": allowed } });
+    validate_payload(&serde_json::to_vec(&payload).expect("serializable")).violations.is_empty()
+}
+
+/// References in the forms people write: optional host (any case, optional port), one to three
+/// path components, optional tag, optional digest.
+fn reference() -> impl Strategy<Value = String> {
+    (
+        prop::option::of(("[a-zA-Z][a-zA-Z0-9]{0,6}(\\.[a-zA-Z]{2,3}){1,2}", prop::option::of(1u16..65535))),
+        prop::collection::vec("[a-z0-9]{1,6}([._-][a-z0-9]{1,4})?", 1..4),
+        prop::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,12}"),
+        prop::option::of("[0-9a-f]{64}"),
+    )
+        .prop_map(|(host, path, tag, digest)| {
+            let mut text = String::new();
+            if let Some((host, port)) = host {
+                text.push_str(&host);
+                if let Some(port) = port {
+                    text.push_str(&format!(":{port}"));
+                }
+                text.push('/');
+            }
+            text.push_str(&path.join("/"));
+            if let Some(tag) = tag {
+                text.push_str(&format!(":{tag}"));
+            }
+            if let Some(digest) = digest {
+                text.push_str(&format!("@sha256:{digest}"));
+            }
+            text
+        })
+}
+
+/// Docker Hub spellings of one official image: all the same image.
+fn hub_spellings(name: &str, tag: &Option<String>) -> Vec<String> {
+    let explicit = tag.clone().unwrap_or_else(|| "latest".into());
+    let suffix = tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default();
+    vec![
+        format!("{name}{suffix}"),
+        format!("docker.io/library/{name}:{explicit}"),
+        format!("index.docker.io/library/{name}{suffix}"),
+        format!("DOCKER.IO/library/{name}{suffix}"),
+        format!("Index.Docker.Io/{name}:{explicit}"),
+        format!("library/{name}{suffix}"),
+    ]
+}
+
+/// Spellings Go's decoder folds onto `key` but that are not `key`: case flips, ſ for s, K for k.
+fn folded_variant(key: &'static str) -> impl Strategy<Value = String> {
+    prop::collection::vec(0u8..4, key.len()).prop_filter_map("must differ from the key", move |choices| {
+        let variant: String = key
+            .chars()
+            .zip(choices)
+            .map(|(c, choice)| match (c, choice) {
+                ('s' | 'S', 3) => 'ſ',
+                ('k' | 'K', 3) => '\u{212A}',
+                (c, 1 | 3) => c.to_ascii_uppercase(),
+                (c, 2) => c.to_ascii_lowercase(),
+                (c, _) => c,
+            })
+            .collect();
+        (variant != key).then_some(variant)
+    })
+}
+
+const KEYS: [&str; 6] = ["image", "imagePullPolicy", "command", "args", "configMap", "pvc"];
+
+fn value_for(key: &str) -> &'static str {
+    match key {
+        "image" => "\"registry.example.com/hooks/gpu:v1\"",
+        "imagePullPolicy" => "\"Always\"",
+        "command" | "args" => "[\"--version\"]",
+        _ => "{\"name\": \"x\"}",
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn normalization_is_idempotent(text in reference()) {
+        if let Ok(normalized) = ImageReference::parse_normalized(&text) {
+            let written = normalized.to_string();
+            let again = ImageReference::parse_normalized(&written).expect("normalized parses");
+            prop_assert_eq!(again, normalized);
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_a_hub_image_gets_the_same_verdict(
+        name in "[a-z][a-z0-9]{0,8}",
+        tag in prop::option::of("[a-z0-9][a-z0-9.]{0,5}"),
+        allowed_spelling in 0usize..6,
+        allow_it in any::<bool>(),
+    ) {
+        let spellings = hub_spellings(&name, &tag);
+        let allowed = if allow_it { vec![spellings[allowed_spelling].clone()] } else { vec!["other:1".to_owned()] };
+        for spelling in &spellings {
+            prop_assert_eq!(accepted(spelling, &allowed), allow_it, "{} against {:?}", spelling, allowed);
+        }
+    }
+
+    #[test]
+    fn no_key_go_would_fold_onto_a_known_key_is_accepted(
+        (key, variant) in prop::sample::select(KEYS.to_vec()).prop_flat_map(|key| (Just(key), folded_variant(key))),
+    ) {
+        let annotation = format!("[{{\"{variant}\": {}}}]", value_for(key));
+        prop_assert!(decode(&annotation).is_err(), "{} was accepted", annotation);
+        // Not even beside the exact key, in either order.
+        let both = format!("[{{\"{key}\": {v}, \"{variant}\": {v}}}]", v = value_for(key));
+        prop_assert!(decode(&both).is_err(), "{} was accepted", both);
+    }
+
+    #[test]
+    fn no_duplicate_key_is_accepted(key in prop::sample::select(KEYS.to_vec()), gap in any::<bool>()) {
+        let v = value_for(key);
+        let middle = if gap { "\"args\": [], ".to_owned() } else { String::new() };
+        let key_twice = if key == "args" { format!("\"{key}\": {v}, \"{key}\": {v}") } else { format!("\"{key}\": {v}, {middle}\"{key}\": {v}") };
+        let annotation = format!("[{{{key_twice}}}]");
+        prop_assert!(decode(&annotation).is_err(), "{} was accepted", annotation);
+    }
+
+    #[test]
+    fn adding_an_allow_list_entry_never_turns_an_accept_into_a_reject(
+        image in reference(),
+        allowed in prop::collection::vec(reference(), 0..6),
+        extra in prop_oneof![reference(), reference().prop_map(|r| format!("{}:*", r.split(['@', ':']).next().unwrap_or("x")))],
+    ) {
+        let mut more = allowed.clone();
+        more.push(extra.clone());
+        let valid_settings = hook_sidecar_policy::settings::parse_and_validate(&json!({"allowedImages": more})).is_ok();
+        if accepted(&image, &allowed) && valid_settings {
+            prop_assert!(accepted(&image, &more), "{} rejected after adding {}", image, extra);
+        }
+        // An image is always allowed by an allow-list that names it.
+        if ImageReference::parse_normalized(&image).is_ok() {
+            prop_assert!(accepted(&image, &[image.clone()]), "{} not allowed by itself", image);
+        }
+    }
+}
