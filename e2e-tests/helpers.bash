@@ -15,7 +15,8 @@ kwrun() {
 # A VirtualMachine CREATE request whose template carries the annotation text $1.
 vm_with_sidecars() {
   local request="$BATS_TEST_TMPDIR/request-$RANDOM.json"
-  jq --arg value "$1" \
+  # --rawfile and the printf builtin: no limit on the value's size (a --arg has ARG_MAX).
+  jq --rawfile value <(printf '%s' "$1") \
     '.object.spec.template.metadata.annotations["hooks.kubevirt.io/hookSidecars"] = $value' \
     "$TEST_DATA/vm-create-no-sidecar.json" >"$request"
   echo "$request"

@@ -172,3 +172,18 @@ TABLE
   kwrun --request-path "$ROOT/examples/3-spoofed-key.json" --settings-path "$ROOT/examples/settings.json"
   assert_rejected 'has the key "Image"'
 }
+
+@test "the largest annotations are answered within the deadline, not with a 500" {
+  # 256 KiB of allowed entries (the Kubernetes limit for all annotations together).
+  python3 - "$GPU_HOOK" >"$BATS_TEST_TMPDIR/big.txt" <<'PY'
+import json, sys
+entry = json.dumps({"image": sys.argv[1], "args": ["--version", "v1alpha2"]})
+print("[" + ",".join([entry] * (256 * 1024 // (len(entry) + 1))) + "]", end="")
+PY
+  kwrun --request-path "$(vm_with_sidecars "$(<"$BATS_TEST_TMPDIR/big.txt")")" --settings-json "$GPU_SETTINGS"
+  assert_allowed
+  # 10 000 unlisted entries: every one is named.
+  kwrun --request-path "$(vm_with_sidecars "[$(printf '{"image":"evil:1"},%.0s' $(seq 9999)){\"image\":\"evil:1\"}]")" \
+    --settings-json "$GPU_SETTINGS"
+  assert_rejected '][9999]: image "evil:1"'
+}
