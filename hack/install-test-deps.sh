@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust, Go and Python toolchains, when missing:
-# the wasm32-wasip1 target, and bats, jq and etcd (Debian's etcd-server) through apt-get.
+# the wasm32-wasip1 target, and bats and jq through apt-get.
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
@@ -12,7 +12,6 @@ fi
 missing=()
 command -v bats >/dev/null || missing+=(bats)
 command -v jq >/dev/null || missing+=(jq)
-command -v etcd >/dev/null || [[ -x /usr/bin/etcd ]] || missing+=(etcd-server)
 
 if ((${#missing[@]})); then
   if ! command -v apt-get >/dev/null; then
