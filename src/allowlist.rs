@@ -113,7 +113,7 @@ impl fmt::Display for AllowedImage<'_> {
                 registry,
                 repository,
             } => write!(f, "{registry}/{repository}:*"),
-            Self::Under { registry, path } if path.is_empty() => write!(f, "{registry}/*"),
+            Self::Under { registry, path: "" } => write!(f, "{registry}/*"),
             Self::Under { registry, path } => write!(f, "{registry}/{path}/*"),
         }
     }

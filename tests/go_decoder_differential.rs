@@ -27,15 +27,52 @@ impl Rng {
 }
 
 const ENTRY_KEYS: &[&str] = &[
-    "image", "image", "image", "imagePullPolicy", "command", "args", "configMap", "pvc",
-    "Image", "IMAGE", "imagepullpolicy", "Command", "ARGS", "argſ", "configmap", "PVC",
-    "\\u0069mage", "\\u0049mage", "downwardAPI", "foo", "ima\u{212A}e", "imaſe",
+    "image",
+    "image",
+    "image",
+    "imagePullPolicy",
+    "command",
+    "args",
+    "configMap",
+    "pvc",
+    "Image",
+    "IMAGE",
+    "imagepullpolicy",
+    "Command",
+    "ARGS",
+    "argſ",
+    "configmap",
+    "PVC",
+    "\\u0069mage",
+    "\\u0049mage",
+    "downwardAPI",
+    "foo",
+    "ima\u{212A}e",
+    "imaſe",
 ];
 const NESTED_KEYS: &[&str] = &[
-    "name", "key", "hookPath", "volumePath", "sharedComputePath", "Name", "\u{212A}ey", "hookpath",
-    "SHAREDCOMPUTEPATH", "sharedComputePatħ", "\\u006bey",
+    "name",
+    "key",
+    "hookPath",
+    "volumePath",
+    "sharedComputePath",
+    "Name",
+    "\u{212A}ey",
+    "hookpath",
+    "SHAREDCOMPUTEPATH",
+    "sharedComputePatħ",
+    "\\u006bey",
 ];
-const IMAGES: &[&str] = &["\"ok:1\"", "\"evil:1\"", "\"\"", "null", "5", "true", "[\"x\"]", "\"ok\\u003a1\""];
+const IMAGES: &[&str] = &[
+    "\"ok:1\"",
+    "\"evil:1\"",
+    "\"\"",
+    "null",
+    "5",
+    "true",
+    "[\"x\"]",
+    "\"ok\\u003a1\"",
+];
 
 fn string_list(rng: &mut Rng) -> String {
     match rng.below(6) {
@@ -70,10 +107,21 @@ fn entry(rng: &mut Rng) -> String {
     let fields: Vec<String> = (0..rng.below(5))
         .map(|_| {
             let key = rng.pick(ENTRY_KEYS);
-            let folded = key.to_ascii_lowercase().replace("\\u0069", "i").replace("\\u0049", "i");
+            let folded = key
+                .to_ascii_lowercase()
+                .replace("\\u0069", "i")
+                .replace("\\u0049", "i");
             let value = match folded.as_str() {
                 k if k.starts_with("ima") && !k.contains("pull") => rng.pick(IMAGES).to_owned(),
-                "imagepullpolicy" => ["\"Always\"", "\"IfNotPresent\"", "\"Never\"", "\"always\"", "null", "\"\""][rng.below(6)].into(),
+                "imagepullpolicy" => [
+                    "\"Always\"",
+                    "\"IfNotPresent\"",
+                    "\"Never\"",
+                    "\"always\"",
+                    "null",
+                    "\"\"",
+                ][rng.below(6)]
+                .into(),
                 "command" | "args" | "argſ" => string_list(rng),
                 "configmap" | "pvc" => nested(rng),
                 _ => rng.pick(IMAGES).to_owned(),
@@ -149,7 +197,9 @@ fn checked_fields(sidecar: &HookSidecar) -> Value {
 fn go_fields(entry: &Value) -> Value {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let list = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().map(text).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_default()
     };
     let triple = |v: &Value, keys: [&str; 3]| -> Option<[String; 3]> {
         let t = keys.map(|k| text(&v[k]));
@@ -201,7 +251,13 @@ fn whenever_the_policy_accepts_go_decodes_the_same_sidecars() {
         }
     }
     println!("accepted by both: {both}, refused only by the policy: {only_go}, refused by both: {neither}, of which Go would run another image: {go_image_differs_from_first_image_key}");
-    assert!(both > 1_000, "too few accepted annotations ({both}) for the comparison to mean much");
-    assert!(go_image_differs_from_first_image_key > 100, "the corpus should contain image spoofing that Go falls for");
+    assert!(
+        both > 1_000,
+        "too few accepted annotations ({both}) for the comparison to mean much"
+    );
+    assert!(
+        go_image_differs_from_first_image_key > 100,
+        "the corpus should contain image spoofing that Go falls for"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,7 +7,10 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 fn vm_request(annotation: &str) -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/test_data/vm-create-no-sidecar.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/test_data/vm-create-no-sidecar.json"
+    );
     let mut request: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
     request["object"]["spec"]["template"]["metadata"]["annotations"]
@@ -17,15 +20,21 @@ fn vm_request(annotation: &str) -> Value {
 
 fn accepted(image: &str, allowed: &[String]) -> bool {
     let annotation = json!([{ "image": image }]).to_string();
-    let payload = json!({ "request": vm_request(&annotation), "settings": { "allowedImages": allowed } });
-    validate_payload(&serde_json::to_vec(&payload).expect("serializable")).violations.is_empty()
+    let payload =
+        json!({ "request": vm_request(&annotation), "settings": { "allowedImages": allowed } });
+    validate_payload(&serde_json::to_vec(&payload).expect("serializable"))
+        .violations
+        .is_empty()
 }
 
 /// References in the forms people write: optional host (any case, optional port), one to three
 /// path components, optional tag, optional digest.
 fn reference() -> impl Strategy<Value = String> {
     (
-        prop::option::of(("[a-zA-Z][a-zA-Z0-9]{0,6}(\\.[a-zA-Z]{2,3}){1,2}", prop::option::of(1u16..65535))),
+        prop::option::of((
+            "[a-zA-Z][a-zA-Z0-9]{0,6}(\\.[a-zA-Z]{2,3}){1,2}",
+            prop::option::of(1u16..65535),
+        )),
         prop::collection::vec("[a-z0-9]{1,6}([._-][a-z0-9]{1,4})?", 1..4),
         prop::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,12}"),
         prop::option::of("[0-9a-f]{64}"),
@@ -66,23 +75,33 @@ fn hub_spellings(name: &str, tag: &Option<String>) -> Vec<String> {
 
 /// Spellings Go's decoder folds onto `key` but that are not `key`: case flips, ſ for s, K for k.
 fn folded_variant(key: &'static str) -> impl Strategy<Value = String> {
-    prop::collection::vec(0u8..4, key.len()).prop_filter_map("must differ from the key", move |choices| {
-        let variant: String = key
-            .chars()
-            .zip(choices)
-            .map(|(c, choice)| match (c, choice) {
-                ('s' | 'S', 3) => 'ſ',
-                ('k' | 'K', 3) => '\u{212A}',
-                (c, 1 | 3) => c.to_ascii_uppercase(),
-                (c, 2) => c.to_ascii_lowercase(),
-                (c, _) => c,
-            })
-            .collect();
-        (variant != key).then_some(variant)
-    })
+    prop::collection::vec(0u8..4, key.len()).prop_filter_map(
+        "must differ from the key",
+        move |choices| {
+            let variant: String = key
+                .chars()
+                .zip(choices)
+                .map(|(c, choice)| match (c, choice) {
+                    ('s' | 'S', 3) => 'ſ',
+                    ('k' | 'K', 3) => '\u{212A}',
+                    (c, 1 | 3) => c.to_ascii_uppercase(),
+                    (c, 2) => c.to_ascii_lowercase(),
+                    (c, _) => c,
+                })
+                .collect();
+            (variant != key).then_some(variant)
+        },
+    )
 }
 
-const KEYS: [&str; 6] = ["image", "imagePullPolicy", "command", "args", "configMap", "pvc"];
+const KEYS: [&str; 6] = [
+    "image",
+    "imagePullPolicy",
+    "command",
+    "args",
+    "configMap",
+    "pvc",
+];
 
 fn value_for(key: &str) -> &'static str {
     match key {
@@ -153,7 +172,7 @@ proptest! {
         }
         // An image is always allowed by an allow-list that names it.
         if ImageReference::parse_normalized(&image).is_ok() {
-            prop_assert!(accepted(&image, &[image.clone()]), "{} not allowed by itself", image);
+            prop_assert!(accepted(&image, std::slice::from_ref(&image)), "{} not allowed by itself", image);
         }
     }
 }

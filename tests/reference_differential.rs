@@ -248,8 +248,8 @@ fn known_edge_cases_agree() {
         "INDEX.DOCKER.IO/busybox",
         "docker.io/busybox",
         "DOCKER.IO/busybox",
-        &format!("{}", "a".repeat(247)),
-        &format!("{}", "a".repeat(248)),
+        &"a".repeat(247),
+        &"a".repeat(248),
         &format!("example.com/{}", "a".repeat(255)),
         &format!("example.com/{}", "a".repeat(256)),
     ] {
