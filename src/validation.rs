@@ -309,6 +309,7 @@ mod tests {
     #[case::invalid_image(json!([{"image": "Not A Reference"}]), json!({}), &["image \"Not A Reference\" is not a valid image reference"])]
     #[case::shim_without_setting(json!([{"configMap": {"name": "cm", "key": "k", "hookPath": "/usr/bin/onDefineDomain"}}]), json!({"allowConfigMap": true}), &["[0]: no image: KubeVirt would run its sidecar-shim, and sidecarShimImage is not set"])]
     #[case::shim_not_allowed(json!([null]), json!({"sidecarShimImage": SHIM}), &["no image (KubeVirt's sidecar-shim) (quay.io/kubevirt/sidecar-shim:v1.4.0) is not in allowedImages"])]
+    #[case::ctf_route(json!([{"command": ["/bin/bash"], "configMap": {"name": "cm", "key": "k", "hookPath": "/hook.sh"}}]), json!({}), &["no image: KubeVirt would run its sidecar-shim", "allowCommand is false", "allowConfigMap is false"])]
     #[case::command(json!([{"image": GPU_HOOK, "command": ["/bin/bash", "-c", "x"]}]), json!({}), &["command [\"/bin/bash\", \"-c\", \"x\"] replaces the image's entrypoint, and allowCommand is false"])]
     #[case::config_map(json!([{"image": GPU_HOOK, "configMap": {"name": "cm", "key": "k", "hookPath": "/hook"}}]), json!({}), &["configMap \"cm\" mounts a user script at \"/hook\", and allowConfigMap is false"])]
     #[case::pvc(json!([{"image": GPU_HOOK, "pvc": {"name": "data", "volumePath": "/data"}}]), json!({}), &["pvc \"data\" mounts user data in the sidecar, and allowPVC is false"])]
