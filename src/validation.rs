@@ -89,20 +89,34 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     let kind = request.kind.kind.as_str();
     let new_values = read_annotations(object, locations);
     let mut verdict = check(&rules, kind, locations, &new_values);
-    if request.operation == "UPDATE" && !verdict.violations.is_empty() {
-        if let (Some(old), Ok(new_values)) = (request.old_object, &new_values) {
-            if read_annotations(old, locations).as_ref() == Ok(new_values) {
-                // Unchanged sidecars stay: a VM whose sidecar left the list can still be stopped,
-                // edited or deleted. Changing them is checked like a creation.
-                let reasons = std::mem::take(&mut verdict.violations).join("; ");
-                verdict.warnings.push(format!(
-                    "hook sidecars are unchanged by this update, so it is accepted, \
-                     but they would be rejected now: {reasons}"
-                ));
-            }
-        }
+    if request.operation == "UPDATE" {
+        keep_unchanged_sidecars(&mut verdict, request.old_object, locations, &new_values);
     }
     verdict
+}
+
+/// On UPDATE, sidecars that `oldObject` already had at every location are accepted, with the
+/// violations turned into a warning: a VM whose sidecar left the list can still be stopped, edited
+/// or deleted. Any change, or an object that cannot be read, is checked like a creation.
+fn keep_unchanged_sidecars(
+    verdict: &mut Verdict,
+    old_object: Option<&RawValue>,
+    locations: &[AnnotationLocation],
+    new_values: &AnnotationValues,
+) {
+    let (Some(old_object), Ok(new_values)) = (old_object, new_values) else {
+        return;
+    };
+    if verdict.violations.is_empty()
+        || read_annotations(old_object, locations).as_ref() != Ok(new_values)
+    {
+        return;
+    }
+    let reasons = std::mem::take(&mut verdict.violations).join("; ");
+    verdict.warnings.push(format!(
+        "hook sidecars are unchanged by this update, so it is accepted, \
+         but they would be rejected now: {reasons}"
+    ));
 }
 
 fn check(
