@@ -157,6 +157,9 @@ fn parse_under(prefix: &str) -> Result<AllowedImage<'_>, EntryError> {
     if !is_valid_name(&probe) {
         return Err(EntryError::Reference(ReferenceError::InvalidFormat));
     }
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(EntryError::Reference(ReferenceError::NameContainsUppercase));
+    }
     Ok(AllowedImage::Under { registry, path })
 }
 
@@ -314,6 +317,8 @@ mod tests {
     #[case("ghcr.io/org/hook:v1/*")]
     #[case("*/hook")]
     #[case("ghcr.io/Org/*")]
+    #[case("Foo/*")]
+    #[case("Foo/bar:*")]
     #[case("")]
     #[case("Busybox")]
     #[case("busybox@sha256:abc")]

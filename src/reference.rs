@@ -23,6 +23,7 @@ const TAG_LENGTH_MAX: usize = 128;
 pub enum ReferenceError {
     Empty,
     InvalidFormat,
+    NameContainsUppercase,
     NameTooLong,
     InvalidTag,
     InvalidDigest,
@@ -35,6 +36,7 @@ impl fmt::Display for ReferenceError {
         f.write_str(match self {
             Self::Empty => "empty image reference",
             Self::InvalidFormat => "invalid image reference format",
+            Self::NameContainsUppercase => "repository name must be lowercase",
             Self::NameTooLong => "repository name longer than 255 characters",
             Self::InvalidTag => "invalid tag format",
             Self::InvalidDigest => "invalid digest format",
@@ -103,6 +105,9 @@ impl<'a> ImageReference<'a> {
         }
         let parts = split_reference(input)?;
         let (domain, remainder) = split_domain(parts.name);
+        if remainder.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(ReferenceError::NameContainsUppercase);
+        }
         let registry = registry_of(Cow::Borrowed(domain));
         let repository = with_official_prefix(&registry, Cow::Borrowed(remainder));
         if repository.len() > NAME_TOTAL_LENGTH_MAX {
@@ -417,6 +422,10 @@ mod tests {
     )]
     #[case("image:*", ReferenceError::InvalidTag)]
     #[case("a b", ReferenceError::InvalidFormat)]
+    // Found by fuzzing: an upper-case first component that is no registry.
+    #[case("Regstr/by", ReferenceError::NameContainsUppercase)]
+    #[case("Foo/bar:v1", ReferenceError::NameContainsUppercase)]
+    #[case("localhost:5000/Foo", ReferenceError::InvalidFormat)]
     fn rejects_invalid(#[case] input: &str, #[case] error: ReferenceError) {
         assert_eq!(ImageReference::parse(input), Err(error));
     }
