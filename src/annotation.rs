@@ -7,11 +7,22 @@
 //! subset on which both agree: exact keys, each at most once, with the types Go expects.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// The annotation's key, as virt-controller reads it.
 pub const HOOK_SIDECARS_ANNOTATION: &str = "hooks.kubevirt.io/hookSidecars";
+
+/// The keys of a sidecar entry, the only ones KubeVirt reads, in the order `visit_map` matches.
+pub const SIDECAR_KEYS: [&str; 6] = [
+    "image",
+    "imagePullPolicy",
+    "command",
+    "args",
+    "configMap",
+    "pvc",
+];
 
 const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
 
@@ -170,17 +181,9 @@ impl<'de> Visitor<'de> for EntrySeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        const KEYS: [&str; 6] = [
-            "image",
-            "imagePullPolicy",
-            "command",
-            "args",
-            "configMap",
-            "pvc",
-        ];
         let object = format!("entry {}", self.index);
         let mut sidecar = HookSidecar::default();
-        read_strict_object(map, &object, &KEYS, |field, map| {
+        read_strict_object(map, &object, &SIDECAR_KEYS, |field, map| {
             match field {
                 0 => sidecar.image = map.next_value()?,
                 1 => sidecar.image_pull_policy = read_pull_policy(map, &object)?,
@@ -188,11 +191,11 @@ impl<'de> Visitor<'de> for EntrySeed {
                 3 => sidecar.args = map.next_value::<Option<Vec<String>>>()?.unwrap_or_default(),
                 4 => {
                     let object = format!("{object}.configMap");
-                    sidecar.config_map = map.next_value_seed(ConfigMapSeed { object })?;
+                    sidecar.config_map = map.next_value_seed(NestedSeed::new(object))?;
                 }
                 _ => {
                     let object = format!("{object}.pvc");
-                    sidecar.pvc = map.next_value_seed(PvcSeed { object })?;
+                    sidecar.pvc = map.next_value_seed(NestedSeed::new(object))?;
                 }
             }
             Ok(())
@@ -220,20 +223,61 @@ fn read_string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<String, A::Error> 
     Ok(map.next_value::<Option<String>>()?.unwrap_or_default())
 }
 
-struct ConfigMapSeed {
-    object: String,
+/// The nested objects of an entry (`configMap`, `pvc`): three string fields each.
+trait StringFields: Default + PartialEq {
+    const KEYS: [&'static str; 3];
+    fn set(&mut self, field: usize, value: String);
 }
 
-impl<'de> DeserializeSeed<'de> for ConfigMapSeed {
-    type Value = Option<ConfigMapSource>;
+impl StringFields for ConfigMapSource {
+    const KEYS: [&'static str; 3] = ["name", "key", "hookPath"];
+
+    fn set(&mut self, field: usize, value: String) {
+        match field {
+            0 => self.name = value,
+            1 => self.key = value,
+            _ => self.hook_path = value,
+        }
+    }
+}
+
+impl StringFields for PvcSource {
+    const KEYS: [&'static str; 3] = ["name", "volumePath", "sharedComputePath"];
+
+    fn set(&mut self, field: usize, value: String) {
+        match field {
+            0 => self.name = value,
+            1 => self.volume_path = value,
+            _ => self.shared_compute_path = value,
+        }
+    }
+}
+
+/// Reads `null` or a strict object of `T`'s keys; an all-empty object counts as absent.
+struct NestedSeed<T> {
+    object: String,
+    _fields: PhantomData<T>,
+}
+
+impl<T> NestedSeed<T> {
+    fn new(object: String) -> Self {
+        Self {
+            object,
+            _fields: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: StringFields> DeserializeSeed<'de> for NestedSeed<T> {
+    type Value = Option<T>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for ConfigMapSeed {
-    type Value = Option<ConfigMapSource>;
+impl<'de, T: StringFields> Visitor<'de> for NestedSeed<T> {
+    type Value = Option<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "{} to be an object", self.object)
@@ -244,61 +288,12 @@ impl<'de> Visitor<'de> for ConfigMapSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let mut source = ConfigMapSource::default();
-        read_strict_object(
-            map,
-            &self.object,
-            &["name", "key", "hookPath"],
-            |field, map| {
-                let value = read_string(map)?;
-                match field {
-                    0 => source.name = value,
-                    1 => source.key = value,
-                    _ => source.hook_path = value,
-                }
-                Ok(())
-            },
-        )?;
-        Ok((source != ConfigMapSource::default()).then_some(source))
-    }
-}
-
-struct PvcSeed {
-    object: String,
-}
-
-impl<'de> DeserializeSeed<'de> for PvcSeed {
-    type Value = Option<PvcSource>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for PvcSeed {
-    type Value = Option<PvcSource>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{} to be an object", self.object)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let mut source = PvcSource::default();
-        let keys = ["name", "volumePath", "sharedComputePath"];
-        read_strict_object(map, &self.object, &keys, |field, map| {
-            let value = read_string(map)?;
-            match field {
-                0 => source.name = value,
-                1 => source.volume_path = value,
-                _ => source.shared_compute_path = value,
-            }
+        let mut source = T::default();
+        read_strict_object(map, &self.object, &T::KEYS, |field, map| {
+            source.set(field, read_string(map)?);
             Ok(())
         })?;
-        Ok((source != PvcSource::default()).then_some(source))
+        Ok((source != T::default()).then_some(source))
     }
 }
 

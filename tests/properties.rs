@@ -1,6 +1,6 @@
 //! Properties of the policy, over generated inputs (proptest).
 
-use hook_sidecar_policy::annotation::decode;
+use hook_sidecar_policy::annotation::{decode, SIDECAR_KEYS};
 use hook_sidecar_policy::reference::ImageReference;
 use hook_sidecar_policy::validation::validate_payload;
 use proptest::prelude::*;
@@ -94,14 +94,7 @@ fn folded_variant(key: &'static str) -> impl Strategy<Value = String> {
     )
 }
 
-const KEYS: [&str; 6] = [
-    "image",
-    "imagePullPolicy",
-    "command",
-    "args",
-    "configMap",
-    "pvc",
-];
+const KEYS: [&str; 6] = SIDECAR_KEYS;
 
 fn value_for(key: &str) -> &'static str {
     match key {
