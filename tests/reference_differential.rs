@@ -11,38 +11,8 @@ use std::str::FromStr;
 use hook_sidecar_policy::reference::{ImageReference, ReferenceError};
 use oci_spec::distribution::Reference;
 
-/// A small deterministic generator (xorshift64*), so that CI sees the same corpus every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    /// Mostly a valid piece, sometimes a hostile one.
-    fn piece<'a>(&mut self, valid: &[&'a str], hostile: &[&'a str]) -> &'a str {
-        if self.chance(90) {
-            self.pick(valid)
-        } else {
-            self.pick(hostile)
-        }
-    }
-}
+mod common;
+use common::Rng;
 
 const DOMAINS: &[&str] = &[
     "localhost",
