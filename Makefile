@@ -51,10 +51,12 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-.PHONY: push
-push: annotated-policy.wasm
-	@test -n "$(REGISTRY)" || { echo "set REGISTRY, e.g. make push REGISTRY=ghcr.io/my-org/policies"; exit 1; }
+.PHONY: push registry-set
+push: registry-set annotated-policy.wasm
 	kwctl push annotated-policy.wasm $(REGISTRY)/$(POLICY_NAME):v$(VERSION)
+
+registry-set:
+	@test -n "$(REGISTRY)" || { echo "set REGISTRY, e.g. make push REGISTRY=ghcr.io/my-org/policies"; exit 1; }
 
 .PHONY: clean
 clean:
