@@ -84,6 +84,9 @@ pub fn annotation_locations(kind: &GroupVersionKind) -> Option<&'static [Annotat
     }
 }
 
+/// The size of the bit set of locations `PathsSeed` tracks.
+const MAX_LOCATIONS: usize = 64;
+
 /// The annotation's value at each location (`None` where absent), in the order of `locations`.
 pub type AnnotationValues = Result<Vec<Option<String>>, String>;
 
@@ -92,15 +95,19 @@ pub type AnnotationValues = Result<Vec<Option<String>>, String>;
 /// anything that is not what Kubernetes would serialize there is an error naming the place, since
 /// a sidecar request could hide in what the policy cannot read.
 pub fn read_annotations(object: &RawValue, locations: &[AnnotationLocation]) -> AnnotationValues {
-    assert!(
-        locations.len() <= 8,
-        "a kind has at most a few annotation locations"
-    );
+    if locations.len() > MAX_LOCATIONS {
+        return Err(format!(
+            "{} annotation locations; at most {MAX_LOCATIONS} can be read in one pass",
+            locations.len()
+        ));
+    }
     let mut values = vec![None; locations.len()];
     let reached = Cell::new((0, 0));
     let seed = PathsSeed {
         locations,
-        active: (1u8 << locations.len()) - 1,
+        active: u64::MAX
+            .checked_shr((MAX_LOCATIONS - locations.len()) as u32)
+            .unwrap_or(0),
         depth: 0,
         values: &mut values,
         reached: &reached,
@@ -123,7 +130,7 @@ pub fn read_annotations(object: &RawValue, locations: &[AnnotationLocation]) -> 
 /// `reached` records the level being read, so that an error can name it.
 struct PathsSeed<'l, 'v> {
     locations: &'l [AnnotationLocation],
-    active: u8,
+    active: u64,
     depth: usize,
     values: &'v mut [Option<String>],
     reached: &'v Cell<(usize, usize)>,
@@ -146,8 +153,8 @@ impl PathsSeed<'_, '_> {
 
     /// The locations for which `key` at this level matters: those whose annotations map this is
     /// (when `key` is the annotation) and those whose path goes on through `key`.
-    fn interested_in(&self, key: &str) -> (u8, u8) {
-        let (mut here, mut deeper) = (0u8, 0u8);
+    fn interested_in(&self, key: &str) -> (u64, u64) {
+        let (mut here, mut deeper) = (0u64, 0u64);
         for (index, location) in self.active() {
             match location.path.get(self.depth) {
                 None if key == HOOK_SIDECARS_ANNOTATION => here |= 1 << index,
@@ -217,7 +224,7 @@ impl<'de> Visitor<'de> for PathsSeed<'_, '_> {
 struct ClassifyKey<'s, 'l, 'v>(&'s PathsSeed<'l, 'v>);
 
 impl<'de> DeserializeSeed<'de> for ClassifyKey<'_, '_, '_> {
-    type Value = Option<(String, u8, u8)>;
+    type Value = Option<(String, u64, u64)>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(self)
@@ -225,7 +232,7 @@ impl<'de> DeserializeSeed<'de> for ClassifyKey<'_, '_, '_> {
 }
 
 impl<'de> Visitor<'de> for ClassifyKey<'_, '_, '_> {
-    type Value = Option<(String, u8, u8)>;
+    type Value = Option<(String, u64, u64)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string key")
@@ -310,6 +317,19 @@ mod tests {
             values.iter().map(Option::as_deref).collect::<Vec<_>>(),
             expected
         );
+    }
+
+    #[test]
+    fn any_number_of_locations_is_answered_without_panic() {
+        let object = raw(r#"{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[]"}}}"#);
+        assert_eq!(read_annotations(&object, &[]), Ok(vec![]));
+        let many = vec![VMI[0]; 64];
+        assert_eq!(
+            read_annotations(&object, &many),
+            Ok(vec![Some("[]".to_owned()); 64])
+        );
+        let too_many = vec![VMI[0]; 65];
+        assert!(read_annotations(&object, &too_many).is_err());
     }
 
     #[test]
