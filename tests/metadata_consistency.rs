@@ -7,9 +7,12 @@ use hook_sidecar_policy::settings::Settings;
 use serde_yaml::Value;
 
 fn yaml(path: &str) -> Value {
+    serde_yaml::from_str(&text(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn text(path: &str) -> String {
     let full = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 
 fn embedded(artifacthub: &Value, annotation: &str) -> Value {
@@ -66,6 +69,14 @@ fn artifacthub_embeds_the_rules_and_questions() {
     assert_eq!(
         embedded(&artifacthub, "kubewarden/questions-ui"),
         yaml("questions-ui.yml")
+    );
+    // kwctl embeds the file as it is, comments included.
+    assert_eq!(
+        str_of(
+            &artifacthub["annotations"]["kubewarden/questions-ui"],
+            "questions-ui"
+        ),
+        text("questions-ui.yml")
     );
     assert_eq!(
         str_of(
@@ -225,4 +236,123 @@ fn questions_are_exactly_the_settings() {
         .cloned()
         .collect();
     assert_eq!(variables, keys);
+}
+
+/// The annotations Kubewarden (kwctl annotate, the audit scanner) and Artifact Hub read.
+const REQUIRED_ANNOTATIONS: &[&str] = &[
+    "io.kubewarden.policy.title",
+    "io.kubewarden.policy.version",
+    "io.kubewarden.policy.description",
+    "io.kubewarden.policy.author",
+    "io.kubewarden.policy.url",
+    "io.kubewarden.policy.source",
+    "io.kubewarden.policy.license",
+    "io.kubewarden.policy.usage",
+    "io.kubewarden.policy.severity",
+    "io.kubewarden.policy.category",
+    "io.kubewarden.policy.ociUrl",
+    "io.artifacthub.displayName",
+    "io.artifacthub.resources",
+    "io.artifacthub.keywords",
+];
+
+#[test]
+fn metadata_has_every_annotation() {
+    let metadata = yaml("policy-metadata.yml");
+    for key in REQUIRED_ANNOTATIONS {
+        let value = str_of(&metadata["annotations"][*key], key);
+        assert!(!value.trim().is_empty(), "{key} is empty");
+    }
+    let severity = str_of(
+        &metadata["annotations"]["io.kubewarden.policy.severity"],
+        "severity",
+    );
+    assert!(
+        ["info", "low", "medium", "high", "critical"].contains(&severity),
+        "severity {severity:?} is not one the audit scanner knows"
+    );
+    assert_eq!(
+        metadata["contextAwareResources"],
+        Value::Sequence(Vec::new()),
+        "the policy reads no cluster resources"
+    );
+}
+
+/// The fields `kwctl scaffold artifacthub` derives from policy-metadata.yml.
+#[test]
+fn artifacthub_fields_follow_the_metadata() {
+    let version = env!("CARGO_PKG_VERSION");
+    let metadata = yaml("policy-metadata.yml");
+    let artifacthub = yaml("artifacthub-pkg.yml");
+    let annotation = |key: &str| str_of(&metadata["annotations"][key], key).to_owned();
+    let field = |key: &str| str_of(&artifacthub[key], key).to_owned();
+
+    assert_eq!(field("name"), annotation("io.kubewarden.policy.title"));
+    assert_eq!(
+        field("displayName"),
+        annotation("io.artifacthub.displayName")
+    );
+    assert_eq!(
+        field("description"),
+        annotation("io.kubewarden.policy.description")
+    );
+    assert_eq!(field("license"), annotation("io.kubewarden.policy.license"));
+    assert_eq!(field("homeURL"), annotation("io.kubewarden.policy.url"));
+
+    let keywords: Vec<Value> = annotation("io.artifacthub.keywords")
+        .split(',')
+        .map(|k| Value::String(k.trim().to_owned()))
+        .collect();
+    assert_eq!(artifacthub["keywords"], Value::Sequence(keywords));
+
+    let source = annotation("io.kubewarden.policy.source");
+    let links = artifacthub["links"].as_sequence().expect("links is a list");
+    let link = |name: &str| {
+        links
+            .iter()
+            .find(|l| l["name"].as_str() == Some(name))
+            .map(|l| str_of(&l["url"], "link url").to_owned())
+            .unwrap_or_else(|| panic!("no {name} link"))
+    };
+    assert_eq!(link("source"), source);
+    assert_eq!(
+        link("policy"),
+        format!("{source}/releases/download/v{version}/policy.wasm")
+    );
+
+    let image = format!("{}:v{version}", annotation("io.kubewarden.policy.ociUrl"));
+    let install = field("install");
+    assert!(
+        install.contains(&format!("kwctl pull {image}\n"))
+            && install.contains(&format!("registry://{image}\n")),
+        "install does not name {image}"
+    );
+
+    // "Name <email>, Name <email>": kwctl refuses an author without an email.
+    let maintainers: Vec<Value> = annotation("io.kubewarden.policy.author")
+        .split(',')
+        .map(|author| {
+            let (name, rest) = author
+                .split_once('<')
+                .unwrap_or_else(|| panic!("author {author:?} is not \"Name <email>\""));
+            let email = rest.strip_suffix('>').expect("email ends with >");
+            assert!(email.contains('@'), "{email:?} is not an email");
+            serde_yaml::from_str(&format!("{{name: '{}', email: '{email}'}}", name.trim()))
+                .expect("maintainer")
+        })
+        .collect();
+    assert_eq!(artifacthub["maintainers"], Value::Sequence(maintainers));
+
+    assert_eq!(
+        str_of(&artifacthub["provider"]["name"], "provider"),
+        "kubewarden"
+    );
+    // A non-context-aware policy has no contextAwareResources annotation: the Rancher UI marks
+    // every policy that has one, even "[]", as context aware.
+    assert!(
+        artifacthub["annotations"]
+            .get("kubewarden/contextAwareResources")
+            .is_none(),
+        "kubewarden/contextAwareResources on a policy that reads no cluster resources"
+    );
 }
