@@ -1,19 +1,31 @@
 # Kubewarden policy conventions: policy.wasm, annotated-policy.wasm, test, e2e-tests, push.
 SOURCE_FILES := $(shell find src -type f -name '*.rs')
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-TARGET_DIR := $(shell cargo metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+# Where cargo puts its output (honours CARGO_TARGET_DIR and .cargo/config.toml); evaluated only
+# by the recipes that use it. Override with `make TARGET_DIR=...`.
+TARGET_DIR ?= $(shell cargo metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+# OCI registry path to push to, e.g. ghcr.io/my-org/policies (no default: pushing is deliberate).
 REGISTRY ?=
 POLICY_NAME := hook-sidecar-policy
+CRATE_NAME := $(subst -,_,$(POLICY_NAME))
+
+# `make push` without REGISTRY stops here, before anything is built (also under `make -j`).
+ifneq ($(filter push,$(MAKECMDGOALS)),)
+ifeq ($(strip $(REGISTRY)),)
+$(error set REGISTRY, e.g. make push REGISTRY=ghcr.io/my-org/policies)
+endif
+endif
 
 policy.wasm: $(SOURCE_FILES) Cargo.toml Cargo.lock
 	rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
-	cargo build --target=wasm32-wasip1 --release -p hook-sidecar-policy
-	cp $(TARGET_DIR)/wasm32-wasip1/release/hook_sidecar_policy.wasm policy.wasm
+	cargo build --target=wasm32-wasip1 --release -p $(POLICY_NAME)
+	cp $(TARGET_DIR)/wasm32-wasip1/release/$(CRATE_NAME).wasm policy.wasm
 
 annotated-policy.wasm: policy.wasm policy-metadata.yml README.md
 	kwctl annotate -m policy-metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
 
-artifacthub-pkg.yml: policy-metadata.yml Cargo.toml
+# Regenerates the file (needs kwctl); tests/metadata_consistency.rs checks the committed one.
+artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml Cargo.toml
 	kwctl scaffold artifacthub --metadata-path policy-metadata.yml --version $(VERSION) \
 	  --questions-path questions-ui.yml --output artifacthub-pkg.yml
 
@@ -30,7 +42,7 @@ test: deps unit-tests e2e-tests
 deps:
 	hack/install-test-deps.sh
 
-# Unit, property, differential, limits and metadata tests, and the sync job on a real API server.
+# Every crate of the workspace: unit, property, differential, limits and metadata-consistency tests.
 .PHONY: unit-tests
 unit-tests:
 	cargo test --workspace
@@ -51,12 +63,9 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-.PHONY: push registry-set
-push: registry-set annotated-policy.wasm
+.PHONY: push
+push: annotated-policy.wasm
 	kwctl push annotated-policy.wasm $(REGISTRY)/$(POLICY_NAME):v$(VERSION)
-
-registry-set:
-	@test -n "$(REGISTRY)" || { echo "set REGISTRY, e.g. make push REGISTRY=ghcr.io/my-org/policies"; exit 1; }
 
 .PHONY: clean
 clean:
