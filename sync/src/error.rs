@@ -1,0 +1,23 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("Kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+
+    #[error(
+        "--default-sidecars {list:?} is refused by the policy's settings validation: {reason}"
+    )]
+    InvalidDefaultList { list: String, reason: String },
+
+    #[error("cannot serve health and metrics on {address}: {source}")]
+    Listen {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+
+    #[error("the watch of {0} ended")]
+    WatchEnded(&'static str),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

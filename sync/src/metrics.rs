@@ -1,0 +1,159 @@
+//! Prometheus metrics, served on `/metrics` in the OpenMetrics text format.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+/// How one reconciliation ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Outcome {
+    /// The list was written into the policy.
+    Applied,
+    /// The policy already held the list.
+    Unchanged,
+    /// The policy would refuse the resulting settings; its current list was kept.
+    Refused,
+    /// The Setting was missing and has been created with the default list.
+    SettingCreated,
+    /// The ClusterAdmissionPolicy does not exist (yet); the job waits for it.
+    PolicyMissing,
+    /// An API request failed; retried with backoff.
+    Error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: Outcome,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    reconciliations: Family<OutcomeLabels, Counter>,
+    reconcile_duration: Histogram,
+    pub refused_lists: Counter,
+    pub list_accepted: Gauge,
+    pub allowed_images: Gauge,
+    pub last_applied_timestamp: Gauge<f64, AtomicU64>,
+    pub watch_errors: Counter,
+    pub feature_gate_ensured: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let metrics = Self {
+            registry: Registry::with_prefix("hook_sidecar_sync"),
+            reconciliations: Family::default(),
+            // 1 ms to about 4 s: a reconciliation is one apply request at most.
+            reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 13)),
+            refused_lists: Counter::default(),
+            list_accepted: Gauge::default(),
+            allowed_images: Gauge::default(),
+            last_applied_timestamp: Gauge::default(),
+            watch_errors: Counter::default(),
+            feature_gate_ensured: Gauge::default(),
+        };
+        metrics.registered()
+    }
+
+    fn registered(mut self) -> Self {
+        let registry = &mut self.registry;
+        registry.register(
+            "reconciliations",
+            "Reconciliations, by outcome",
+            self.reconciliations.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time spent reconciling, API requests included",
+            self.reconcile_duration.clone(),
+        );
+        registry.register(
+            "refused_lists",
+            "Distinct Setting lists the policy would refuse, never applied",
+            self.refused_lists.clone(),
+        );
+        registry.register(
+            "list_accepted",
+            "1 when the Setting's current list is valid for the policy, 0 when it is refused",
+            self.list_accepted.clone(),
+        );
+        registry.register(
+            "allowed_images",
+            "Entries in the policy's allowedImages as last applied or found",
+            self.allowed_images.clone(),
+        );
+        registry.register(
+            "last_applied_timestamp_seconds",
+            "Unix time of the last write into the policy",
+            self.last_applied_timestamp.clone(),
+        );
+        registry.register(
+            "watch_errors",
+            "Watch failures (each retried with backoff)",
+            self.watch_errors.clone(),
+        );
+        registry.register(
+            "feature_gate_ensured",
+            "1 once the Sidecar feature gate is known to be in the KubeVirt CR",
+            self.feature_gate_ensured.clone(),
+        );
+        self
+    }
+
+    pub fn observe_reconciliation(&self, outcome: Outcome, seconds: f64) {
+        self.reconciliations
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        self.reconcile_duration.observe(seconds);
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_outcomes_with_prefix() {
+        let metrics = Metrics::new();
+        metrics.observe_reconciliation(Outcome::Applied, 0.002);
+        metrics.observe_reconciliation(Outcome::Applied, 0.003);
+        metrics.observe_reconciliation(Outcome::Refused, 0.001);
+        metrics.refused_lists.inc();
+        let text = metrics.encode();
+        assert!(
+            text.contains("hook_sidecar_sync_reconciliations_total{outcome=\"Applied\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hook_sidecar_sync_reconciliations_total{outcome=\"Refused\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hook_sidecar_sync_refused_lists_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hook_sidecar_sync_reconcile_duration_seconds_count 3"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}

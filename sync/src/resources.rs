@@ -1,0 +1,120 @@
+//! The three API objects the job touches, reduced to the fields it reads.
+//!
+//! Each is a plain struct with the real group, version, kind and scope; unknown fields are ignored
+//! on read, and writes never send a whole object back (server-side apply or a merge patch of the
+//! one field), so nothing the job does not model can be lost.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::TypeMeta;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+macro_rules! api_resource {
+    ($type:ty, $group:literal, $version:literal, $kind:literal, $plural:literal, $scope:ty) => {
+        impl k8s_openapi::Resource for $type {
+            const API_VERSION: &'static str = concat!($group, "/", $version);
+            const GROUP: &'static str = $group;
+            const KIND: &'static str = $kind;
+            const VERSION: &'static str = $version;
+            const URL_PATH_SEGMENT: &'static str = $plural;
+            type Scope = $scope;
+        }
+
+        impl k8s_openapi::Metadata for $type {
+            type Ty = ObjectMeta;
+
+            fn metadata(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+
+            fn metadata_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+/// A Harvester `Setting`: `default` and `value` are top-level strings, not under `spec`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Setting {
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<TypeMeta>,
+    pub metadata: ObjectMeta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+api_resource!(
+    Setting,
+    "harvesterhci.io",
+    "v1beta1",
+    "Setting",
+    "settings",
+    k8s_openapi::ClusterResourceScope
+);
+
+impl Setting {
+    /// A new Setting with `default` set and no `value`, as Harvester creates its settings.
+    pub fn with_default(name: &str, default: &str) -> Self {
+        Self {
+            types: Some(TypeMeta::resource::<Self>()),
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                ..ObjectMeta::default()
+            },
+            default: Some(default.to_owned()),
+            value: None,
+        }
+    }
+}
+
+/// A Kubewarden `ClusterAdmissionPolicy`; only `spec.settings` is read.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ClusterAdmissionPolicy {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: PolicySpec,
+}
+api_resource!(
+    ClusterAdmissionPolicy,
+    "policies.kubewarden.io",
+    "v1",
+    "ClusterAdmissionPolicy",
+    "clusteradmissionpolicies",
+    k8s_openapi::ClusterResourceScope
+);
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PolicySpec {
+    /// Free-form in the CRD (`x-kubernetes-preserve-unknown-fields`); `null` when absent.
+    #[serde(default)]
+    pub settings: Value,
+}
+
+/// KubeVirt's `KubeVirt` CR; `spec` is kept as JSON, only the feature gates are read.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct KubeVirt {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Value,
+}
+api_resource!(
+    KubeVirt,
+    "kubevirt.io",
+    "v1",
+    "KubeVirt",
+    "kubevirts",
+    k8s_openapi::NamespaceResourceScope
+);
+
+impl KubeVirt {
+    /// `spec.configuration.developerConfiguration.featureGates`; entries that are not strings are
+    /// kept as they are by the patch (see `feature_gate`), so they are returned as JSON.
+    pub fn feature_gates(&self) -> &[Value] {
+        self.spec
+            .pointer("/configuration/developerConfiguration/featureGates")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+}
