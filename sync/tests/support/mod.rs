@@ -1,0 +1,596 @@
+//! A real kube-apiserver and etcd on loopback, the CRDs the job reads, the job's RBAC from
+//! `deploy/`, and the job itself run as a process with its ServiceAccount's token.
+//!
+//! kube-apiserver and kubectl come from `hack/build-kube-apiserver.sh` (built from the Go module
+//! proxy once, then cached), or from `KUBE_BIN_DIR`; etcd from `PATH` (Debian's `etcd-server`).
+
+#![allow(dead_code)] // each test target uses a part
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context as _, Result};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use serde_json::{json, Value};
+
+pub const SETTING: &str = "whitelisted-sidecars";
+pub const POLICY: &str = "hook-sidecars";
+pub const KUBEVIRT: &str = "kubevirt";
+pub const KUBEVIRT_NAMESPACE: &str = "harvester-system";
+pub const JOB_NAMESPACE: &str = "cattle-kubewarden-system";
+pub const SERVICE_ACCOUNT: &str = "hook-sidecar-sync";
+
+const ADMIN_TOKEN: &str = "admin-token-for-tests";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub struct Cluster {
+    dir: PathBuf,
+    kubectl: PathBuf,
+    etcd: Mutex<Child>,
+    apiserver: Mutex<Child>,
+    apiserver_command: Vec<String>,
+    pub port: u16,
+    pub admin_kubeconfig: PathBuf,
+    /// The job's kubeconfig: the token of its ServiceAccount, bound by `deploy/rbac.yaml` only.
+    pub job_kubeconfig: PathBuf,
+    job_logs: Mutex<Vec<PathBuf>>,
+}
+
+impl Cluster {
+    pub fn start() -> Result<Self> {
+        let bin = kube_binaries()?;
+        let dir =
+            std::env::temp_dir().join(format!("hook-sidecar-sync-tests-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)?;
+        let (etcd_port, peer_port, port) = (free_port()?, free_port()?, free_port()?);
+
+        let etcd = spawn_logged(
+            Command::new("etcd").args([
+                "--name=test",
+                &format!("--data-dir={}", dir.join("etcd").display()),
+                &format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"),
+                &format!("--advertise-client-urls=http://127.0.0.1:{etcd_port}"),
+                &format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
+                &format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
+                &format!("--initial-cluster=test=http://127.0.0.1:{peer_port}"),
+                "--logger=zap",
+                "--log-level=warn",
+            ]),
+            &dir.join("etcd.log"),
+        )
+        .context("etcd not found: install Debian's etcd-server (hack/install-test-deps.sh does)")?;
+
+        let key = dir.join("service-account.key");
+        run(Command::new("openssl")
+            .args(["genrsa", "-out"])
+            .arg(&key)
+            .arg("2048"))?;
+        let tokens = dir.join("tokens.csv");
+        fs::write(
+            &tokens,
+            format!("{ADMIN_TOKEN},admin,admin,\"system:masters\"\n"),
+        )?;
+        let apiserver_command = vec![
+            bin.join("kube-apiserver").display().to_string(),
+            format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={port}"),
+            format!("--cert-dir={}", dir.join("certs").display()),
+            format!("--token-auth-file={}", tokens.display()),
+            "--service-account-issuer=https://kubernetes.default.svc".into(),
+            format!("--service-account-key-file={}", key.display()),
+            format!("--service-account-signing-key-file={}", key.display()),
+            "--authorization-mode=RBAC".into(),
+            "--service-cluster-ip-range=10.96.0.0/24".into(),
+            "--enable-priority-and-fairness=false".into(),
+            // The loopback address cannot be published as the endpoint of the `kubernetes` Service,
+            // and retrying that at shutdown delays SIGTERM by minutes.
+            "--endpoint-reconciler-type=none".into(),
+            // Close open watches at SIGTERM instead of waiting up to a minute for them to end.
+            "--shutdown-watch-termination-grace-period=2s".into(),
+        ];
+        let apiserver = spawn_apiserver(&apiserver_command, &dir)?;
+
+        let admin_kubeconfig = dir.join("admin.kubeconfig");
+        fs::write(&admin_kubeconfig, kubeconfig(port, ADMIN_TOKEN))?;
+        let cluster = Self {
+            kubectl: bin.join("kubectl"),
+            etcd: Mutex::new(etcd),
+            apiserver: Mutex::new(apiserver),
+            apiserver_command,
+            port,
+            job_kubeconfig: dir.join("job.kubeconfig"),
+            admin_kubeconfig,
+            job_logs: Mutex::new(Vec::new()),
+            dir,
+        };
+        cluster.wait_ready(Duration::from_secs(90))?;
+        cluster.install()?;
+        Ok(cluster)
+    }
+
+    /// CRDs, namespaces, the job's RBAC exactly as shipped, and a token for its ServiceAccount.
+    fn install(&self) -> Result<()> {
+        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crds");
+        self.kubectl(&["apply", "--server-side", "-f", &crds.display().to_string()])?;
+        self.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ])?;
+        for namespace in [JOB_NAMESPACE, KUBEVIRT_NAMESPACE] {
+            self.kubectl(&["create", "namespace", namespace])?;
+        }
+        self.kubectl(&[
+            "apply",
+            "-f",
+            &repo_root().join("deploy/rbac.yaml").display().to_string(),
+        ])?;
+        let token = self.kubectl(&[
+            "create",
+            "token",
+            SERVICE_ACCOUNT,
+            "-n",
+            JOB_NAMESPACE,
+            "--duration=24h",
+        ])?;
+        fs::write(&self.job_kubeconfig, kubeconfig(self.port, token.trim()))?;
+        Ok(())
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Result<String> {
+        run(Command::new(&self.kubectl)
+            .arg(format!("--kubeconfig={}", self.admin_kubeconfig.display()))
+            .args(args))
+    }
+
+    /// `kubectl auth can-i` as the job's ServiceAccount.
+    pub fn job_can(&self, args: &[&str]) -> Result<bool> {
+        let output = Command::new(&self.kubectl)
+            .arg(format!("--kubeconfig={}", self.job_kubeconfig.display()))
+            .args(["auth", "can-i"])
+            .args(args)
+            .output()?;
+        match String::from_utf8_lossy(&output.stdout).trim() {
+            "yes" => Ok(true),
+            "no" => Ok(false),
+            other => bail!(
+                "kubectl auth can-i {args:?}: {other:?} {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    }
+
+    fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.kubectl(&["get", "--raw", "/readyz"]).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.apiserver.lock().expect("lock").try_wait()? {
+                bail!(
+                    "kube-apiserver exited with {status}; see {}",
+                    self.dir.join("apiserver.log").display()
+                );
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "kube-apiserver not ready after {timeout:?}; see {}",
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Stops kube-apiserver (SIGTERM, as at an upgrade or a node restart), keeps it down for
+    /// `down`, and starts it again with the same flags, port and etcd.
+    pub fn restart_apiserver(&self, down: Duration) -> Result<()> {
+        {
+            let mut apiserver = self.apiserver.lock().expect("lock");
+            terminate(&mut apiserver, Duration::from_secs(30))?;
+            std::thread::sleep(down);
+            *apiserver = spawn_apiserver(&self.apiserver_command, &self.dir)?;
+        }
+        self.wait_ready(Duration::from_secs(90))
+    }
+
+    pub async fn client(&self) -> Result<Client> {
+        let kubeconfig = Kubeconfig::read_from(&self.admin_kubeconfig)?;
+        let config =
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        Ok(Client::try_from(config)?)
+    }
+
+    /// Starts the job with its ServiceAccount's kubeconfig and `args`.
+    pub fn start_job(&self, args: &[&str]) -> Result<Job> {
+        let metrics_port = free_port()?;
+        let n = self.job_logs.lock().expect("lock").len();
+        let log = self.dir.join(format!("job-{n}.log"));
+        self.job_logs.lock().expect("lock").push(log.clone());
+        let child = spawn_logged(
+            Command::new(env!("CARGO_BIN_EXE_hook-sidecar-sync"))
+                .env("KUBECONFIG", &self.job_kubeconfig)
+                .env("RUST_LOG", "info,hook_sidecar_sync=debug")
+                .arg(format!("--listen=127.0.0.1:{metrics_port}"))
+                .args(args),
+            &log,
+        )?;
+        Ok(Job {
+            child,
+            metrics_port,
+            log,
+        })
+    }
+
+    /// The end of the logs of the jobs started so far, for a failure report.
+    pub fn job_logs_tail(&self) -> String {
+        let logs = self.job_logs.lock().expect("lock");
+        logs.iter()
+            .map(|log| format!("--- {}\n{}", log.display(), tail(log, 30)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for process in [&self.apiserver, &self.etcd] {
+            if let Ok(mut child) = process.lock() {
+                let _ = terminate(&mut child, Duration::from_secs(10));
+            }
+        }
+        if !std::thread::panicking() && std::env::var_os("KEEP_TEST_CLUSTER").is_none() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The job as a process; killed if dropped without `stop`.
+pub struct Job {
+    child: Child,
+    pub metrics_port: u16,
+    log: PathBuf,
+}
+
+impl Job {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, as the kubelet sends; the job must exit 0 within 10 s.
+    pub fn stop(mut self) -> Result<()> {
+        let status = terminate(&mut self.child, Duration::from_secs(10))?;
+        ensure!(
+            status.success(),
+            "the job exited with {status} on SIGTERM:\n{}",
+            tail(&self.log, 30)
+        );
+        Ok(())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET on the job's health and metrics server: (status, body).
+    pub fn http_get(&self, path: &str) -> Result<(u16, String)> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .get(&format!("http://127.0.0.1:{}{path}", self.metrics_port))
+            .call()?;
+        Ok((
+            response.status().as_u16(),
+            response.body_mut().read_to_string()?,
+        ))
+    }
+
+    /// The value of one sample of `/metrics`, e.g. `hook_sidecar_sync_refused_lists_total`.
+    pub fn metric(&self, sample: &str) -> Result<f64> {
+        let (_, text) = self.http_get("/metrics")?;
+        let value = text
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(sample)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .ok_or_else(|| anyhow!("no sample {sample} in /metrics"))?;
+        Ok(value.trim().parse()?)
+    }
+
+    pub fn reconciliations(&self, outcome: &str) -> f64 {
+        self.metric(&format!(
+            "hook_sidecar_sync_reconciliations_total{{outcome=\"{outcome}\"}}"
+        ))
+        .unwrap_or(0.0)
+    }
+
+    /// Resident memory now and at its peak, in KiB, from /proc.
+    pub fn memory_kib(&self) -> Result<(u64, u64)> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| -> Result<u64> {
+            let line = status
+                .lines()
+                .find(|line| line.starts_with(name))
+                .ok_or_else(|| anyhow!("no {name}"))?;
+            Ok(line
+                .split_whitespace()
+                .nth(1)
+                .ok_or_else(|| anyhow!("bad {name}"))?
+                .parse()?)
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---- the objects, through the admin client
+
+pub fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+pub fn settings_api(client: &Client) -> Api<DynamicObject> {
+    Api::all_with(
+        client.clone(),
+        &resource("harvesterhci.io", "v1beta1", "Setting", "settings"),
+    )
+}
+
+pub fn policies_api(client: &Client) -> Api<DynamicObject> {
+    Api::all_with(
+        client.clone(),
+        &resource(
+            "policies.kubewarden.io",
+            "v1",
+            "ClusterAdmissionPolicy",
+            "clusteradmissionpolicies",
+        ),
+    )
+}
+
+pub fn kubevirts_api(client: &Client) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        KUBEVIRT_NAMESPACE,
+        &resource("kubevirt.io", "v1", "KubeVirt", "kubevirts"),
+    )
+}
+
+/// A ClusterAdmissionPolicy as an administrator writes it (kubectl's field manager).
+pub async fn create_policy(client: &Client, settings: Value) -> Result<DynamicObject> {
+    let policy: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "policies.kubewarden.io/v1",
+        "kind": "ClusterAdmissionPolicy",
+        "metadata": { "name": POLICY },
+        "spec": {
+            "module": "registry://ghcr.io/kubewarden-contrib/policies/hook-sidecar-policy:v0.1.0",
+            "mode": "monitor",
+            "mutating": false,
+            "backgroundAudit": false,
+            "rules": [{
+                "apiGroups": ["kubevirt.io"], "apiVersions": ["v1"],
+                "resources": ["virtualmachines", "virtualmachineinstances"],
+                "operations": ["CREATE", "UPDATE"],
+            }],
+            "settings": settings,
+        },
+    }))?;
+    let params = PostParams {
+        field_manager: Some("kubectl-create".into()),
+        ..PostParams::default()
+    };
+    Ok(policies_api(client).create(&params, &policy).await?)
+}
+
+/// Creates the Setting, or changes `default` and `value` of the existing one, as Harvester's UI does.
+pub async fn put_setting(client: &Client, default: &str, value: &str) -> Result<DynamicObject> {
+    let api = settings_api(client);
+    if api.get_opt(SETTING).await?.is_some() {
+        let patch = json!({ "default": default, "value": value });
+        return Ok(api
+            .patch(SETTING, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?);
+    }
+    let setting: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "harvesterhci.io/v1beta1",
+        "kind": "Setting",
+        "metadata": { "name": SETTING },
+        "default": default,
+        "value": value,
+    }))?;
+    Ok(api.create(&PostParams::default(), &setting).await?)
+}
+
+pub async fn set_value(client: &Client, value: &str) -> Result<DynamicObject> {
+    let patch = json!({ "value": value });
+    Ok(settings_api(client)
+        .patch(SETTING, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?)
+}
+
+/// The policy's `spec.settings`.
+pub async fn policy_settings(client: &Client) -> Result<Value> {
+    Ok(policies_api(client).get(POLICY).await?.data["spec"]["settings"].clone())
+}
+
+pub async fn allowed_images(client: &Client) -> Result<Value> {
+    Ok(policy_settings(client).await?["allowedImages"].clone())
+}
+
+/// Deletes what a previous test left: the Setting, the policy, the KubeVirt CR, the events.
+pub async fn reset(client: &Client) -> Result<()> {
+    for (api, name) in [
+        (settings_api(client), SETTING),
+        (policies_api(client), POLICY),
+        (kubevirts_api(client), KUBEVIRT),
+    ] {
+        let _ = api.delete(name, &DeleteParams::default()).await;
+        wait_until("the object to be deleted", Duration::from_secs(30), || {
+            let api = api.clone();
+            async move { Ok(api.get_opt(name).await?.is_none().then_some(())) }
+        })
+        .await?;
+    }
+    let events: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &resource("events.k8s.io", "v1", "Event", "events"),
+    );
+    events
+        .delete_collection(&DeleteParams::default(), &Default::default())
+        .await?;
+    Ok(())
+}
+
+/// The Warning events the job published about the Setting.
+pub async fn setting_events(client: &Client) -> Result<Vec<Value>> {
+    let events: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &resource("events.k8s.io", "v1", "Event", "events"),
+    );
+    Ok(events
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .map(|event| event.data)
+        .filter(|event| {
+            event["regarding"]["kind"] == "Setting" && event["regarding"]["name"] == SETTING
+        })
+        .collect())
+}
+
+/// Polls `check` every 10 ms until it returns `Some`, or fails after `timeout`.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(error) => last_error = Some(error),
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what} (last error: {last_error:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ---- processes
+
+fn kube_binaries() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("KUBE_BIN_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let script = repo_root().join("hack/build-kube-apiserver.sh");
+    let output = Command::new(&script).stderr(Stdio::inherit()).output()?;
+    ensure!(output.status.success(), "{} failed", script.display());
+    let dir = String::from_utf8(output.stdout)?;
+    Ok(PathBuf::from(dir.lines().last().ok_or_else(|| {
+        anyhow!("no output from {}", script.display())
+    })?))
+}
+
+fn spawn_apiserver(command: &[String], dir: &Path) -> Result<Child> {
+    spawn_logged(
+        Command::new(&command[0]).args(&command[1..]),
+        &dir.join("apiserver.log"),
+    )
+}
+
+fn spawn_logged(command: &mut Command, log: &Path) -> Result<Child> {
+    let file = fs::OpenOptions::new().create(true).append(true).open(log)?;
+    Ok(command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()?)
+}
+
+fn run(command: &mut Command) -> Result<String> {
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    ensure!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+fn terminate(child: &mut Child, timeout: Duration) -> Result<ExitStatus> {
+    if let Some(status) = child.try_wait()? {
+        return Ok(status);
+    }
+    run(Command::new("kill").args(["-TERM", &child.id().to_string()]))?;
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill()?;
+    bail!(
+        "process {} did not stop within {timeout:?} of SIGTERM",
+        child.id()
+    )
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn kubeconfig(port: u16, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\n\
+         clusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\n\
+         users:\n- name: user\n  user:\n    token: {token}\n\
+         contexts:\n- name: test\n  context:\n    cluster: test\n    user: user\n\
+         current-context: test\n"
+    )
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let Ok(file) = fs::File::open(path) else {
+        return String::new();
+    };
+    let all: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
