@@ -42,7 +42,8 @@ test: deps unit-tests e2e-tests
 deps:
 	hack/install-test-deps.sh
 
-# Every crate of the workspace: unit, property, differential, limits and metadata-consistency tests.
+# Every crate of the workspace: unit, property, differential, limits and metadata-consistency tests,
+# and the sync job's tests on a real kube-apiserver and etcd (sync/tests/api_server.rs).
 .PHONY: unit-tests
 unit-tests:
 	cargo test --workspace
@@ -54,6 +55,16 @@ e2e-tests:
 .PHONY: bench
 bench:
 	e2e-tests/bench.sh
+
+# The sync job alone: its unit tests and its tests on a real kube-apiserver and etcd.
+.PHONY: sync-tests
+sync-tests: deps
+	cargo test -p hook-sidecar-sync
+
+# Propagation latency over 100 Setting changes and the job's memory (README, "The sync job").
+.PHONY: sync-bench
+sync-bench: deps
+	cargo bench -p hook-sidecar-sync --profile host --bench propagation
 
 .PHONY: fmt
 fmt:

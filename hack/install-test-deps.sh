@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust, Go and Python toolchains, when missing:
-# the wasm32-wasip1 target, and bats and jq through apt-get.
+# the wasm32-wasip1 target; bats and jq (the policy's end-to-end tests), etcd and openssl (the sync
+# job's tests on a real API server) through apt-get; kube-apiserver and kubectl, built from the Go
+# module proxy by hack/build-kube-apiserver.sh and cached under ~/.cache.
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
@@ -12,6 +14,8 @@ fi
 missing=()
 command -v bats >/dev/null || missing+=(bats)
 command -v jq >/dev/null || missing+=(jq)
+command -v etcd >/dev/null || missing+=(etcd-server)
+command -v openssl >/dev/null || missing+=(openssl)
 
 if ((${#missing[@]})); then
   if ! command -v apt-get >/dev/null; then
@@ -24,3 +28,5 @@ if ((${#missing[@]})); then
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+"$(dirname "$0")/build-kube-apiserver.sh" >/dev/null

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures::{stream, StreamExt};
+use futures::{stream, Stream, StreamExt};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -87,27 +88,11 @@ impl Change {
 
 /// Runs until `stop` is cancelled.
 pub async fn run(ctx: Context, stop: CancellationToken) -> Result<()> {
-    let by_name = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let (settings, settings_writer) = reflector::store::<Setting>();
-    let (policies, policies_writer) = reflector::store::<ClusterAdmissionPolicy>();
-    let setting_events = reflector::reflector(
-        settings_writer,
-        watcher(
-            Api::<Setting>::all(ctx.client.clone()),
-            by_name(&ctx.args.setting_name),
-        ),
-    )
-    .default_backoff()
-    .map(|event| (Watched::Setting, event.map(|event| Change::of(&event))));
-    let policy_events = reflector::reflector(
-        policies_writer,
-        watcher(
-            Api::<ClusterAdmissionPolicy>::all(ctx.client.clone()),
-            by_name(&ctx.args.policy_name),
-        ),
-    )
-    .default_backoff()
-    .map(|event| (Watched::Policy, event.map(|event| Change::of(&event))));
+    let (settings, setting_events) = watch_by_name::<Setting>(&ctx.client, &ctx.args.setting_name);
+    let (policies, policy_events) =
+        watch_by_name::<ClusterAdmissionPolicy>(&ctx.client, &ctx.args.policy_name);
+    let setting_events = setting_events.map(|change| (Watched::Setting, change));
+    let policy_events = policy_events.map(|change| (Watched::Policy, change));
     let mut events = std::pin::pin!(stream::select(setting_events, policy_events));
 
     let mut state = State::default();
@@ -161,6 +146,29 @@ pub async fn run(ctx: Context, stop: CancellationToken) -> Result<()> {
         }
         ctx.health.ready.store(true, Ordering::Relaxed);
     }
+}
+
+/// A store of the one cluster-scoped object named `name`, and the changes of its watch (which
+/// reconnects with kube-rs's default backoff and lists again after a reconnection).
+fn watch_by_name<K>(
+    client: &Client,
+    name: &str,
+) -> (Store<K>, impl Stream<Item = Result<Change, watcher::Error>>)
+where
+    K: Resource<DynamicType = (), Scope = kube::core::ClusterResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store::<K>();
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let changes = reflector::reflector(writer, watcher(Api::<K>::all(client.clone()), config))
+        .default_backoff()
+        .map(|event| event.map(|event| Change::of(&event)));
+    (store, changes)
 }
 
 async fn reconcile_and_observe(
