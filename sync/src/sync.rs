@@ -29,10 +29,11 @@ use crate::{Error, Result};
 const MAX_EVENT_NOTE: usize = 1024;
 
 pub struct Context {
-    pub client: Client,
     pub args: Args,
     pub health: Arc<Health>,
     recorder: Recorder,
+    settings: Api<Setting>,
+    policies: Api<ClusterAdmissionPolicy>,
 }
 
 impl Context {
@@ -43,7 +44,8 @@ impl Context {
         };
         let recorder = Recorder::new(client.clone(), reporter);
         Self {
-            client,
+            settings: Api::all(client.clone()),
+            policies: Api::all(client),
             args,
             health,
             recorder,
@@ -88,9 +90,8 @@ impl Change {
 
 /// Runs until `stop` is cancelled.
 pub async fn run(ctx: Context, stop: CancellationToken) -> Result<()> {
-    let (settings, setting_events) = watch_by_name::<Setting>(&ctx.client, &ctx.args.setting_name);
-    let (policies, policy_events) =
-        watch_by_name::<ClusterAdmissionPolicy>(&ctx.client, &ctx.args.policy_name);
+    let (settings, setting_events) = watch_by_name(&ctx.settings, &ctx.args.setting_name);
+    let (policies, policy_events) = watch_by_name(&ctx.policies, &ctx.args.policy_name);
     let setting_events = setting_events.map(|change| (Watched::Setting, change));
     let policy_events = policy_events.map(|change| (Watched::Policy, change));
     let mut events = std::pin::pin!(stream::select(setting_events, policy_events));
@@ -148,14 +149,14 @@ pub async fn run(ctx: Context, stop: CancellationToken) -> Result<()> {
     }
 }
 
-/// A store of the one cluster-scoped object named `name`, and the changes of its watch (which
+/// A store of the one object named `name`, and the changes of its watch (which
 /// reconnects with kube-rs's default backoff and lists again after a reconnection).
 fn watch_by_name<K>(
-    client: &Client,
+    api: &Api<K>,
     name: &str,
 ) -> (Store<K>, impl Stream<Item = Result<Change, watcher::Error>>)
 where
-    K: Resource<DynamicType = (), Scope = kube::core::ClusterResourceScope>
+    K: Resource<DynamicType = ()>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug
@@ -165,7 +166,7 @@ where
 {
     let (store, writer) = reflector::store::<K>();
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let changes = reflector::reflector(writer, watcher(Api::<K>::all(client.clone()), config))
+    let changes = reflector::reflector(writer, watcher(api.clone(), config))
         .default_backoff()
         .map(|event| event.map(|event| Change::of(&event)));
     (store, changes)
@@ -252,9 +253,9 @@ fn accepted(ctx: &Context, state: &mut State, desired: &[String]) {
 /// Creates the Setting with the default list. An existing Setting is never overwritten: a
 /// conflict means it appeared meanwhile, and its watch event brings the next reconciliation.
 async fn create_setting(ctx: &Context) -> Result<()> {
-    let api = Api::<Setting>::all(ctx.client.clone());
     let setting = Setting::with_default(&ctx.args.setting_name, &ctx.args.default_sidecars);
-    match api
+    match ctx
+        .settings
         .create(
             &PostParams {
                 field_manager: Some(ctx.args.field_manager.clone()),
@@ -277,7 +278,6 @@ async fn create_setting(ctx: &Context) -> Result<()> {
 /// fields belong to other managers and are left as they are. Forced, because the Setting is the
 /// source of truth for this one field.
 async fn apply(ctx: &Context, desired: &[String]) -> Result<()> {
-    let api = Api::<ClusterAdmissionPolicy>::all(ctx.client.clone());
     let patch = json!({
         "apiVersion": ClusterAdmissionPolicy::api_version(&()),
         "kind": ClusterAdmissionPolicy::kind(&()),
@@ -285,7 +285,8 @@ async fn apply(ctx: &Context, desired: &[String]) -> Result<()> {
         "spec": { "settings": { ALLOWED_IMAGES: desired } },
     });
     let params = PatchParams::apply(&ctx.args.field_manager).force();
-    api.patch(&ctx.args.policy_name, &params, &Patch::Apply(&patch))
+    ctx.policies
+        .patch(&ctx.args.policy_name, &params, &Patch::Apply(&patch))
         .await?;
     Ok(())
 }
