@@ -24,8 +24,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 
 echo "building kube-apiserver and kubectl $version (first run only: a few minutes)" >&2
-go mod init kube-build >/dev/null 2>&1
-GOFLAGS=-mod=mod go get "k8s.io/kubernetes@$version" >/dev/null 2>&1 || true
+go mod init kube-build 2>/dev/null
 
 # The staging modules are the ones the kubernetes go.mod replaces with ./staging/src/... paths.
 gomod=$(go mod download -json "k8s.io/kubernetes@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
@@ -49,7 +48,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
-go mod tidy >/dev/null 2>&1 || go mod tidy
+# Quiet when it works (it lists every module it fetches); its errors when it does not.
+go mod tidy 2>"$work/tidy.log" || { cat "$work/tidy.log" >&2; exit 1; }
 
 mkdir -p "$out.tmp"
 go build -trimpath -ldflags=-s -o "$out.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
