@@ -49,6 +49,7 @@ fn main() {
         survives_an_api_server_restart,
         adds_the_feature_gate_once,
         rbac_grants_what_the_job_needs_and_no_more,
+        runs_as_deployed,
     );
     let conclusion = libtest_mimic::run(&args, trials);
     // Stop kube-apiserver and etcd before exiting (exit skips destructors).
@@ -572,6 +573,103 @@ async fn rbac_grants_what_the_job_needs_and_no_more(
         );
     }
     Ok(())
+}
+
+/// `deploy/` as the API server sees it (server-side dry run), and the job run with the container
+/// arguments of `deploy/deployment.yaml`.
+async fn runs_as_deployed(cluster: &Cluster, client: &Client) -> Result<()> {
+    let deploy = repo_root().join("deploy");
+    let applied: Value = serde_json::from_str(&cluster.kubectl(&[
+        "apply",
+        "--dry-run=server",
+        "-o",
+        "json",
+        "-k",
+        &deploy.display().to_string(),
+    ])?)?;
+    let objects = applied["items"].as_array().cloned().unwrap_or_default();
+    let kinds: Vec<&str> = objects
+        .iter()
+        .filter_map(|object| object["kind"].as_str())
+        .collect();
+    for kind in [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Deployment",
+        "ClusterAdmissionPolicy",
+    ] {
+        ensure!(kinds.contains(&kind), "deploy/ has no {kind}: {kinds:?}");
+    }
+    let deployment = objects
+        .iter()
+        .find(|object| object["kind"] == "Deployment")
+        .ok_or_else(|| anyhow::anyhow!("no Deployment"))?;
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    ensure!(pod["serviceAccountName"] == SERVICE_ACCOUNT, "{pod}");
+    ensure!(pod["securityContext"]["runAsNonRoot"] == true, "{pod}");
+    ensure!(
+        container["securityContext"]["readOnlyRootFilesystem"] == true,
+        "{container}"
+    );
+    ensure!(
+        container["securityContext"]["allowPrivilegeEscalation"] == false,
+        "{container}"
+    );
+    ensure!(
+        container["resources"]["limits"]["memory"].is_string(),
+        "{container}"
+    );
+    ensure!(
+        container["livenessProbe"]["httpGet"]["path"] == "/healthz",
+        "{container}"
+    );
+    ensure!(
+        container["readinessProbe"]["httpGet"]["path"] == "/readyz",
+        "{container}"
+    );
+
+    // The job with the Deployment's arguments, against the policy of deploy/policy.yaml.
+    cluster.kubectl(&[
+        "apply",
+        "-f",
+        &deploy.join("policy.yaml").display().to_string(),
+    ])?;
+    create_kubevirt(client, json!({})).await?;
+    let args: Vec<String> = serde_json::from_value(container["args"].clone())?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let job = cluster.start_job(&args)?;
+    let created = wait_until("the Setting created", PROPAGATION, || async move {
+        Ok(settings_api(client).get_opt(SETTING).await?)
+    })
+    .await?;
+    ensure!(created.data["default"] == "", "{}", created.data);
+    wait_for_list(client, list(&[])).await?;
+    set_value(
+        client,
+        "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0",
+    )
+    .await?;
+    wait_for_list(
+        client,
+        list(&["registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"]),
+    )
+    .await?;
+    wait_for_metric(&job, "hook_sidecar_sync_feature_gate_ensured", 1.0).await?;
+    ensure!(feature_gates(&kubevirts_api(client).get(KUBEVIRT).await?) == json!(["Sidecar"]));
+    // --log-format=json: one JSON object a line.
+    for line in job.log().lines() {
+        let entry: Value =
+            serde_json::from_str(line).map_err(|error| anyhow::anyhow!("{error}: {line}"))?;
+        ensure!(
+            entry["level"].is_string() && entry["message"].is_string(),
+            "{line}"
+        );
+    }
+    job.stop()
 }
 
 async fn create_kubevirt(client: &Client, configuration: Value) -> Result<()> {

@@ -31,7 +31,7 @@ pub const SERVICE_ACCOUNT: &str = "hook-sidecar-sync";
 
 const ADMIN_TOKEN: &str = "admin-token-for-tests";
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
