@@ -269,10 +269,6 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// SIGTERM, as the kubelet sends; the job must exit 0 within 10 s.
     pub fn stop(mut self) -> Result<()> {
         let status = terminate(&mut self.child, Duration::from_secs(10))?;
@@ -318,13 +314,6 @@ impl Job {
             })
             .ok_or_else(|| anyhow!("no sample {sample} in /metrics"))?;
         Ok(value.trim().parse()?)
-    }
-
-    pub fn reconciliations(&self, outcome: &str) -> f64 {
-        self.metric(&format!(
-            "hook_sidecar_sync_reconciliations_total{{outcome=\"{outcome}\"}}"
-        ))
-        .unwrap_or(0.0)
     }
 
     /// Resident memory now and at its peak, in KiB, from /proc.
