@@ -4,6 +4,7 @@
 
 pub mod allowlist;
 pub mod annotation;
+pub mod harvester_setting;
 pub mod objects;
 pub mod reference;
 pub mod settings;

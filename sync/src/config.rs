@@ -6,9 +6,9 @@ use clap::Parser;
 use hook_sidecar_policy::settings::parse_and_validate;
 use serde_json::json;
 
-use crate::setting::union_of_lists;
 use crate::telemetry::LogFormat;
 use crate::{Error, Result};
+use hook_sidecar_policy::harvester_setting::unique_items;
 
 #[derive(Clone, Debug, Parser)]
 #[command(version, about)]
@@ -53,7 +53,7 @@ impl Args {
     /// Refuses a default list that the policy would refuse: the job would otherwise create a
     /// Setting it can never apply.
     pub fn validate(&self) -> Result<()> {
-        let list = union_of_lists([Some(self.default_sidecars.as_str())]);
+        let list = unique_items([self.default_sidecars.as_str()]);
         parse_and_validate(&json!({ "allowedImages": list })).map_err(|reason| {
             Error::InvalidDefaultList {
                 list: self.default_sidecars.clone(),

@@ -24,6 +24,7 @@ use crate::policy::{plan, Plan, ALLOWED_IMAGES};
 use crate::resources::{ClusterAdmissionPolicy, Setting};
 use crate::setting::allowed_images;
 use crate::{Error, Result};
+use hook_sidecar_policy::harvester_setting::ListMode;
 
 /// Kubernetes caps an event's note at 1 kB.
 const MAX_EVENT_NOTE: usize = 1024;
@@ -200,7 +201,7 @@ async fn reconcile(
         create_setting(ctx).await?;
         return Ok(Outcome::SettingCreated);
     };
-    let desired = allowed_images(&setting);
+    let desired = allowed_images(&setting, ListMode::Union);
     let Some(policy) = policies.get(&ObjectRef::new(&ctx.args.policy_name)) else {
         if !state.policy_missing_reported {
             warn!(policy = %ctx.args.policy_name, "ClusterAdmissionPolicy not found; waiting for it");
