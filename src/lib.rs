@@ -6,7 +6,9 @@ pub mod allowlist;
 pub mod annotation;
 pub mod harvester_setting;
 pub mod objects;
+pub mod profiles;
 pub mod reference;
+pub mod rules;
 pub mod settings;
 pub mod validation;
 
