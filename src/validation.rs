@@ -170,6 +170,13 @@ fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String
         ));
     }
     if let Some(config_map) = &sidecar.config_map {
+        if config_map.name.is_empty() {
+            reasons.push(
+                "configMap has no name: KubeVirt would look up a ConfigMap named \"\", \
+                 so the VM could not start"
+                    .to_owned(),
+            );
+        }
         if !rules.allow_config_map {
             reasons.push(format!(
                 "configMap {:?} mounts a user script at {:?}, and allowConfigMap is false",
@@ -178,6 +185,13 @@ fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String
         }
     }
     if let Some(pvc) = &sidecar.pvc {
+        if pvc.name.is_empty() {
+            reasons.push(
+                "pvc has no name: KubeVirt would mount a claim named \"\", \
+                 so the VM could not start"
+                    .to_owned(),
+            );
+        }
         if !rules.allow_pvc {
             reasons.push(format!(
                 "pvc {:?} mounts user data in the sidecar, and allowPVC is false",
@@ -333,6 +347,10 @@ mod tests {
     #[case::not_json(Value::String("[{image: x}]".into()), json!({}), &["not a valid hook sidecar list"])]
     #[case::empty(Value::String(String::new()), json!({}), &["the value is empty"])]
     #[case::object(json!({"image": GPU_HOOK}), json!({}), &["expected a JSON array"])]
+    #[case::empty_pvc_needs_its_switch(json!([{"image": GPU_HOOK, "pvc": {}}]), json!({}), &["pvc \"\" mounts user data in the sidecar, and allowPVC is false"])]
+    #[case::empty_config_map_needs_its_switch(json!([{"image": GPU_HOOK, "configMap": {}}]), json!({}), &["allowConfigMap is false"])]
+    #[case::config_map_without_name(json!([{"image": GPU_HOOK, "configMap": {"key": "k", "hookPath": "/h"}}]), json!({"allowConfigMap": true}), &["[0]: configMap has no name: KubeVirt would look up a ConfigMap named \"\", so the VM could not start"])]
+    #[case::pvc_without_name(json!([{"image": GPU_HOOK, "pvc": {"name": "", "volumePath": "/d"}}]), json!({"allowPVC": true}), &["[0]: pvc has no name: KubeVirt would mount a claim named \"\", so the VM could not start"])]
     #[case::bad_pull_policy(json!([{"image": GPU_HOOK, "imagePullPolicy": "Sometimes"}]), json!({}), &["imagePullPolicy \"Sometimes\""])]
     fn rejected_annotations(
         #[case] sidecars: impl Into<AnnotationText>,
@@ -369,7 +387,8 @@ mod tests {
     #[case(json!([{"image": GPU_HOOK, "command": ["/hook"]}]), json!({"allowCommand": true}))]
     #[case(json!([{"configMap": {"name": "cm", "key": "k", "hookPath": "/usr/bin/onDefineDomain"}}]), json!({"allowConfigMap": true, "sidecarShimImage": SHIM, "allowedImages": [SHIM]}))]
     #[case(json!([{"image": GPU_HOOK, "pvc": {"name": "d", "volumePath": "/d", "sharedComputePath": "/s"}}]), json!({"allowPVC": true, "allowSharedComputePath": true}))]
-    #[case(json!([{"image": GPU_HOOK, "command": [], "configMap": null, "pvc": {}}]), json!({}))]
+    #[case(json!([{"image": GPU_HOOK, "command": [], "configMap": null, "pvc": null}]), json!({}))]
+    #[case(json!([{"image": GPU_HOOK, "imagePullPolicy": "", "command": null, "args": null, "configMap": null, "pvc": null}]), json!({}))]
     fn switches_allow_what_they_name(#[case] sidecars: Value, #[case] extra: Value) {
         let mut settings = gpu_settings();
         if let Value::Object(extra) = extra {
