@@ -125,6 +125,16 @@ TABLE
   assert_rejected "is not in allowedImages"
 }
 
+@test "UPDATE is judged location by location" {
+  # Removing the template's sidecar is not blocked by an unchanged copy on the VM's own metadata.
+  kwrun --request-path "$TEST_DATA/vm-update-removes-sidecar-keeps-metadata-copy.json" --settings-json '{}'
+  assert_allowed
+  assert_warning 'metadata.annotations["hooks.kubevirt.io/hookSidecars"] is unchanged by this update'
+  # Moving that copy into the template changes the template: checked as on CREATE.
+  kwrun --request-path "$TEST_DATA/vm-update-moves-sidecar-into-template.json" --settings-json '{}'
+  assert_rejected 'spec.template.metadata.annotations["hooks.kubevirt.io/hookSidecars"][0]: image' "is not in allowedImages"
+}
+
 @test "the annotation on a VM's own metadata is checked, with a warning" {
   kwrun --request-path "$TEST_DATA/vm-create-annotation-on-vm-metadata.json" --settings-json "$GPU_SETTINGS"
   assert_allowed
