@@ -8,7 +8,7 @@ use crate::annotation::{self, HookSidecar};
 use crate::objects::{
     annotation_locations, read_annotations, AnnotationLocation, GroupVersionKind,
 };
-use crate::reference::ImageReference;
+use crate::reference::{names_registry, ImageReference};
 use crate::settings::{Settings, SidecarRules};
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
@@ -237,8 +237,14 @@ fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String
 fn image_check(rules: &SidecarRules, sidecar: &HookSidecar) -> Result<(), String> {
     let (written, image) = match sidecar.explicit_image() {
         Some(written) => {
-            let image = ImageReference::parse_normalized(written)
+            let image = ImageReference::parse(written)
                 .map_err(|e| format!("image {written:?} is not a valid image reference: {e}"))?;
+            if rules.require_registry && !names_registry(written) {
+                return Err(format!(
+                    "image {written:?} does not name its registry, and requireRegistry is true \
+                     (a runtime may look a short name up in any of its search registries)"
+                ));
+            }
             (format!("image {written:?}"), image)
         }
         None => match &rules.sidecar_shim_image {
@@ -349,7 +355,6 @@ mod tests {
     #[case(Value::Null)]
     #[case(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}, {"image": GPU_HOOK}]))]
     #[case(json!([{"image": "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0", "imagePullPolicy": "Always"}]))]
-    #[case(json!([{"image": "REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"}]))]
     fn allowed_annotations(#[case] sidecars: Value) {
         let verdict = evaluate(&vm_with(&sidecars.to_string()), &gpu_settings());
         assert_eq!(verdict, Verdict::default());
@@ -376,6 +381,10 @@ mod tests {
     #[case::empty_config_map_needs_its_switch(json!([{"image": GPU_HOOK, "configMap": {}}]), json!({}), &["allowConfigMap is false"])]
     #[case::config_map_without_name(json!([{"image": GPU_HOOK, "configMap": {"key": "k", "hookPath": "/h"}}]), json!({"allowConfigMap": true}), &["[0]: configMap has no name: KubeVirt would look up a ConfigMap named \"\", so the VM could not start"])]
     #[case::pvc_without_name(json!([{"image": GPU_HOOK, "pvc": {"name": "", "volumePath": "/d"}}]), json!({"allowPVC": true}), &["[0]: pvc has no name: KubeVirt would mount a claim named \"\", so the VM could not start"])]
+    #[case::uppercase_host(json!([{"image": "REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"}]), json!({}), &["image \"REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\" is not a valid image reference: registry host must be lowercase"])]
+    #[case::uppercase_docker_hub(json!([{"image": "INDEX.DOCKER.IO/library/busybox"}]), json!({"allowedImages": ["busybox"]}), &["registry host must be lowercase"])]
+    #[case::short_name_with_require_registry(json!([{"image": "acme/hook:v1"}]), json!({"allowedImages": ["acme/hook:v1"], "requireRegistry": true}), &["image \"acme/hook:v1\" does not name its registry, and requireRegistry is true"])]
+    #[case::ipv6_other_port(json!([{"image": "[fd00::10]:5001/hooks/gpu:v1"}]), json!({"allowedImages": ["[fd00::10]:5000/hooks/*"]}), &["([fd00::10]:5001/hooks/gpu:v1) is not in allowedImages"])]
     #[case::bad_pull_policy(json!([{"image": GPU_HOOK, "imagePullPolicy": "Sometimes"}]), json!({}), &["imagePullPolicy \"Sometimes\""])]
     fn rejected_annotations(
         #[case] sidecars: impl Into<AnnotationText>,
@@ -413,6 +422,9 @@ mod tests {
     #[case(json!([{"configMap": {"name": "cm", "key": "k", "hookPath": "/usr/bin/onDefineDomain"}}]), json!({"allowConfigMap": true, "sidecarShimImage": SHIM, "allowedImages": [SHIM]}))]
     #[case(json!([{"image": GPU_HOOK, "pvc": {"name": "d", "volumePath": "/d", "sharedComputePath": "/s"}}]), json!({"allowPVC": true, "allowSharedComputePath": true}))]
     #[case(json!([{"image": GPU_HOOK, "command": [], "configMap": null, "pvc": null}]), json!({}))]
+    #[case(json!([{"image": "docker.io/acme/hook:v1"}, {"image": GPU_HOOK}]), json!({"allowedImages": ["acme/hook:v1", GPU_HOOK], "requireRegistry": true}))]
+    #[case(json!([{"image": "index.docker.io/library/busybox"}]), json!({"allowedImages": ["busybox"]}))]
+    #[case(json!([{"image": "[fd00::10]:5000/hooks/gpu:v1"}]), json!({"allowedImages": ["[fd00::10]:5000/hooks/*"], "requireRegistry": true}))]
     #[case(json!([{"image": GPU_HOOK, "imagePullPolicy": "", "command": null, "args": null, "configMap": null, "pvc": null}]), json!({}))]
     fn switches_allow_what_they_name(#[case] sidecars: Value, #[case] extra: Value) {
         let mut settings = gpu_settings();

@@ -207,6 +207,20 @@ fn go_fields(entry: &Value) -> Value {
     })
 }
 
+/// The spoofing the strict decoder exists for: for some entry, Go runs a non-empty image other
+/// than the one a reader of the exact key `image` would check (serde_json's `Value`, escapes
+/// decoded, the last of duplicate exact keys).
+fn runs_another_image(text: &str, go: &Value) -> bool {
+    let Ok(Value::Array(entries)) = serde_json::from_str::<Value>(text) else {
+        return false;
+    };
+    let go_entries = go["sidecars"].as_array().cloned().unwrap_or_default();
+    entries.iter().zip(&go_entries).any(|(exact, go)| {
+        let go_image = go["image"].as_str().unwrap_or_default();
+        !go_image.is_empty() && exact.get("image").and_then(Value::as_str) != Some(go_image)
+    })
+}
+
 #[test]
 fn whenever_the_policy_accepts_go_decodes_the_same_sidecars() {
     let dir = std::env::temp_dir().join(format!("go-decoder-{}", std::process::id()));
@@ -217,7 +231,7 @@ fn whenever_the_policy_accepts_go_decodes_the_same_sidecars() {
     let go = go_decode_all(&binary, &annotations);
 
     let (mut both, mut only_go, mut neither) = (0, 0, 0);
-    let mut go_image_differs_from_first_image_key = 0;
+    let mut go_runs_another_image = 0;
     for (text, go) in annotations.iter().zip(&go) {
         let go_ok = go.get("error").is_none();
         match decode(text) {
@@ -232,23 +246,24 @@ fn whenever_the_policy_accepts_go_decodes_the_same_sidecars() {
             }
             Err(_) if go_ok => {
                 only_go += 1;
-                // The cases the policy exists for: Go runs an image other than the first written.
-                let first = text.find("\"image\": \"").map(|i| &text[i + 10..]);
-                let go_image = go["sidecars"][0]["image"].as_str().unwrap_or_default();
-                if first.is_some_and(|rest| !rest.starts_with(go_image) || go_image.is_empty()) {
-                    go_image_differs_from_first_image_key += 1;
+                if runs_another_image(text, go) {
+                    go_runs_another_image += 1;
                 }
             }
             Err(_) => neither += 1,
         }
     }
-    println!("accepted by both: {both}, refused only by the policy: {only_go}, refused by both: {neither}, of which Go would run another image: {go_image_differs_from_first_image_key}");
+    println!(
+        "accepted by both: {both}, refused only by the policy: {only_go} (of which Go would run \
+         another image than the key \"image\" names: {go_runs_another_image}), \
+         refused by both: {neither}"
+    );
     assert!(
         both > 1_000,
         "too few accepted annotations ({both}) for the comparison to mean much"
     );
     assert!(
-        go_image_differs_from_first_image_key > 100,
+        go_runs_another_image > 100,
         "the corpus should contain image spoofing that Go falls for"
     );
     let _ = std::fs::remove_dir_all(&dir);
