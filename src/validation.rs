@@ -1,5 +1,8 @@
 //! The admission decision for one request.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -9,16 +12,17 @@ use crate::objects::{
     annotation_locations, read_annotations, AnnotationLocation, GroupVersionKind,
 };
 use crate::reference::{names_registry, ImageReference};
-use crate::settings::{Settings, SidecarRules};
+use crate::settings::{self, Settings, SidecarRules};
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
-/// decoded; the objects stay raw JSON until a kind that carries the annotation asks for them.
+/// decoded; the objects and the settings stay raw JSON until a kind that carries the annotation
+/// asks for them (so that invalid settings are reported as such, not as an unreadable request).
 #[derive(Deserialize)]
 struct ValidationPayload<'a> {
     #[serde(borrow)]
     request: AdmissionRequest<'a>,
-    #[serde(default)]
-    settings: Settings,
+    #[serde(borrow, default)]
+    settings: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -37,14 +41,45 @@ struct AdmissionRequest<'a> {
 /// The outcome before it becomes a waPC response.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
-    pub violations: Vec<String>,
+    pub violations: Vec<Violation>,
     pub warnings: Vec<String>,
 }
+
+/// One reason to reject, and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The annotation location (empty for a problem of the whole request).
+    pub location: String,
+    /// The entry of the annotation's list the reason is about, if it is about one.
+    pub entry: Option<usize>,
+    pub reason: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.location.is_empty(), self.entry) {
+            (true, _) => f.write_str(&self.reason),
+            (false, None) => write!(f, "{}: {}", self.location, self.reason),
+            (false, Some(entry)) => write!(f, "{}[{entry}]: {}", self.location, self.reason),
+        }
+    }
+}
+
+/// A rejection lists at most this many distinct reasons, then counts the others.
+const LISTED_REASONS_MAX: usize = 6;
+/// One reason names at most this many entries, then counts the others.
+const LISTED_ENTRIES_MAX: usize = 3;
+/// Reasons quote what the VM owner wrote; a longer one is cut here (in characters).
+const REASON_CHARS_MAX: usize = 400;
 
 impl Verdict {
     fn rejection(reason: String) -> Self {
         Self {
-            violations: vec![reason],
+            violations: vec![Violation {
+                location: String::new(),
+                entry: None,
+                reason,
+            }],
             warnings: Vec::new(),
         }
     }
@@ -54,12 +89,69 @@ impl Verdict {
         ValidationResponse {
             accepted,
             message: (!accepted)
-                .then(|| format!("hook sidecars rejected: {}", self.violations.join("; "))),
+                .then(|| format!("hook sidecars rejected: {}", summary(&self.violations))),
             code: None,
             mutated_object: None,
             audit_annotations: None,
             warnings: (!self.warnings.is_empty()).then_some(self.warnings),
         }
+    }
+}
+
+/// The violations as one bounded text: identical reasons at one location collapsed onto the
+/// entries they concern, at most `LISTED_REASONS_MAX` reasons, each at most `REASON_CHARS_MAX`
+/// characters. With 32 entries at most per location, this stays within a few KiB whatever the
+/// request (the message goes back to the API server and into events and audit logs).
+pub fn summary(violations: &[Violation]) -> String {
+    let mut groups: Vec<(&str, &str, Vec<Option<usize>>)> = Vec::new();
+    for violation in violations {
+        let key = (violation.location.as_str(), violation.reason.as_str());
+        match groups.iter_mut().find(|(l, r, _)| (*l, *r) == key) {
+            Some((_, _, entries)) => entries.push(violation.entry),
+            None => groups.push((key.0, key.1, vec![violation.entry])),
+        }
+    }
+    let mut parts: Vec<String> = groups
+        .iter()
+        .take(LISTED_REASONS_MAX)
+        .map(|(location, reason, entries)| {
+            let place = match entries.as_slice() {
+                [None, ..] if location.is_empty() => String::new(),
+                [None, ..] => format!("{location}: "),
+                _ => format!("{location}{}: ", entry_list(entries)),
+            };
+            format!("{place}{}", shortened(reason, REASON_CHARS_MAX))
+        })
+        .collect();
+    if groups.len() > LISTED_REASONS_MAX {
+        parts.push(format!(
+            "and {} more reasons",
+            groups.len() - LISTED_REASONS_MAX
+        ));
+    }
+    parts.join("; ")
+}
+
+/// `[0]`, `[0], [3]`, `[0], [1], [2] and 29 more entries`.
+fn entry_list(entries: &[Option<usize>]) -> String {
+    let listed: Vec<String> = entries
+        .iter()
+        .flatten()
+        .take(LISTED_ENTRIES_MAX)
+        .map(|entry| format!("[{entry}]"))
+        .collect();
+    let more = entries.len().saturating_sub(LISTED_ENTRIES_MAX);
+    match more {
+        0 => listed.join(", "),
+        more => format!("{} and {more} more entries", listed.join(", ")),
+    }
+}
+
+/// `text` cut to `max` characters, marked when cut.
+fn shortened(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => Cow::Owned(format!("{}... (cut)", &text[..end])),
+        None => Cow::Borrowed(text),
     }
 }
 
@@ -76,7 +168,15 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
         return Verdict::default();
     }
-    let rules = match payload.settings.rules() {
+    let settings = match payload.settings {
+        Some(settings) => settings::decode_slice(settings.get().as_bytes()),
+        None => Ok(Settings::default()),
+    };
+    let rules = match settings
+        .as_ref()
+        .map_err(String::clone)
+        .and_then(Settings::rules)
+    {
         Ok(rules) => rules,
         Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
     };
@@ -142,7 +242,7 @@ fn keep_unchanged(verdict: &mut Verdict, location: &AnnotationLocation) {
     if verdict.violations.is_empty() {
         return;
     }
-    let reasons = std::mem::take(&mut verdict.violations).join("; ");
+    let reasons = summary(&std::mem::take(&mut verdict.violations));
     verdict.warnings.push(format!(
         "{location} is unchanged by this update, so it is accepted, \
          but its hook sidecars would be rejected now: {reasons}"
@@ -166,17 +266,24 @@ fn check_location(
              spec.template.metadata.annotations"
         ));
     }
+    let location = location.to_string();
     match annotation::decode(value) {
         Ok(sidecars) => {
             for (index, sidecar) in sidecars.iter().enumerate() {
                 for reason in sidecar_violations(rules, sidecar) {
-                    verdict
-                        .violations
-                        .push(format!("{location}[{index}]: {reason}"));
+                    verdict.violations.push(Violation {
+                        location: location.clone(),
+                        entry: Some(index),
+                        reason,
+                    });
                 }
             }
         }
-        Err(e) => verdict.violations.push(format!("{location}: {e}")),
+        Err(reason) => verdict.violations.push(Violation {
+            location,
+            entry: None,
+            reason,
+        }),
     }
     verdict
 }
@@ -311,7 +418,7 @@ mod tests {
             !verdict.violations.is_empty(),
             "expected a rejection, got {verdict:?}"
         );
-        let message = verdict.violations.join("; ");
+        let message = summary(&verdict.violations);
         for fragment in fragments {
             assert!(message.contains(fragment), "{fragment:?} not in: {message}");
         }
@@ -460,6 +567,70 @@ mod tests {
         assert!(message.starts_with("hook sidecars rejected: "), "{message}");
     }
 
+    fn message_of(sidecars: &str, settings: &Value) -> String {
+        let verdict = evaluate(&vm_with(sidecars), settings);
+        verdict.into_response().message.expect("rejected")
+    }
+
+    #[test]
+    fn identical_reasons_are_collapsed_onto_their_entries() {
+        let sidecars = format!("[{}]", vec!["{}"; 32].join(","));
+        let message = message_of(&sidecars, &gpu_settings());
+        assert_eq!(
+            message.matches("sidecarShimImage is not set").count(),
+            1,
+            "{message}"
+        );
+        assert!(
+            message.contains("hookSidecars\"][0], [1], [2] and 29 more entries: no image"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn distinct_reasons_are_listed_up_to_a_bound() {
+        let sidecars: Vec<Value> = (0..20)
+            .map(|i| json!({"image": format!("evil:{i}")}))
+            .collect();
+        let message = message_of(&Value::from(sidecars).to_string(), &gpu_settings());
+        assert_eq!(
+            message.matches("is not in allowedImages").count(),
+            LISTED_REASONS_MAX
+        );
+        assert!(message.ends_with("; and 14 more reasons"), "{message}");
+    }
+
+    #[test]
+    fn more_entries_than_kubevirt_should_run_are_rejected() {
+        let sidecars = format!(
+            "[{}]",
+            vec![format!("{{\"image\":\"{GPU_HOOK}\"}}"); 33].join(",")
+        );
+        let message = message_of(&sidecars, &gpu_settings());
+        assert!(message.contains("more than 32 entries"), "{message}");
+    }
+
+    /// Whatever the VM owner writes, the message stays within a few KiB.
+    #[rstest]
+    #[case::long_invalid_images((0..32).map(|i| json!({"image": format!("{i}{}", "X".repeat(100_000))})).collect())]
+    #[case::long_unlisted_images((0..32).map(|i| json!({"image": format!("a{i}/{}:v1", "b".repeat(250))})).collect())]
+    #[case::long_commands((0..32).map(|i| json!({"image": GPU_HOOK, "command": [format!("{i}{}", "c".repeat(100_000))]})).collect())]
+    #[case::long_names((0..32).map(|i| json!({"configMap": {"name": format!("{i}{}", "n".repeat(100_000)), "hookPath": "h".repeat(100_000)}, "pvc": {"name": "p".repeat(100_000), "sharedComputePath": "s".repeat(100_000)}})).collect())]
+    fn a_rejection_message_is_bounded(#[case] sidecars: Vec<Value>) {
+        let message = message_of(&Value::from(sidecars).to_string(), &gpu_settings());
+        assert!(message.len() <= 4096, "{} bytes: {message}", message.len());
+    }
+
+    #[test]
+    fn a_long_key_or_value_in_a_decoding_error_is_cut() {
+        let sidecars = format!(r#"[{{"configMap": "{}"}}]"#, "x".repeat(1_000_000));
+        let message = message_of(&sidecars, &gpu_settings());
+        assert!(
+            message.len() <= 1024 && message.contains("(cut)"),
+            "{message}"
+        );
+    }
+
     #[test]
     fn annotation_on_vm_metadata_is_checked_and_warned_about() {
         let request = fixture("vm-create-annotation-on-vm-metadata");
@@ -570,7 +741,10 @@ mod tests {
     ) {
         let verdict = evaluate(&vm_update(old, new), &gpu_settings());
         assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
-        assert!(verdict.violations[0].starts_with(violation), "{verdict:?}");
+        assert!(
+            verdict.violations[0].to_string().starts_with(violation),
+            "{verdict:?}"
+        );
     }
 
     #[test]
@@ -599,7 +773,7 @@ mod tests {
         request["oldObject"] = request["object"].clone();
         assert_eq!(
             evaluate(&request, &json!({})).violations,
-            Vec::<String>::new()
+            Vec::<Violation>::new()
         );
         request["object"]["metadata"]["annotations"][HOOK_SIDECARS_ANNOTATION] =
             json!("[{\"image\":\"evil\"}]");
@@ -634,11 +808,24 @@ mod tests {
         assert_rejected(&evaluate(&request, &gpu_settings()), &["has no object"]);
     }
 
+    /// Every way settings can be invalid takes one path to one message.
     #[rstest]
     #[case(json!({"allowedImages": ["*"]}), "invalid policy settings: allowedImages[0] \"*\"")]
-    #[case(json!({"allowedImage": []}), "unknown field `allowedImage`")]
-    fn invalid_settings_reject_requests(#[case] settings: Value, #[case] fragment: &str) {
-        assert_rejected(&evaluate(&fixture("vm-create"), &settings), &[fragment]);
+    #[case(json!({"allowedImage": []}), "invalid policy settings: unknown field `allowedImage`")]
+    #[case(json!({"allowCommand": "yes"}), "invalid policy settings: invalid type: string \"yes\", expected a boolean")]
+    #[case(json!(5), "invalid policy settings: invalid type: integer `5`")]
+    fn invalid_settings_reject_requests(#[case] settings: Value, #[case] message: &str) {
+        let verdict = evaluate(&fixture("vm-create"), &settings);
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+        assert!(
+            verdict.violations[0].to_string().starts_with(message),
+            "{verdict:?}"
+        );
+        // Kinds the policy does not check are not judged, whatever the settings.
+        assert_eq!(
+            evaluate(&fixture("pod-create"), &settings),
+            Verdict::default()
+        );
     }
 
     #[rstest]
