@@ -593,7 +593,7 @@ mod tests {
             raw(json!({"image": "other:1", "args": [["b"]]})),
         ])
         .expect("valid");
-        let image = ImageReference::parse_normalized("hook:1").expect("image");
+        let image = ImageReference::parse("hook:1").expect("image");
         let governing = profiles.governing(&image);
         assert_eq!(governing.len(), 1);
         assert!(governing[0]

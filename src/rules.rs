@@ -5,7 +5,7 @@
 
 use crate::annotation::HookSidecar;
 use crate::profiles::{AnnotationLookup, Profile};
-use crate::reference::{ImageReference, ReferenceError};
+use crate::reference::{names_registry, ImageReference, ReferenceError};
 use crate::settings::SidecarRules;
 
 /// The image a sidecar runs.
@@ -27,7 +27,7 @@ impl<'a> SidecarImage<'a> {
         match written.filter(|image| !image.is_empty()) {
             Some(written) => Self::Named {
                 written,
-                reference: ImageReference::parse_normalized(written),
+                reference: ImageReference::parse(written),
             },
             None => Self::Shim,
         }
@@ -153,6 +153,13 @@ fn resolve_image<'a>(
     match image {
         SidecarImage::Named {
             written,
+            reference: Ok(_),
+        } if rules.require_registry && !names_registry(written) => Err(format!(
+            "image {written:?} does not name its registry, and requireRegistry is true \
+             (a runtime may look a short name up in any of its search registries)"
+        )),
+        SidecarImage::Named {
+            written,
             reference: Ok(reference),
         } => Ok((format!("image {written:?}"), reference.clone())),
         SidecarImage::Named {
@@ -178,6 +185,13 @@ fn resolve_image<'a>(
 fn escape_hatch_violations(rules: &SidecarRules, sidecar: &Sidecar) -> Vec<String> {
     let mut reasons = Vec::new();
     if let Some(config_map) = &sidecar.config_map {
+        if config_map.name.is_empty() {
+            reasons.push(
+                "configMap has no name: KubeVirt would look up a ConfigMap named \"\", \
+                 so the VM could not start"
+                    .to_owned(),
+            );
+        }
         if !rules.allow_config_map {
             reasons.push(format!(
                 "configMap {:?} mounts a user script at {:?}, and allowConfigMap is false",
@@ -186,6 +200,13 @@ fn escape_hatch_violations(rules: &SidecarRules, sidecar: &Sidecar) -> Vec<Strin
         }
     }
     if let Some(pvc) = &sidecar.pvc {
+        if pvc.name.is_empty() {
+            reasons.push(
+                "pvc has no name: KubeVirt would mount a claim named \"\", \
+                 so the VM could not start"
+                    .to_owned(),
+            );
+        }
         if !rules.allow_pvc {
             reasons.push(format!(
                 "pvc {:?} mounts user data in the sidecar, and allowPVC is false",

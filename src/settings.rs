@@ -30,6 +30,10 @@ pub struct Settings {
     pub allow_pvc: bool,
     #[serde(default)]
     pub allow_shared_compute_path: bool,
+    /// Requested images must name their registry: on CRI-O, a short name is resolved through
+    /// `unqualified-search-registries`, not necessarily from Docker Hub.
+    #[serde(default)]
+    pub require_registry: bool,
     /// What governed images may be given (`crate::profiles::SidecarProfile` each). Kept as JSON
     /// text until a request has a sidecar to check: most requests have none.
     #[serde(default)]
@@ -49,6 +53,7 @@ pub struct SidecarRules<'a> {
     pub allow_config_map: bool,
     pub allow_pvc: bool,
     pub allow_shared_compute_path: bool,
+    pub require_registry: bool,
     pub profiles: Profiles,
     pub profiles_required: bool,
 }
@@ -69,7 +74,7 @@ impl Settings {
                 ));
                 None
             }
-            Some(image) => ImageReference::parse_normalized(image)
+            Some(image) => ImageReference::parse(image)
                 .map_err(|e| {
                     problems.push(format!(
                         "sidecarShimImage {image:?}: not a valid image reference: {e}"
@@ -93,6 +98,7 @@ impl Settings {
             allow_config_map: self.allow_config_map,
             allow_pvc: self.allow_pvc,
             allow_shared_compute_path: self.allow_shared_compute_path,
+            require_registry: self.require_registry,
             profiles,
             profiles_required: self.profiles_required,
         })
@@ -116,10 +122,15 @@ pub fn parse_and_validate(json: &serde_json::Value) -> Result<Settings, String> 
 
 /// The same, from the bytes `validate_settings` receives.
 pub fn parse_and_validate_slice(payload: &[u8]) -> Result<Settings, String> {
-    let settings: Settings =
-        serde_json::from_slice(payload).map_err(|e| format!("invalid settings: {e}"))?;
+    let settings = decode_slice(payload).map_err(|e| format!("invalid settings: {e}"))?;
     settings.validate()?;
     Ok(settings)
+}
+
+/// Decodes settings from the JSON text `validate_settings` and `validate` receive; the error is
+/// serde's (an unknown key, a wrong type).
+pub fn decode_slice(payload: &[u8]) -> Result<Settings, String> {
+    serde_json::from_slice(payload).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -134,6 +145,7 @@ mod tests {
     #[case(json!({"allowedImages": ["registry:5000/kubevirt/example-hook-sidecar:devel", "ghcr.io/org/*", "busybox:*"]}))]
     #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:v1.4.0", "allowConfigMap": true}))]
     #[case(json!({"allowPVC": true, "allowSharedComputePath": true, "allowCommand": true}))]
+    #[case(json!({"requireRegistry": true, "allowedImages": ["busybox:1.36", "[fd00::10]:5000/hooks/*"]}))]
     #[case(json!({"sidecarProfiles": [], "profilesRequired": true}))]
     #[case(json!({"sidecarProfiles": [{"image": "ghcr.io/org/*", "args": [[], ["--version", "v1alpha[23]"]], "command": [["/hook"]], "annotations": {"smbios.vm.kubevirt.io/baseBoardManufacturer": "[A-Za-z ]{1,32}"}, "requiredAnnotations": ["smbios.vm.kubevirt.io/baseBoardManufacturer"]}]}))]
     fn accepts(#[case] settings: serde_json::Value) {
@@ -152,6 +164,8 @@ mod tests {
     #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:*"}), "without wildcard")]
     #[case(json!({"sidecarShimImage": "UPPER"}), "sidecarShimImage \"UPPER\": not a valid image reference")]
     #[case(json!({"allowSharedComputePath": true}), "allowSharedComputePath: true needs allowPVC: true")]
+    #[case(json!({"requireRegistry": "yes"}), "invalid type")]
+    #[case(json!({"allowedImages": ["QUAY.IO/acme/hook:v1"]}), "allowedImages[0] \"QUAY.IO/acme/hook:v1\": not a valid image reference: registry host must be lowercase")]
     #[case(json!({"sidecarProfiles": {"image": "a"}}), "invalid type: map, expected a sequence")]
     #[case(json!({"profilesRequired": "yes"}), "invalid type")]
     #[case(json!({"sidecarProfiles": [{"image": "a"}, {"image": "b", "args": [["(x"]]}]}), "sidecarProfiles[1].args[0][0] \"(x\": ")]
