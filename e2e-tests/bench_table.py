@@ -3,14 +3,20 @@ import json
 import sys
 
 runs = [json.loads(line) for line in sys.stdin if line.strip()]
-floors = {r["request"]: r for r in runs if "parse_only_floor" in r["module"]}
+def case_of(run):
+    """The request and the settings file, which the floor of a case shares."""
+    name = lambda path: path.split("/")[-1].removesuffix(".json")
+    return f"{name(run['request'])} ({name(run['settings'])})"
+
+
+floors = {case_of(r): r for r in runs if "parse_only_floor" in r["module"]}
 print(f"{runs[0]['iterations']} evaluations per cell after warm-up; times in µs.\n")
 print("| case | payload | module | fresh instance: median (p99) | × floor | warm: median (p99) | × floor |")
 print("|---|---|---|---|---|---|---|")
 for r in runs:
-    floor = floors[r["request"]]
+    case = case_of(r)
+    floor = floors[case]
     name = "policy" if "hook_sidecar_policy" in r["module"] else "parse-only floor"
-    case = r["request"].split("/")[-1].removesuffix(".json")
     if not r["accepted"]:
         sys.exit(f"{case}: {name} rejected the request; the numbers would measure an error path")
     fresh, warm = r["fresh_us"], r["warm_us"]

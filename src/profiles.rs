@@ -71,24 +71,56 @@ impl AnnotationLookup for [(String, String)] {
 #[derive(Debug, Clone)]
 struct Pattern {
     source: String,
-    whole: Regex,
+    matcher: Matcher,
 }
 
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// No metacharacter: the pattern matches exactly its own text, so nothing is compiled
+    /// (`--version`, `v1alpha3`: most `args` patterns).
+    Literal,
+    /// Compiled as `^(?:source)$`.
+    Whole(Regex),
+}
+
+/// How much checking a compilation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compile {
+    /// What `validate_settings` does: the pattern is also compiled on its own, so that the
+    /// compiler's message is about what the administrator wrote, and so that a pattern such as
+    /// `a)|(b`, which compiles only once wrapped, is refused rather than escaping the anchors.
+    Checked,
+    /// What a request does with settings that `validate_settings` accepted: one compilation.
+    Anchored,
+}
+
+/// The characters that make a pattern more than its literal text.
+const METACHARACTERS: &[char] = &[
+    '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
+];
+
 impl Pattern {
-    /// Compiles the pattern as written first, so that the compiler's message is about what the
-    /// administrator wrote, and so that a pattern such as `a)|(b`, which is valid only once
-    /// wrapped, cannot escape the anchors.
-    fn compile(source: &str) -> Result<Self, String> {
-        Regex::new(source).map_err(|e| e.to_string())?;
-        let whole = Regex::new(&format!("^(?:{source})$")).map_err(|e| e.to_string())?;
+    fn compile(source: &str, mode: Compile) -> Result<Self, String> {
+        let matcher = if source.contains(METACHARACTERS) {
+            if mode == Compile::Checked {
+                Regex::new(source).map_err(|e| e.to_string())?;
+            }
+            let whole = Regex::new(&format!("^(?:{source})$")).map_err(|e| e.to_string())?;
+            Matcher::Whole(whole)
+        } else {
+            Matcher::Literal
+        };
         Ok(Self {
             source: source.to_owned(),
-            whole,
+            matcher,
         })
     }
 
     fn matches(&self, value: &str) -> bool {
-        self.whole.is_match(value)
+        match &self.matcher {
+            Matcher::Literal => value == self.source,
+            Matcher::Whole(regex) => regex.is_match(value),
+        }
     }
 }
 
@@ -239,7 +271,7 @@ impl Profile {
 
     fn patterns(&self) -> Result<&Patterns, String> {
         self.patterns
-            .get_or_init(|| compile_patterns(self.index, &self.spec))
+            .get_or_init(|| compile_patterns(self.index, &self.spec, Compile::Anchored))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -256,10 +288,14 @@ impl fmt::Display for Profile {
 }
 
 /// Compiles every pattern of a profile, naming each one that does not compile.
-fn compile_patterns(index: usize, spec: &SidecarProfile) -> Result<Patterns, String> {
+fn compile_patterns(
+    index: usize,
+    spec: &SidecarProfile,
+    mode: Compile,
+) -> Result<Patterns, String> {
     let mut problems = Vec::new();
     let mut compile = |field: String, source: &str| {
-        Pattern::compile(source)
+        Pattern::compile(source, mode)
             .map_err(|e| problems.push(format!("sidecarProfiles[{index}].{field} {source:?}: {e}")))
             .ok()
     };
@@ -396,7 +432,9 @@ impl Profiles {
         let problems: Vec<String> = self
             .profiles
             .iter()
-            .filter_map(|profile| profile.patterns().err())
+            .filter_map(|profile| {
+                compile_patterns(profile.index, &profile.spec, Compile::Checked).err()
+            })
             .collect();
         if problems.is_empty() {
             Ok(())
@@ -573,6 +611,36 @@ mod tests {
         );
         let present = BTreeMap::from([(ARGS_KEY.to_owned(), String::new())]);
         assert!(profile.mismatches(&[], &[], &present).is_empty());
+    }
+
+    #[rstest]
+    #[case("v1alpha3", "v1alpha3", true)]
+    #[case("v1alpha3", "v1alpha30", false)]
+    #[case("--version", "--version", true)]
+    #[case("a b/c=d,e:f", "a b/c=d,e:f", true)]
+    #[case("a.c", "abc", true)]
+    #[case("a\\.c", "abc", false)]
+    #[case("", "", true)]
+    #[case("", "x", false)]
+    #[case("é", "é", true)]
+    fn literal_and_compiled_patterns_agree(
+        #[case] source: &str,
+        #[case] value: &str,
+        #[case] expected: bool,
+    ) {
+        let pattern = Pattern::compile(source, Compile::Anchored).expect("compiles");
+        assert_eq!(pattern.matches(value), expected);
+        // The same answer from the compiled form, which a literal skips.
+        let whole = Regex::new(&format!("^(?:{source})$")).expect("compiles");
+        assert_eq!(whole.is_match(value), expected);
+    }
+
+    #[test]
+    fn a_request_compiles_once_and_validate_settings_refuses_what_escapes_the_anchors() {
+        assert!(Pattern::compile("a)|(b", Compile::Checked).is_err());
+        let profiles =
+            Profiles::parse(&[raw(json!({"image": "a", "args": [["a)|(b"]]}))]).expect("read");
+        assert!(profiles.compile_all().is_err());
     }
 
     #[test]

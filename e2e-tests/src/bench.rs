@@ -47,6 +47,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "module": args.module.display().to_string(),
         "module_bytes": std::fs::metadata(&args.module)?.len(),
         "request": args.request_path.display().to_string(),
+        "settings": args
+            .settings_path
+            .as_ref()
+            .map(|path| path.display().to_string())
+            .unwrap_or_default(),
         "payload_bytes": payload.len(),
         "accepted": first.accepted,
         "iterations": args.iterations,
