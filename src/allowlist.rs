@@ -5,6 +5,7 @@
 //! `docker.io/library/busybox:latest`.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 
 use crate::reference::{
@@ -207,6 +208,50 @@ impl<'a> AllowList<'a> {
     }
 }
 
+/// The `allowedImages` of a request, parsed only as far as its images need: an entry is parsed
+/// (once) only when it could allow an image, that is when it names the image's registry. Settings
+/// arrive with every request, and `validate_settings` has already checked every entry.
+#[derive(Debug, Default)]
+pub struct LazyAllowList<'a> {
+    entries: &'a [String],
+    parsed: Vec<OnceCell<Result<AllowedImage<'a>, EntryError>>>,
+}
+
+impl<'a> LazyAllowList<'a> {
+    pub fn new(entries: &'a [String]) -> Self {
+        Self {
+            entries,
+            parsed: entries.iter().map(|_| OnceCell::new()).collect(),
+        }
+    }
+
+    /// The first entry that allows the image; or, failing closed, the first invalid entry met
+    /// on the way (the entries of other registries are not looked at).
+    pub fn find(&self, image: &ImageReference) -> Result<Option<&AllowedImage<'a>>, String> {
+        for (index, (entry, parsed)) in self.entries.iter().zip(&self.parsed).enumerate() {
+            if entry_registry(entry).is_some_and(|registry| registry != image.registry) {
+                continue;
+            }
+            match parsed.get_or_init(|| AllowedImage::parse(entry)) {
+                Ok(allowed) if allowed.allows(image) => return Ok(Some(allowed)),
+                Ok(_) => {}
+                Err(error) => return Err(format!("allowedImages[{index}] {entry:?}: {error}")),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The registry an entry names, read without parsing the entry; `None` when that cannot be told
+/// so cheaply (the entry is then parsed). A tag or digest has no `/`, so the first component of
+/// the entry is that of its name, and `split_domain` decides the registry from it.
+fn entry_registry(entry: &str) -> Option<&str> {
+    match entry.split_once('/') {
+        Some((first, _)) if looks_like_registry(first) => checked_registry(first).ok(),
+        _ => Some("docker.io"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,5 +389,54 @@ mod tests {
         );
         assert!(message.contains("allowedImages[3] \"*\""), "{message}");
         assert_eq!(error.invalid.len(), 2);
+    }
+
+    #[rstest]
+    #[case("busybox:1.36", Some("docker.io"))]
+    #[case("library/*", Some("docker.io"))]
+    #[case("myorg/*", Some("docker.io"))]
+    #[case("ghcr.io/org/hook:*", Some("ghcr.io"))]
+    #[case("index.docker.io/*", Some("docker.io"))]
+    #[case("registry:5000/kubevirt/*", Some("registry:5000"))]
+    #[case("localhost/hook:1", Some("localhost"))]
+    #[case("[fd00::10]:5000/hooks/*", Some("[fd00::10]:5000"))]
+    #[case("GHCR.io/org/hook", None)]
+    fn the_registry_of_an_entry_is_read_without_parsing_it(
+        #[case] entry: &str,
+        #[case] registry: Option<&str>,
+    ) {
+        assert_eq!(entry_registry(entry), registry);
+        if let (Some(registry), Ok(parsed)) = (registry, AllowedImage::parse(entry)) {
+            let named = match parsed {
+                AllowedImage::Exact(reference) => reference.registry,
+                AllowedImage::AnyTag { registry, .. } | AllowedImage::Under { registry, .. } => {
+                    registry
+                }
+            };
+            assert_eq!(named, registry, "{entry}");
+        }
+    }
+
+    #[test]
+    fn a_lazy_list_parses_only_the_entries_of_the_image_registry() {
+        let entries: Vec<String> = ["quay.io/Not/Valid", "ghcr.io/org/*", "quay.io/hooks/a:1"]
+            .map(String::from)
+            .to_vec();
+        let list = LazyAllowList::new(&entries);
+        let image = ImageReference::parse("ghcr.io/org/hook:v1").expect("image");
+        assert!(matches!(list.find(&image), Ok(Some(_))));
+        assert!(list.parsed[0].get().is_none() && list.parsed[2].get().is_none());
+        // An invalid entry on the way fails closed, naming it.
+        let quay = ImageReference::parse("quay.io/hooks/a:1").expect("image");
+        assert_eq!(
+            list.find(&quay).map(|found| found.is_some()),
+            Err(
+                "allowedImages[0] \"quay.io/Not/Valid\": not a valid image reference: \
+                 invalid image reference format"
+                    .to_owned()
+            )
+        );
+        let other = ImageReference::parse("docker.io/library/busybox").expect("image");
+        assert_eq!(list.find(&other), Ok(None));
     }
 }

@@ -79,19 +79,22 @@ enum Matcher {
     /// No metacharacter: the pattern matches exactly its own text, so nothing is compiled
     /// (`--version`, `v1alpha3`: most `args` patterns).
     Literal,
-    /// Compiled as `^(?:source)$`.
-    Whole(Regex),
+    /// `^(?:source)$`, compiled when a value is first matched against it: a profile's pattern for
+    /// an annotation the request does not carry is never compiled. `None` if it does not compile,
+    /// which matches nothing (`validate_settings` refuses such settings before any request).
+    Whole(OnceCell<Option<Regex>>),
 }
 
 /// How much checking a compilation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Compile {
-    /// What `validate_settings` does: the pattern is also compiled on its own, so that the
-    /// compiler's message is about what the administrator wrote, and so that a pattern such as
-    /// `a)|(b`, which compiles only once wrapped, is refused rather than escaping the anchors.
+    /// What `validate_settings` does: every pattern compiled now, and also on its own, so that
+    /// the compiler's message is about what the administrator wrote, and so that a pattern such
+    /// as `a)|(b`, which compiles only once wrapped, is refused rather than escaping the anchors.
     Checked,
-    /// What a request does with settings that `validate_settings` accepted: one compilation.
-    Anchored,
+    /// What a request does with settings that `validate_settings` accepted: one compilation, of
+    /// the patterns a value is matched against, when it first is.
+    Deferred,
 }
 
 /// The characters that make a pattern more than its literal text.
@@ -99,16 +102,19 @@ const METACHARACTERS: &[char] = &[
     '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
 ];
 
+fn anchored(source: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?:{source})$")).map_err(|e| e.to_string())
+}
+
 impl Pattern {
     fn compile(source: &str, mode: Compile) -> Result<Self, String> {
-        let matcher = if source.contains(METACHARACTERS) {
-            if mode == Compile::Checked {
-                Regex::new(source).map_err(|e| e.to_string())?;
-            }
-            let whole = Regex::new(&format!("^(?:{source})$")).map_err(|e| e.to_string())?;
-            Matcher::Whole(whole)
-        } else {
+        let matcher = if !source.contains(METACHARACTERS) {
             Matcher::Literal
+        } else if mode == Compile::Checked {
+            Regex::new(source).map_err(|e| e.to_string())?;
+            Matcher::Whole(OnceCell::from(Some(anchored(source)?)))
+        } else {
+            Matcher::Whole(OnceCell::new())
         };
         Ok(Self {
             source: source.to_owned(),
@@ -119,7 +125,10 @@ impl Pattern {
     fn matches(&self, value: &str) -> bool {
         match &self.matcher {
             Matcher::Literal => value == self.source,
-            Matcher::Whole(regex) => regex.is_match(value),
+            Matcher::Whole(regex) => regex
+                .get_or_init(|| anchored(&self.source).ok())
+                .as_ref()
+                .is_some_and(|regex| regex.is_match(value)),
         }
     }
 }
@@ -271,7 +280,7 @@ impl Profile {
 
     fn patterns(&self) -> Result<&Patterns, String> {
         self.patterns
-            .get_or_init(|| compile_patterns(self.index, &self.spec, Compile::Anchored))
+            .get_or_init(|| compile_patterns(self.index, &self.spec, Compile::Deferred))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -628,7 +637,7 @@ mod tests {
         #[case] value: &str,
         #[case] expected: bool,
     ) {
-        let pattern = Pattern::compile(source, Compile::Anchored).expect("compiles");
+        let pattern = Pattern::compile(source, Compile::Deferred).expect("compiles");
         assert_eq!(pattern.matches(value), expected);
         // The same answer from the compiled form, which a literal skips.
         let whole = Regex::new(&format!("^(?:{source})$")).expect("compiles");
@@ -652,6 +661,25 @@ mod tests {
             "{shown}"
         );
         assert_eq!(shorten("é"), "\"é\"");
+    }
+
+    #[test]
+    fn a_pattern_is_compiled_only_when_a_value_is_matched_against_it() {
+        let profile = mmio_profile();
+        let compiled =
+            |profile: &Profile| match &profile.patterns().expect("read").annotations[0].1.matcher {
+                Matcher::Whole(regex) => regex.get().is_some(),
+                Matcher::Literal => panic!("the MMIO pattern is a regular expression"),
+            };
+        let args = strings(&["--version", "v1alpha3"]);
+        assert!(profile.mismatches(&[], &args, &BTreeMap::new()).is_empty());
+        assert!(!compiled(&profile), "compiled for an absent annotation");
+        let present = BTreeMap::from([(
+            ARGS_KEY.to_owned(),
+            "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=1".to_owned(),
+        )]);
+        assert!(profile.mismatches(&[], &args, &present).is_empty());
+        assert!(compiled(&profile));
     }
 
     #[test]

@@ -94,8 +94,10 @@ pub fn sidecar_violations(
     let image = resolve_image(rules, &sidecar.image);
     let image = match image {
         Ok((written, image)) => {
-            if rules.allowed_images.find(&image).is_none() {
-                reasons.push(format!("{written} ({image}) is not in allowedImages"));
+            match rules.allowed_images.find(&image) {
+                Ok(Some(_)) => {}
+                Ok(None) => reasons.push(format!("{written} ({image}) is not in allowedImages")),
+                Err(e) => reasons.push(format!("invalid policy settings: {e}")),
             }
             Some((written, image))
         }

@@ -7,7 +7,7 @@ use kubewarden_policy_sdk::settings::Validatable;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::allowlist::AllowList;
+use crate::allowlist::{AllowList, LazyAllowList};
 use crate::profiles::Profiles;
 use crate::reference::ImageReference;
 
@@ -47,7 +47,7 @@ pub struct Settings {
 /// only when a profile first governs a sidecar.
 #[derive(Debug)]
 pub struct SidecarRules<'a> {
-    pub allowed_images: AllowList<'a>,
+    pub allowed_images: LazyAllowList<'a>,
     pub sidecar_shim_image: Option<ImageReference<'a>>,
     pub allow_command: bool,
     pub allow_config_map: bool,
@@ -62,10 +62,24 @@ impl Settings {
     /// Parses the settings into rules, naming every culprit when they are invalid. Patterns are
     /// not compiled: [`Settings::validate`] compiles them all, a request only those it needs.
     pub fn rules(&self) -> Result<SidecarRules<'_>, String> {
+        self.build_rules(EntryCheck::All)
+    }
+
+    /// The rules for one request: as [`Settings::rules`], but `allowedImages` entries are
+    /// parsed only when an image of the request could match them (an invalid one met then
+    /// rejects the sidecar). `validate_settings` checked them all when the policy was loaded.
+    pub fn request_rules(&self) -> Result<SidecarRules<'_>, String> {
+        self.build_rules(EntryCheck::WhenNeeded)
+    }
+
+    fn build_rules(&self, entries: EntryCheck) -> Result<SidecarRules<'_>, String> {
         let mut problems = Vec::new();
-        let allowed_images = AllowList::parse(&self.allowed_images)
-            .map_err(|e| problems.push(e.to_string()))
-            .unwrap_or_default();
+        if entries == EntryCheck::All {
+            if let Err(e) = AllowList::parse(&self.allowed_images) {
+                problems.push(e.to_string());
+            }
+        }
+        let allowed_images = LazyAllowList::new(&self.allowed_images);
         let sidecar_shim_image = match self.sidecar_shim_image.as_deref() {
             None => None,
             Some(image) if image.contains('*') => {
@@ -103,6 +117,13 @@ impl Settings {
             profiles_required: self.profiles_required,
         })
     }
+}
+
+/// When `allowedImages` entries are parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryCheck {
+    All,
+    WhenNeeded,
 }
 
 impl Validatable for Settings {

@@ -197,7 +197,7 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     let rules = match settings
         .as_ref()
         .map_err(String::clone)
-        .and_then(Settings::rules)
+        .and_then(Settings::request_rules)
     {
         Ok(rules) => rules,
         Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
@@ -838,7 +838,6 @@ mod tests {
 
     /// Every way settings can be invalid takes one path to one message.
     #[rstest]
-    #[case(json!({"allowedImages": ["*"]}), "invalid policy settings: allowedImages[0] \"*\"")]
     #[case(json!({"allowedImage": []}), "invalid policy settings: unknown field `allowedImage`")]
     #[case(json!({"allowCommand": "yes"}), "invalid policy settings: invalid type: string \"yes\", expected a boolean")]
     #[case(json!(5), "invalid policy settings: invalid type: integer `5`")]
@@ -852,6 +851,24 @@ mod tests {
         // Kinds the policy does not check are not judged, whatever the settings.
         assert_eq!(
             evaluate(&fixture("pod-create"), &settings),
+            Verdict::default()
+        );
+    }
+
+    /// A request parses the `allowedImages` entries of its images' registries only (all were
+    /// checked by `validate_settings`): an invalid one among them rejects the sidecar, naming it.
+    #[test]
+    fn an_invalid_entry_met_by_a_request_rejects_its_sidecar() {
+        let settings = json!({"allowedImages": ["registry.example.com/*/x", GPU_HOOK]});
+        let verdict = evaluate(&fixture("vm-create"), &settings);
+        assert_rejected(
+            &verdict,
+            &["[0]: invalid policy settings: allowedImages[0] \"registry.example.com/*/x\": a wildcard is allowed only as"],
+        );
+        // The same entry beside an image of another registry is not looked at.
+        let settings = json!({"allowedImages": ["other.example.com/*/x", GPU_HOOK]});
+        assert_eq!(
+            evaluate(&fixture("vm-create"), &settings),
             Verdict::default()
         );
     }
@@ -1103,7 +1120,8 @@ mod tests {
     #[rstest]
     #[case(json!({"sidecarProfiles": [{"image": "*"}]}), "invalid policy settings: sidecarProfiles[0].image \"*\"")]
     #[case(json!({"sidecarProfiles": [{"image": GPU_HOOK, "arg": []}]}), "invalid policy settings: sidecarProfiles[0]: unknown field `arg`")]
-    #[case(json!({"allowedImages": [GPU_HOOK], "sidecarProfiles": [{"image": GPU_HOOK, "args": [["("]]}]}), "invalid policy settings: sidecarProfiles[0].args[0][0] \"(\"")]
+    // A pattern that does not compile matches nothing: the profile fails, the sidecar is rejected.
+    #[case(json!({"allowedImages": [GPU_HOOK], "sidecarProfiles": [{"image": GPU_HOOK, "args": [["(", "v1alpha3"]]}]}), "sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): args[0] \"--version\" does not match \"(\"")]
     fn invalid_profiles_reject_requests_with_sidecars(
         #[case] settings: Value,
         #[case] fragment: &str,
