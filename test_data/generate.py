@@ -234,6 +234,7 @@ def write_examples():
     settings = {
         "allowedImages": [GPU_HOOK, "registry:5000/kubevirt/example-hook-sidecar:devel"],
         "sidecarProfiles": [MMIO_PROFILE],
+        "profilesRequired": True,
     }
     write_to(examples / "settings.json", settings)
 
