@@ -35,13 +35,47 @@ TABLE
   done
 }
 
-@test "an image matches in any of Docker's spellings" {
+@test "an image matches in any of Docker Hub's spellings" {
+  for image in index.docker.io/library/busybox docker.io/library/busybox:latest busybox; do
+    kwrun --request-path "$(vm_with_sidecars "[{\"image\": \"$image\"}]")" \
+      --settings-json '{"allowedImages": ["busybox:latest"]}'
+    assert_allowed || { echo "image $image"; return 1; }
+  done
+}
+
+@test "registry hosts as the runtime reads them: lower case only, IPv6 with its port" {
   kwrun --request-path "$(vm_with_sidecars '[{"image": "REGISTRY.EXAMPLE.COM/kubevirt-hooks/qemu-commandline:v1.2.0"}]')" \
     --settings-json "$GPU_SETTINGS"
-  assert_allowed
-  kwrun --request-path "$(vm_with_sidecars '[{"image": "index.docker.io/library/busybox"}]')" \
+  assert_rejected 'image "REGISTRY.EXAMPLE.COM/kubevirt-hooks/qemu-commandline:v1.2.0" is not a valid image reference: registry host must be lowercase'
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "INDEX.DOCKER.IO/library/busybox"}]')" \
     --settings-json '{"allowedImages": ["busybox:latest"]}'
+  assert_rejected 'registry host must be lowercase'
+  local ipv6='{"allowedImages": ["[fd00::10]:5000/hooks/*"]}'
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "[fd00::10]:5000/hooks/gpu:v1"}]')" --settings-json "$ipv6"
   assert_allowed
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "[fd00::10]:5001/hooks/gpu:v1"}]')" --settings-json "$ipv6"
+  assert_rejected '([fd00::10]:5001/hooks/gpu:v1) is not in allowedImages'
+  kwrun --request-path "$TEST_DATA/vm-create.json" --settings-json '{"allowedImages": ["QUAY.IO/acme/hook:v1"]}'
+  assert_invalid_settings 'allowedImages[0] "QUAY.IO/acme/hook:v1": not a valid image reference: registry host must be lowercase'
+}
+
+@test "requireRegistry: a short name is rejected, the same image with its registry accepted" {
+  local settings='{"allowedImages": ["acme/hook:v1"], "requireRegistry": true}'
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "acme/hook:v1"}]')" --settings-json "$settings"
+  assert_rejected 'image "acme/hook:v1" does not name its registry, and requireRegistry is true'
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "docker.io/acme/hook:v1"}]')" --settings-json "$settings"
+  assert_allowed
+}
+
+@test "what Go's json.Marshal writes is accepted; an empty configMap or pvc object is present" {
+  kwrun --request-path "$(vm_with_sidecars "[{\"image\":\"$GPU_HOOK\",\"imagePullPolicy\":\"\",\"configMap\":null,\"pvc\":null}]")" \
+    --settings-json "$GPU_SETTINGS"
+  assert_allowed
+  kwrun --request-path "$(vm_with_sidecars "[{\"image\":\"$GPU_HOOK\",\"configMap\":{}}]")" --settings-json "$GPU_SETTINGS"
+  assert_rejected 'allowConfigMap is false'
+  kwrun --request-path "$(vm_with_sidecars "[{\"image\":\"$GPU_HOOK\",\"pvc\":{}}]")" \
+    --settings-json "{\"allowedImages\": [\"$GPU_HOOK\"], \"allowPVC\": true}"
+  assert_rejected 'pvc has no name: KubeVirt would mount a claim named "", so the VM could not start'
 }
 
 @test "wildcards allow what they name and nothing more" {
@@ -123,6 +157,16 @@ TABLE
   assert_warning "unchanged by this update"
   kwrun --request-path "$TEST_DATA/vm-update-adds-sidecar.json" --settings-json '{}'
   assert_rejected "is not in allowedImages"
+}
+
+@test "UPDATE is judged location by location" {
+  # Removing the template's sidecar is not blocked by an unchanged copy on the VM's own metadata.
+  kwrun --request-path "$TEST_DATA/vm-update-removes-sidecar-keeps-metadata-copy.json" --settings-json '{}'
+  assert_allowed
+  assert_warning 'metadata.annotations["hooks.kubevirt.io/hookSidecars"] is unchanged by this update'
+  # Moving that copy into the template changes the template: checked as on CREATE.
+  kwrun --request-path "$TEST_DATA/vm-update-moves-sidecar-into-template.json" --settings-json '{}'
+  assert_rejected 'spec.template.metadata.annotations["hooks.kubevirt.io/hookSidecars"][0]: image' "is not in allowedImages"
 }
 
 @test "the annotation on a VM's own metadata is checked, with a warning" {

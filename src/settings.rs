@@ -28,6 +28,10 @@ pub struct Settings {
     pub allow_pvc: bool,
     #[serde(default)]
     pub allow_shared_compute_path: bool,
+    /// Requested images must name their registry: on CRI-O, a short name is resolved through
+    /// `unqualified-search-registries`, not necessarily from Docker Hub.
+    #[serde(default)]
+    pub require_registry: bool,
 }
 
 /// The settings in the form the checks use.
@@ -39,6 +43,7 @@ pub struct SidecarRules<'a> {
     pub allow_config_map: bool,
     pub allow_pvc: bool,
     pub allow_shared_compute_path: bool,
+    pub require_registry: bool,
 }
 
 impl Settings {
@@ -56,7 +61,7 @@ impl Settings {
                 ));
                 None
             }
-            Some(image) => ImageReference::parse_normalized(image)
+            Some(image) => ImageReference::parse(image)
                 .map_err(|e| {
                     problems.push(format!(
                         "sidecarShimImage {image:?}: not a valid image reference: {e}"
@@ -77,6 +82,7 @@ impl Settings {
             allow_config_map: self.allow_config_map,
             allow_pvc: self.allow_pvc,
             allow_shared_compute_path: self.allow_shared_compute_path,
+            require_registry: self.require_registry,
         })
     }
 }
@@ -115,6 +121,7 @@ mod tests {
     #[case(json!({"allowedImages": ["registry:5000/kubevirt/example-hook-sidecar:devel", "ghcr.io/org/*", "busybox:*"]}))]
     #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:v1.4.0", "allowConfigMap": true}))]
     #[case(json!({"allowPVC": true, "allowSharedComputePath": true, "allowCommand": true}))]
+    #[case(json!({"requireRegistry": true, "allowedImages": ["busybox:1.36", "[fd00::10]:5000/hooks/*"]}))]
     fn accepts(#[case] settings: serde_json::Value) {
         parse_and_validate(&settings).expect("valid settings");
     }
@@ -131,6 +138,8 @@ mod tests {
     #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:*"}), "without wildcard")]
     #[case(json!({"sidecarShimImage": "UPPER"}), "sidecarShimImage \"UPPER\": not a valid image reference")]
     #[case(json!({"allowSharedComputePath": true}), "allowSharedComputePath: true needs allowPVC: true")]
+    #[case(json!({"requireRegistry": "yes"}), "invalid type")]
+    #[case(json!({"allowedImages": ["QUAY.IO/acme/hook:v1"]}), "allowedImages[0] \"QUAY.IO/acme/hook:v1\": not a valid image reference: registry host must be lowercase")]
     fn refuses(#[case] settings: serde_json::Value, #[case] message: &str) {
         let error = parse_and_validate(&settings).expect_err("invalid settings");
         assert!(error.contains(message), "{settings}: {error}");

@@ -6,9 +6,9 @@ use serde_json::value::RawValue;
 
 use crate::annotation::{self, HookSidecar};
 use crate::objects::{
-    annotation_locations, read_annotations, AnnotationLocation, AnnotationValues, GroupVersionKind,
+    annotation_locations, read_annotations, AnnotationLocation, GroupVersionKind,
 };
-use crate::reference::ImageReference;
+use crate::reference::{names_registry, ImageReference};
 use crate::settings::{Settings, SidecarRules};
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
@@ -87,71 +87,96 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
         ));
     };
     let kind = request.kind.kind.as_str();
-    let new_values = read_annotations(object, locations);
-    let mut verdict = check(&rules, kind, locations, &new_values);
-    if request.operation == "UPDATE" {
-        keep_unchanged_sidecars(&mut verdict, request.old_object, locations, &new_values);
+    let new_values = match read_annotations(object, locations) {
+        Ok(values) => values,
+        Err(e) => return Verdict::rejection(e),
+    };
+    // On UPDATE, an old object that cannot be read compares as changed everywhere.
+    let old_values = match (request.operation.as_str(), request.old_object) {
+        ("UPDATE", Some(old_object)) => read_annotations(old_object, locations).ok(),
+        _ => None,
+    };
+    let mut verdict = Verdict::default();
+    for (index, location) in locations.iter().enumerate() {
+        let new = LocationFingerprint::of(&new_values, index);
+        let mut checked = check_location(&rules, kind, location, new.sidecars);
+        let old = old_values
+            .as_ref()
+            .map(|values| LocationFingerprint::of(values, index));
+        if old.is_some_and(|old| old.is_unchanged_by(&new)) {
+            keep_unchanged(&mut checked, location);
+        }
+        verdict.violations.append(&mut checked.violations);
+        verdict.warnings.append(&mut checked.warnings);
     }
     verdict
 }
 
-/// On UPDATE, sidecars that `oldObject` already had at every location are accepted, with the
+/// What an UPDATE compares at one annotation location to tell whether it changed the sidecars
+/// there. Anything that can change which containers KubeVirt runs from this location, or what
+/// they are allowed, belongs here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocationFingerprint<'a> {
+    /// The hook-sidecar annotation's value, as written (`None` when absent).
+    pub sidecars: Option<&'a str>,
+}
+
+impl<'a> LocationFingerprint<'a> {
+    fn of(values: &'a [Option<String>], index: usize) -> Self {
+        Self {
+            sidecars: values.get(index).and_then(Option::as_deref),
+        }
+    }
+
+    /// A location is unchanged when everything in its fingerprint is. A value moved from one
+    /// location to another changes both, so the location it moved to is checked.
+    pub fn is_unchanged_by(&self, new: &Self) -> bool {
+        self == new
+    }
+}
+
+/// On UPDATE, sidecars that `oldObject` already had at this location are accepted, with the
 /// violations turned into a warning: a VM whose sidecar left the list can still be stopped, edited
-/// or deleted. Any change, or an object that cannot be read, is checked like a creation.
-fn keep_unchanged_sidecars(
-    verdict: &mut Verdict,
-    old_object: Option<&RawValue>,
-    locations: &[AnnotationLocation],
-    new_values: &AnnotationValues,
-) {
-    let (Some(old_object), Ok(new_values)) = (old_object, new_values) else {
-        return;
-    };
-    if verdict.violations.is_empty()
-        || read_annotations(old_object, locations).as_ref() != Ok(new_values)
-    {
+/// or deleted, and a disallowed copy at one location does not block edits of another.
+fn keep_unchanged(verdict: &mut Verdict, location: &AnnotationLocation) {
+    if verdict.violations.is_empty() {
         return;
     }
     let reasons = std::mem::take(&mut verdict.violations).join("; ");
     verdict.warnings.push(format!(
-        "hook sidecars are unchanged by this update, so it is accepted, \
-         but they would be rejected now: {reasons}"
+        "{location} is unchanged by this update, so it is accepted, \
+         but its hook sidecars would be rejected now: {reasons}"
     ));
 }
 
-fn check(
+/// The verdict on one location's annotation, as on CREATE.
+fn check_location(
     rules: &SidecarRules,
     kind: &str,
-    locations: &[AnnotationLocation],
-    values: &AnnotationValues,
+    location: &AnnotationLocation,
+    value: Option<&str>,
 ) -> Verdict {
-    let values = match values {
-        Ok(values) => values,
-        Err(e) => return Verdict::rejection(e.clone()),
-    };
     let mut verdict = Verdict::default();
-    for (location, value) in locations.iter().zip(values) {
-        let Some(value) = value else {
-            continue;
-        };
-        if !location.effective {
-            verdict.warnings.push(format!(
-                "{location} has no effect on a {kind}: KubeVirt reads hook sidecars from \
-                 spec.template.metadata.annotations"
-            ));
-        }
-        match annotation::decode(value) {
-            Ok(sidecars) => {
-                for (index, sidecar) in sidecars.iter().enumerate() {
-                    for reason in sidecar_violations(rules, sidecar) {
-                        verdict
-                            .violations
-                            .push(format!("{location}[{index}]: {reason}"));
-                    }
+    let Some(value) = value else {
+        return verdict;
+    };
+    if !location.effective {
+        verdict.warnings.push(format!(
+            "{location} has no effect on a {kind}: KubeVirt reads hook sidecars from \
+             spec.template.metadata.annotations"
+        ));
+    }
+    match annotation::decode(value) {
+        Ok(sidecars) => {
+            for (index, sidecar) in sidecars.iter().enumerate() {
+                for reason in sidecar_violations(rules, sidecar) {
+                    verdict
+                        .violations
+                        .push(format!("{location}[{index}]: {reason}"));
                 }
             }
-            Err(e) => verdict.violations.push(format!("{location}: {e}")),
         }
+        Err(e) => verdict.violations.push(format!("{location}: {e}")),
     }
     verdict
 }
@@ -170,6 +195,13 @@ fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String
         ));
     }
     if let Some(config_map) = &sidecar.config_map {
+        if config_map.name.is_empty() {
+            reasons.push(
+                "configMap has no name: KubeVirt would look up a ConfigMap named \"\", \
+                 so the VM could not start"
+                    .to_owned(),
+            );
+        }
         if !rules.allow_config_map {
             reasons.push(format!(
                 "configMap {:?} mounts a user script at {:?}, and allowConfigMap is false",
@@ -178,6 +210,13 @@ fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String
         }
     }
     if let Some(pvc) = &sidecar.pvc {
+        if pvc.name.is_empty() {
+            reasons.push(
+                "pvc has no name: KubeVirt would mount a claim named \"\", \
+                 so the VM could not start"
+                    .to_owned(),
+            );
+        }
         if !rules.allow_pvc {
             reasons.push(format!(
                 "pvc {:?} mounts user data in the sidecar, and allowPVC is false",
@@ -198,8 +237,14 @@ fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String
 fn image_check(rules: &SidecarRules, sidecar: &HookSidecar) -> Result<(), String> {
     let (written, image) = match sidecar.explicit_image() {
         Some(written) => {
-            let image = ImageReference::parse_normalized(written)
+            let image = ImageReference::parse(written)
                 .map_err(|e| format!("image {written:?} is not a valid image reference: {e}"))?;
+            if rules.require_registry && !names_registry(written) {
+                return Err(format!(
+                    "image {written:?} does not name its registry, and requireRegistry is true \
+                     (a runtime may look a short name up in any of its search registries)"
+                ));
+            }
             (format!("image {written:?}"), image)
         }
         None => match &rules.sidecar_shim_image {
@@ -310,7 +355,6 @@ mod tests {
     #[case(Value::Null)]
     #[case(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}, {"image": GPU_HOOK}]))]
     #[case(json!([{"image": "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0", "imagePullPolicy": "Always"}]))]
-    #[case(json!([{"image": "REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"}]))]
     fn allowed_annotations(#[case] sidecars: Value) {
         let verdict = evaluate(&vm_with(&sidecars.to_string()), &gpu_settings());
         assert_eq!(verdict, Verdict::default());
@@ -333,6 +377,14 @@ mod tests {
     #[case::not_json(Value::String("[{image: x}]".into()), json!({}), &["not a valid hook sidecar list"])]
     #[case::empty(Value::String(String::new()), json!({}), &["the value is empty"])]
     #[case::object(json!({"image": GPU_HOOK}), json!({}), &["expected a JSON array"])]
+    #[case::empty_pvc_needs_its_switch(json!([{"image": GPU_HOOK, "pvc": {}}]), json!({}), &["pvc \"\" mounts user data in the sidecar, and allowPVC is false"])]
+    #[case::empty_config_map_needs_its_switch(json!([{"image": GPU_HOOK, "configMap": {}}]), json!({}), &["allowConfigMap is false"])]
+    #[case::config_map_without_name(json!([{"image": GPU_HOOK, "configMap": {"key": "k", "hookPath": "/h"}}]), json!({"allowConfigMap": true}), &["[0]: configMap has no name: KubeVirt would look up a ConfigMap named \"\", so the VM could not start"])]
+    #[case::pvc_without_name(json!([{"image": GPU_HOOK, "pvc": {"name": "", "volumePath": "/d"}}]), json!({"allowPVC": true}), &["[0]: pvc has no name: KubeVirt would mount a claim named \"\", so the VM could not start"])]
+    #[case::uppercase_host(json!([{"image": "REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"}]), json!({}), &["image \"REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\" is not a valid image reference: registry host must be lowercase"])]
+    #[case::uppercase_docker_hub(json!([{"image": "INDEX.DOCKER.IO/library/busybox"}]), json!({"allowedImages": ["busybox"]}), &["registry host must be lowercase"])]
+    #[case::short_name_with_require_registry(json!([{"image": "acme/hook:v1"}]), json!({"allowedImages": ["acme/hook:v1"], "requireRegistry": true}), &["image \"acme/hook:v1\" does not name its registry, and requireRegistry is true"])]
+    #[case::ipv6_other_port(json!([{"image": "[fd00::10]:5001/hooks/gpu:v1"}]), json!({"allowedImages": ["[fd00::10]:5000/hooks/*"]}), &["([fd00::10]:5001/hooks/gpu:v1) is not in allowedImages"])]
     #[case::bad_pull_policy(json!([{"image": GPU_HOOK, "imagePullPolicy": "Sometimes"}]), json!({}), &["imagePullPolicy \"Sometimes\""])]
     fn rejected_annotations(
         #[case] sidecars: impl Into<AnnotationText>,
@@ -369,7 +421,11 @@ mod tests {
     #[case(json!([{"image": GPU_HOOK, "command": ["/hook"]}]), json!({"allowCommand": true}))]
     #[case(json!([{"configMap": {"name": "cm", "key": "k", "hookPath": "/usr/bin/onDefineDomain"}}]), json!({"allowConfigMap": true, "sidecarShimImage": SHIM, "allowedImages": [SHIM]}))]
     #[case(json!([{"image": GPU_HOOK, "pvc": {"name": "d", "volumePath": "/d", "sharedComputePath": "/s"}}]), json!({"allowPVC": true, "allowSharedComputePath": true}))]
-    #[case(json!([{"image": GPU_HOOK, "command": [], "configMap": null, "pvc": {}}]), json!({}))]
+    #[case(json!([{"image": GPU_HOOK, "command": [], "configMap": null, "pvc": null}]), json!({}))]
+    #[case(json!([{"image": "docker.io/acme/hook:v1"}, {"image": GPU_HOOK}]), json!({"allowedImages": ["acme/hook:v1", GPU_HOOK], "requireRegistry": true}))]
+    #[case(json!([{"image": "index.docker.io/library/busybox"}]), json!({"allowedImages": ["busybox"]}))]
+    #[case(json!([{"image": "[fd00::10]:5000/hooks/gpu:v1"}]), json!({"allowedImages": ["[fd00::10]:5000/hooks/*"], "requireRegistry": true}))]
+    #[case(json!([{"image": GPU_HOOK, "imagePullPolicy": "", "command": null, "args": null, "configMap": null, "pvc": null}]), json!({}))]
     fn switches_allow_what_they_name(#[case] sidecars: Value, #[case] extra: Value) {
         let mut settings = gpu_settings();
         if let Value::Object(extra) = extra {
@@ -444,6 +500,96 @@ mod tests {
             &evaluate(&request, &gpu_settings()),
             &["metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil\""],
         );
+    }
+
+    const VM_METADATA: &str = "/object/metadata/annotations";
+    const VM_TEMPLATE: &str = "/object/spec/template/metadata/annotations";
+
+    /// An UPDATE of the VM fixture with the given annotation values, old and new, at its own
+    /// metadata and at its template (`None`: absent).
+    fn vm_update(old: [Option<&str>; 2], new: [Option<&str>; 2]) -> Value {
+        let mut request = fixture("vm-update-unchanged");
+        for (side, values) in [("object", new), ("oldObject", old)] {
+            for (pointer, value) in [VM_METADATA, VM_TEMPLATE].iter().zip(values) {
+                let pointer = pointer.replacen("/object", &format!("/{side}"), 1);
+                let map = request.pointer_mut(&pointer).expect("annotations");
+                let map = map.as_object_mut().expect("map");
+                match value {
+                    Some(value) => map.insert(HOOK_SIDECARS_ANNOTATION.into(), json!(value)),
+                    None => map.remove(HOOK_SIDECARS_ANNOTATION),
+                };
+            }
+        }
+        request
+    }
+
+    const EVIL: &str = r#"[{"image":"evil:1"}]"#;
+    const GOOD: &str =
+        r#"[{"image":"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"}]"#;
+    const OTHER_EVIL: &str = r#"[{"image":"evil:2"}]"#;
+
+    #[rstest]
+    // An unchanged, disallowed copy in the VM's own metadata (never read by KubeVirt) does not
+    // block an edit of the template, not even the one that removes the sidecar.
+    #[case::remove_template_sidecar([Some(EVIL), Some(EVIL)], [Some(EVIL), None], &["metadata.annotations[", "unchanged"])]
+    #[case::allowed_template_edit([Some(EVIL), None], [Some(EVIL), Some(GOOD)], &["metadata.annotations[", "unchanged"])]
+    // The unchanged template keeps its warning while the VM's own copy is removed.
+    #[case::remove_metadata_copy([Some(EVIL), Some(EVIL)], [None, Some(EVIL)], &["spec.template.metadata.annotations[", "unchanged"])]
+    fn an_unchanged_location_keeps_its_warning(
+        #[case] old: [Option<&str>; 2],
+        #[case] new: [Option<&str>; 2],
+        #[case] warning: &[&str],
+    ) {
+        let verdict = evaluate(&vm_update(old, new), &gpu_settings());
+        assert!(verdict.violations.is_empty(), "{verdict:?}");
+        let unchanged: Vec<_> = verdict
+            .warnings
+            .iter()
+            .filter(|w| w.contains("unchanged"))
+            .collect();
+        assert_eq!(unchanged.len(), 1, "{verdict:?}");
+        for fragment in warning {
+            assert!(
+                unchanged[0].contains(fragment),
+                "{fragment:?} not in {unchanged:?}"
+            );
+        }
+    }
+
+    #[rstest]
+    #[case::template_changes_to_disallowed([Some(EVIL), Some(GOOD)], [Some(EVIL), Some(OTHER_EVIL)], "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil:2\"")]
+    #[case::template_added([Some(EVIL), None], [Some(EVIL), Some(OTHER_EVIL)], "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil:2\"")]
+    // A value moved from the VM's own metadata (no effect) to the template (where KubeVirt reads
+    // it) changes the target location: it is checked.
+    #[case::moved_into_the_template([Some(EVIL), None], [None, Some(EVIL)], "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil:1\"")]
+    #[case::swapped([Some(EVIL), Some(GOOD)], [Some(GOOD), Some(EVIL)], "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil:1\"")]
+    fn a_changed_location_is_checked_as_on_create(
+        #[case] old: [Option<&str>; 2],
+        #[case] new: [Option<&str>; 2],
+        #[case] violation: &str,
+    ) {
+        let verdict = evaluate(&vm_update(old, new), &gpu_settings());
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+        assert!(verdict.violations[0].starts_with(violation), "{verdict:?}");
+    }
+
+    #[test]
+    fn an_unreadable_old_object_counts_as_changed() {
+        let mut request = vm_update([Some(EVIL), None], [Some(EVIL), None]);
+        request["oldObject"]["spec"] = json!("not an object");
+        assert_rejected(&evaluate(&request, &gpu_settings()), &["image \"evil:1\""]);
+    }
+
+    #[test]
+    fn fingerprints_compare_every_field() {
+        let a = LocationFingerprint {
+            sidecars: Some("[]"),
+        };
+        assert!(a.is_unchanged_by(&a));
+        assert!(!a.is_unchanged_by(&LocationFingerprint { sidecars: None }));
+        assert!(!a.is_unchanged_by(&LocationFingerprint {
+            sidecars: Some("[ ]")
+        }));
     }
 
     #[test]

@@ -187,6 +187,15 @@ def main():
     on_vm = vm({})
     on_vm["metadata"]["annotations"][HOOKS] = GPU_SIDECARS
     write("vm-create-annotation-on-vm-metadata", request("vm", "CREATE", on_vm))
+    # UPDATEs judged location by location: the template's sidecar removed while an unchanged copy
+    # stays on the VM's own metadata; and that copy moved into the template.
+    both = vm(annotations)
+    both["metadata"]["annotations"][HOOKS] = GPU_SIDECARS
+    removed = copy.deepcopy(both)
+    del removed["spec"]["template"]["metadata"]["annotations"][HOOKS]
+    write("vm-update-removes-sidecar-keeps-metadata-copy", request("vm", "UPDATE", removed, both))
+    moved = vm(annotations)
+    write("vm-update-moves-sidecar-into-template", request("vm", "UPDATE", moved, on_vm))
     deleted = request("vm", "DELETE", vm(annotations))
     deleted["oldObject"], deleted["object"] = deleted["object"], None
     write("vm-delete", deleted)

@@ -137,19 +137,19 @@ fn rules_cover_exactly_the_kinds_the_policy_checks() {
     let kinds = [
         (
             "kubevirt.io",
-            &["v1"][..],
+            &["v1", "v1alpha3"][..],
             "virtualmachines",
             "VirtualMachine",
         ),
         (
             "kubevirt.io",
-            &["v1"],
+            &["v1", "v1alpha3"],
             "virtualmachineinstances",
             "VirtualMachineInstance",
         ),
         (
             "kubevirt.io",
-            &["v1"],
+            &["v1", "v1alpha3"],
             "virtualmachineinstancereplicasets",
             "VirtualMachineInstanceReplicaSet",
         ),
@@ -208,6 +208,50 @@ fn rules_cover_exactly_the_kinds_the_policy_checks() {
         rule_targets(&yaml("policy-metadata.yml")["rules"]),
         expected
     );
+}
+
+/// The ClusterAdmissionPolicies the README shows, from its `yaml` code blocks.
+fn readme_policies() -> Vec<Value> {
+    let readme = text("README.md");
+    readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .filter(|block| block.contains("kind: ClusterAdmissionPolicy"))
+        .map(|block| serde_yaml::from_str(block).expect("README policy is YAML"))
+        .collect()
+}
+
+#[test]
+fn every_shipped_policy_has_the_metadata_rules_and_equivalent_matching() {
+    let expected = rule_targets(&yaml("policy-metadata.yml")["rules"]);
+    let mut policies = vec![("deploy/policy.yaml".to_owned(), yaml("deploy/policy.yaml"))];
+    let readme = readme_policies();
+    assert!(
+        !readme.is_empty(),
+        "the README shows no ClusterAdmissionPolicy"
+    );
+    policies.extend(
+        readme
+            .into_iter()
+            .enumerate()
+            .map(|(i, policy)| (format!("README.md policy {i}"), policy)),
+    );
+    for (name, policy) in policies {
+        assert_eq!(
+            str_of(&policy["kind"], "kind"),
+            "ClusterAdmissionPolicy",
+            "{name}"
+        );
+        assert_eq!(rule_targets(&policy["spec"]["rules"]), expected, "{name}");
+        // Exact would let a request through an unlisted version (kubevirt.io/v1alpha3, a new
+        // pool or instancetype version) bypass the policy.
+        assert_eq!(
+            policy["spec"]["matchPolicy"].as_str(),
+            Some("Equivalent"),
+            "{name}"
+        );
+    }
 }
 
 /// Every `variable` of the questions, subquestions included.
