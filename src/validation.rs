@@ -8,6 +8,7 @@ use crate::annotation::{self, HookSidecar};
 use crate::objects::{
     annotation_locations, read_annotations, AnnotationLocation, GroupVersionKind,
 };
+use crate::pod;
 use crate::reference::{names_registry, ImageReference};
 use crate::settings::{Settings, SidecarRules};
 
@@ -42,7 +43,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn rejection(reason: String) -> Self {
+    pub(crate) fn rejection(reason: String) -> Self {
         Self {
             violations: vec![reason],
             warnings: Vec::new(),
@@ -70,12 +71,20 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
         Err(e) => return Verdict::rejection(format!("cannot read the validation request: {e}")),
     };
     let request = payload.request;
-    let Some(locations) = annotation_locations(&request.kind) else {
-        return Verdict::default();
-    };
     if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
         return Verdict::default();
     }
+    if pod::is_pod(&request.kind) {
+        return pod::check(
+            &payload.settings,
+            &request.operation,
+            request.object,
+            request.old_object,
+        );
+    }
+    let Some(locations) = annotation_locations(&request.kind) else {
+        return Verdict::default();
+    };
     let rules = match payload.settings.rules() {
         Ok(rules) => rules,
         Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
@@ -182,7 +191,7 @@ fn check_location(
 }
 
 /// Every reason why one sidecar entry is not allowed.
-fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String> {
+pub(crate) fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String> {
     let mut reasons = Vec::new();
     match image_check(rules, sidecar) {
         Ok(()) => {}
