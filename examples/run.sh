@@ -37,7 +37,9 @@ for request in examples/*.json; do
 import json, sys
 request = json.load(open(sys.argv[1]))
 annotations = request["object"]["spec"]["template"]["metadata"]["annotations"]
-print("   hookSidecars:", annotations["hooks.kubevirt.io/hookSidecars"])
+print("   hookSidecars:", annotations.pop("hooks.kubevirt.io/hookSidecars"))
+for key, value in annotations.items():
+    print(f"   {key}: {value}")
 PY
   "${runner[@]}" "$module" --request-path "$request" --settings-path "$settings" |
     python3 -c '

@@ -25,6 +25,7 @@
 //! from, and that entry goes through the annotation's rules. The Pod is read lazily: its labels
 //! first; the containers only for a launcher Pod; the volumes only when it has sidecars.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -32,9 +33,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::annotation::{ConfigMapSource, HookSidecar, PvcSource};
-use crate::objects::GroupVersionKind;
+use crate::objects::{read_annotation_keys, AnnotationLocation, GroupVersionKind};
+use crate::profiles::AnnotationLookup;
+use crate::rules::{annotations_read, sidecar_violations, Sidecar};
 use crate::settings::{Settings, SidecarRules};
-use crate::validation::{sidecar_violations, Verdict};
+use crate::validation::Verdict;
 
 /// The label virt-controller puts on every launcher Pod, after copying the VMI's labels, so a VMI
 /// cannot override it (template.go v1.7.4, `podLabels`, 1608-1621).
@@ -42,6 +45,13 @@ pub const LAUNCHER_LABEL_KEY: &str = "kubevirt.io";
 pub const LAUNCHER_LABEL_VALUE: &str = "virt-launcher";
 /// The name prefix of the containers KubeVirt renders for hook sidecars.
 pub const SIDECAR_CONTAINER_PREFIX: &str = "hook-sidecar-";
+/// Where virt-controller copies the VMI's annotations (all but `kubectl.kubernetes.io/*` and the
+/// observed API versions; template.go v1.7.4, `generatePodAnnotations`, 1430-1466): what the
+/// profiles governing a sidecar read, when they read annotations.
+const POD_ANNOTATIONS: AnnotationLocation = AnnotationLocation {
+    path: &["metadata", "annotations"],
+    effective: true,
+};
 /// The launcher's own container, the only other one a sidecar's volume is mounted in.
 const COMPUTE_CONTAINER: &str = "compute";
 /// The emptyDir in which sidecars and the launcher exchange their sockets, and where sidecars
@@ -109,10 +119,14 @@ pub fn check(
         Ok(rules) => rules,
         Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
     };
+    let annotations = match read_profile_annotations(&rules, object, &sidecars) {
+        Ok(annotations) => annotations,
+        Err(e) => return Verdict::rejection(format!("cannot read the Pod: {e}")),
+    };
     let mut verdict = Verdict::default();
     let mut old: Option<Vec<RenderedSidecar>> = None;
     for sidecar in &sidecars {
-        let reasons = rendered_sidecar_violations(&rules, sidecar);
+        let reasons = rendered_sidecar_violations(&rules, sidecar, &annotations);
         if reasons.is_empty() {
             continue;
         }
@@ -158,14 +172,47 @@ fn check_label_kept(old_sidecars: LauncherSidecars) -> Verdict {
     }
 }
 
-/// The annotation's rules, on the image the Pod names: the shim appears under its real name, so
-/// `sidecarShimImage` plays no part. Mounts the annotation cannot express are rejected too.
-fn rendered_sidecar_violations(rules: &SidecarRules, rendered: &RenderedSidecar) -> Vec<String> {
+/// The Pod's annotations that the profiles governing its sidecars read (none read, none looked
+/// up): KubeVirt copies the VMI's annotations onto the launcher Pod.
+fn read_profile_annotations(
+    rules: &SidecarRules,
+    object: &RawValue,
+    sidecars: &[RenderedSidecar],
+) -> Result<BTreeMap<String, String>, String> {
+    let mut keys: Vec<&str> = sidecars
+        .iter()
+        .flat_map(|rendered| annotations_read(rules, &Sidecar::from(&rendered.sidecar)))
+        .collect();
+    if keys.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    let values = read_annotation_keys(object, &[POD_ANNOTATIONS], &keys)?;
+    Ok(keys
+        .iter()
+        .zip(values)
+        .filter_map(|(key, value)| value.map(|value| ((*key).to_owned(), value)))
+        .collect())
+}
+
+/// The annotation's rules (`crate::rules`, the same function as for the annotation), on the image
+/// the Pod names: the shim appears under its real name, so `sidecarShimImage` plays no part.
+/// Mounts the annotation cannot express are rejected too.
+fn rendered_sidecar_violations(
+    rules: &SidecarRules,
+    rendered: &RenderedSidecar,
+    annotations: &dyn AnnotationLookup,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     if rendered.sidecar.explicit_image().is_none() {
         reasons.push("the container has no image".to_owned());
     } else {
-        reasons.extend(sidecar_violations(rules, &rendered.sidecar));
+        reasons.extend(sidecar_violations(
+            rules,
+            &Sidecar::from(&rendered.sidecar),
+            annotations,
+        ));
     }
     reasons.extend(rendered.foreign_mounts.iter().cloned());
     reasons
@@ -554,6 +601,33 @@ mod tests {
         let verdict = evaluate(&request, &settings);
         assert_rejected(&verdict, fragments);
         assert!(verdict.warnings.is_empty(), "{verdict:?}");
+    }
+
+    const ARGS_KEY: &str = "qemu-commandline.hooks.example.com/args";
+
+    /// Profiles apply to Pods as to annotations, reading the annotations KubeVirt copied from the
+    /// VMI onto the Pod.
+    #[rstest]
+    #[case::satisfied(json!([["--version", "v1alpha3"]]), "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+", None)]
+    #[case::args(json!([["--version", "v1alpha2"]]), ".*", Some("args[1] \"v1alpha3\" does not match \"v1alpha2\""))]
+    #[case::annotation(json!([["--version", "v1alpha3"]]), "-S", Some("annotation \"qemu-commandline.hooks.example.com/args\""))]
+    fn profiles_apply_to_pods(
+        #[case] args: Value,
+        #[case] pattern: &str,
+        #[case] rejection: Option<&str>,
+    ) {
+        let settings = json!({
+            "allowedImages": [GPU_HOOK],
+            "sidecarProfiles": [{"image": GPU_HOOK, "args": args, "annotations": {ARGS_KEY: pattern}}],
+        });
+        let verdict = evaluate(&fixture("launcher-pod-create-gpu-hook"), &settings);
+        match rejection {
+            None => assert_eq!(verdict, Verdict::default()),
+            Some(fragment) => assert_rejected(
+                &verdict,
+                &["\"hook-sidecar-0\": sidecarProfiles[0]", fragment],
+            ),
+        }
     }
 
     /// Each rendered container turns back into the entry of the annotation it was rendered from

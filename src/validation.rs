@@ -6,10 +6,12 @@ use serde_json::value::RawValue;
 
 use crate::annotation::{self, HookSidecar};
 use crate::objects::{
-    annotation_locations, read_annotations, AnnotationLocation, GroupVersionKind,
+    annotation_locations, read_annotation_keys, read_annotations, AnnotationLocation,
+    GroupVersionKind,
 };
 use crate::pod;
-use crate::reference::{names_registry, ImageReference};
+use crate::profiles::AnnotationLookup;
+use crate::rules::{annotations_read, sidecar_violations, Sidecar};
 use crate::settings::{Settings, SidecarRules};
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
@@ -85,10 +87,6 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     let Some(locations) = annotation_locations(&request.kind) else {
         return Verdict::default();
     };
-    let rules = match payload.settings.rules() {
-        Ok(rules) => rules,
-        Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
-    };
     let Some(object) = request.object else {
         return Verdict::rejection(format!(
             "the {} request has no object to check",
@@ -100,19 +98,54 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
         Ok(values) => values,
         Err(e) => return Verdict::rejection(e),
     };
+    let decoded: Vec<Decoded> = locations
+        .iter()
+        .zip(&new_values)
+        .enumerate()
+        .filter_map(|(index, (location, value))| {
+            value
+                .as_deref()
+                .map(|value| (index, location, annotation::decode(value)))
+        })
+        .collect();
+    // The settings matter only to sidecars: a request without any reads none of them.
+    if decoded
+        .iter()
+        .all(|(_, _, sidecars)| matches!(sidecars, Ok(s) if s.is_empty()))
+    {
+        return ineffective_location_warnings(kind, &decoded);
+    }
+    let rules = match payload.settings.rules() {
+        Ok(rules) => rules,
+        Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
+    };
+    let others = match read_profile_annotations(&rules, object, &decoded) {
+        Ok(others) => others,
+        Err(e) => return Verdict::rejection(e),
+    };
     // On UPDATE, an old object that cannot be read compares as changed everywhere.
-    let old_values = match (request.operation.as_str(), request.old_object) {
-        ("UPDATE", Some(old_object)) => read_annotations(old_object, locations).ok(),
+    let old = match (request.operation.as_str(), request.old_object) {
+        ("UPDATE", Some(old_object)) => read_annotations(old_object, locations)
+            .and_then(|values| Ok((values, others.read_again(old_object)?)))
+            .ok(),
         _ => None,
     };
     let mut verdict = Verdict::default();
-    for (index, location) in locations.iter().enumerate() {
-        let new = LocationFingerprint::of(&new_values, index);
-        let mut checked = check_location(&rules, kind, location, new.sidecars);
-        let old = old_values
-            .as_ref()
-            .map(|values| LocationFingerprint::of(values, index));
-        if old.is_some_and(|old| old.is_unchanged_by(&new)) {
+    for (index, location, sidecars) in &decoded {
+        let annotations = others.at(location);
+        let mut checked = check_location(&rules, kind, location, sidecars, &annotations);
+        let new = LocationFingerprint {
+            sidecars: new_values[*index].as_deref(),
+            read: annotations.values,
+        };
+        let unchanged = old.as_ref().is_some_and(|(old_values, old_others)| {
+            LocationFingerprint {
+                sidecars: old_values.get(*index).and_then(Option::as_deref),
+                read: old_others.at(location).values,
+            }
+            .is_unchanged_by(&new)
+        });
+        if unchanged {
             keep_unchanged(&mut checked, location);
         }
         verdict.violations.append(&mut checked.violations);
@@ -128,15 +161,11 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
 pub struct LocationFingerprint<'a> {
     /// The hook-sidecar annotation's value, as written (`None` when absent).
     pub sidecars: Option<&'a str>,
+    /// The annotations the governing profiles read beside it, in the order of their keys.
+    pub read: &'a [Option<String>],
 }
 
-impl<'a> LocationFingerprint<'a> {
-    fn of(values: &'a [Option<String>], index: usize) -> Self {
-        Self {
-            sidecars: values.get(index).and_then(Option::as_deref),
-        }
-    }
-
+impl LocationFingerprint<'_> {
     /// A location is unchanged when everything in its fingerprint is. A value moved from one
     /// location to another changes both, so the location it moved to is checked.
     pub fn is_unchanged_by(&self, new: &Self) -> bool {
@@ -158,27 +187,48 @@ fn keep_unchanged(verdict: &mut Verdict, location: &AnnotationLocation) {
     ));
 }
 
+/// The sidecars decoded at one location (by its index), or why its annotation cannot be decoded.
+type Decoded<'l> = (
+    usize,
+    &'l AnnotationLocation,
+    Result<Vec<HookSidecar>, String>,
+);
+
+fn ineffective_location_warning(kind: &str, location: &AnnotationLocation) -> Option<String> {
+    (!location.effective).then(|| {
+        format!(
+            "{location} has no effect on a {kind}: KubeVirt reads hook sidecars from \
+             spec.template.metadata.annotations"
+        )
+    })
+}
+
+fn ineffective_location_warnings(kind: &str, decoded: &[Decoded]) -> Verdict {
+    Verdict {
+        violations: Vec::new(),
+        warnings: decoded
+            .iter()
+            .filter_map(|(_, location, _)| ineffective_location_warning(kind, location))
+            .collect(),
+    }
+}
+
 /// The verdict on one location's annotation, as on CREATE.
 fn check_location(
     rules: &SidecarRules,
     kind: &str,
     location: &AnnotationLocation,
-    value: Option<&str>,
+    sidecars: &Result<Vec<HookSidecar>, String>,
+    annotations: &dyn AnnotationLookup,
 ) -> Verdict {
     let mut verdict = Verdict::default();
-    let Some(value) = value else {
-        return verdict;
-    };
-    if !location.effective {
-        verdict.warnings.push(format!(
-            "{location} has no effect on a {kind}: KubeVirt reads hook sidecars from \
-             spec.template.metadata.annotations"
-        ));
-    }
-    match annotation::decode(value) {
+    verdict
+        .warnings
+        .extend(ineffective_location_warning(kind, location));
+    match sidecars {
         Ok(sidecars) => {
             for (index, sidecar) in sidecars.iter().enumerate() {
-                for reason in sidecar_violations(rules, sidecar) {
+                for reason in sidecar_violations(rules, &Sidecar::from(sidecar), annotations) {
                     verdict
                         .violations
                         .push(format!("{location}[{index}]: {reason}"));
@@ -190,89 +240,80 @@ fn check_location(
     verdict
 }
 
-/// Every reason why one sidecar entry is not allowed.
-pub(crate) fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String> {
-    let mut reasons = Vec::new();
-    match image_check(rules, sidecar) {
-        Ok(()) => {}
-        Err(reason) => reasons.push(reason),
+/// The annotations that the profiles governing the request's sidecars read, at every location
+/// (another pass over the object, made only when such a profile exists).
+fn read_profile_annotations<'r>(
+    rules: &'r SidecarRules,
+    object: &RawValue,
+    decoded: &[Decoded],
+) -> Result<ProfileAnnotations<'r>, String> {
+    let mut keys: Vec<&str> = decoded
+        .iter()
+        .filter_map(|(_, _, sidecars)| sidecars.as_ref().ok())
+        .flatten()
+        .flat_map(|sidecar| annotations_read(rules, &Sidecar::from(sidecar)))
+        .collect();
+    if keys.is_empty() {
+        return Ok(ProfileAnnotations::default());
     }
-    if !sidecar.command.is_empty() && !rules.allow_command {
-        reasons.push(format!(
-            "command {:?} replaces the image's entrypoint, and allowCommand is false",
-            sidecar.command
-        ));
-    }
-    if let Some(config_map) = &sidecar.config_map {
-        if config_map.name.is_empty() {
-            reasons.push(
-                "configMap has no name: KubeVirt would look up a ConfigMap named \"\", \
-                 so the VM could not start"
-                    .to_owned(),
-            );
-        }
-        if !rules.allow_config_map {
-            reasons.push(format!(
-                "configMap {:?} mounts a user script at {:?}, and allowConfigMap is false",
-                config_map.name, config_map.hook_path
-            ));
-        }
-    }
-    if let Some(pvc) = &sidecar.pvc {
-        if pvc.name.is_empty() {
-            reasons.push(
-                "pvc has no name: KubeVirt would mount a claim named \"\", \
-                 so the VM could not start"
-                    .to_owned(),
-            );
-        }
-        if !rules.allow_pvc {
-            reasons.push(format!(
-                "pvc {:?} mounts user data in the sidecar, and allowPVC is false",
-                pvc.name
-            ));
-        }
-        if !pvc.shared_compute_path.is_empty() && !rules.allow_shared_compute_path {
-            reasons.push(format!(
-                "pvc.sharedComputePath {:?} mounts user data in the compute container, \
-                 and allowSharedComputePath is false",
-                pvc.shared_compute_path
-            ));
-        }
-    }
-    reasons
+    keys.sort_unstable();
+    keys.dedup();
+    let locations: Vec<AnnotationLocation> = decoded.iter().map(|(_, l, _)| **l).collect();
+    let values = read_annotation_keys(object, &locations, &keys)?;
+    Ok(ProfileAnnotations {
+        keys,
+        locations,
+        values,
+    })
 }
 
-fn image_check(rules: &SidecarRules, sidecar: &HookSidecar) -> Result<(), String> {
-    let (written, image) = match sidecar.explicit_image() {
-        Some(written) => {
-            let image = ImageReference::parse(written)
-                .map_err(|e| format!("image {written:?} is not a valid image reference: {e}"))?;
-            if rules.require_registry && !names_registry(written) {
-                return Err(format!(
-                    "image {written:?} does not name its registry, and requireRegistry is true \
-                     (a runtime may look a short name up in any of its search registries)"
-                ));
-            }
-            (format!("image {written:?}"), image)
+/// Values of `keys` at `locations` (see `read_annotation_keys`).
+#[derive(Default)]
+struct ProfileAnnotations<'r> {
+    keys: Vec<&'r str>,
+    locations: Vec<AnnotationLocation>,
+    values: Vec<Option<String>>,
+}
+
+impl<'r> ProfileAnnotations<'r> {
+    fn at(&self, location: &AnnotationLocation) -> AnnotationsAt<'_> {
+        let row = self
+            .locations
+            .iter()
+            .position(|l| l == location)
+            .map(|l| &self.values[l * self.keys.len()..(l + 1) * self.keys.len()])
+            .unwrap_or(&[]);
+        AnnotationsAt {
+            keys: &self.keys,
+            values: row,
         }
-        None => match &rules.sidecar_shim_image {
-            Some(shim) => (
-                "no image (KubeVirt's sidecar-shim)".to_owned(),
-                shim.clone(),
-            ),
-            None => {
-                return Err("no image: KubeVirt would run its sidecar-shim, and \
-                            sidecarShimImage is not set, so the policy cannot tell which \
-                            image that is"
-                    .to_owned())
-            }
-        },
-    };
-    if rules.allowed_images.find(&image).is_some() {
-        Ok(())
-    } else {
-        Err(format!("{written} ({image}) is not in allowedImages"))
+    }
+
+    /// The same keys at the same locations of another object (the one before an UPDATE).
+    fn read_again(&self, object: &RawValue) -> Result<ProfileAnnotations<'r>, String> {
+        let values = if self.keys.is_empty() {
+            Vec::new()
+        } else {
+            read_annotation_keys(object, &self.locations, &self.keys)?
+        };
+        Ok(ProfileAnnotations {
+            keys: self.keys.clone(),
+            locations: self.locations.clone(),
+            values,
+        })
+    }
+}
+
+/// The annotations read at one location.
+struct AnnotationsAt<'a> {
+    keys: &'a [&'a str],
+    values: &'a [Option<String>],
+}
+
+impl AnnotationLookup for AnnotationsAt<'_> {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        let column = self.keys.iter().position(|k| *k == key)?;
+        self.values.get(column)?.as_deref()
     }
 }
 
@@ -591,14 +632,25 @@ mod tests {
 
     #[test]
     fn fingerprints_compare_every_field() {
+        let read = [Some("Acme".to_owned())];
         let a = LocationFingerprint {
             sidecars: Some("[]"),
+            read: &read,
         };
         assert!(a.is_unchanged_by(&a));
-        assert!(!a.is_unchanged_by(&LocationFingerprint { sidecars: None }));
         assert!(!a.is_unchanged_by(&LocationFingerprint {
-            sidecars: Some("[ ]")
+            sidecars: None,
+            ..a
         }));
+        assert!(!a.is_unchanged_by(&LocationFingerprint {
+            sidecars: Some("[ ]"),
+            ..a
+        }));
+        assert!(!a.is_unchanged_by(&LocationFingerprint {
+            read: &[Some("Other".to_owned())],
+            ..a
+        }));
+        assert!(!a.is_unchanged_by(&LocationFingerprint { read: &[None], ..a }));
     }
 
     #[test]
@@ -667,5 +719,281 @@ mod tests {
         let response = evaluate(&fixture("vm-update-unchanged"), &json!({})).into_response();
         assert!(response.accepted && response.message.is_none());
         assert_eq!(response.warnings.map(|w| w.len()), Some(1));
+    }
+
+    const ARGS_KEY: &str = "qemu-commandline.hooks.example.com/args";
+    const MMIO: &str = "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+";
+    const APERTURE: &str = "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536";
+
+    /// The README's profile: the hook's args pinned, its QEMU arguments limited to the aperture.
+    fn mmio_profile() -> Value {
+        json!({"image": GPU_HOOK, "args": [["--version", "v1alpha3"]], "annotations": {ARGS_KEY: MMIO}})
+    }
+
+    fn profile_settings(profiles: Value, extra: Value) -> Value {
+        let mut settings = json!({"allowedImages": [GPU_HOOK, SHIM], "sidecarShimImage": SHIM, "sidecarProfiles": profiles});
+        if let Value::Object(extra) = extra {
+            settings.as_object_mut().expect("object").extend(extra);
+        }
+        settings
+    }
+
+    /// Sets (or, with `None`, removes) annotations beside the sidecar annotation.
+    fn set_annotations(mut request: Value, annotations: &[(&str, Option<&str>)]) -> Value {
+        let kind: GroupVersionKind = serde_json::from_value(request["kind"].clone()).expect("kind");
+        let location = annotation_locations(&kind).expect("a checked kind")[0];
+        let pointer = format!("/object/{}", location.path.join("/"));
+        let map = request
+            .pointer_mut(&pointer)
+            .and_then(Value::as_object_mut)
+            .expect("annotations map");
+        for (key, value) in annotations {
+            match value {
+                Some(value) => map.insert((*key).to_owned(), json!(value)),
+                None => map.remove(*key),
+            };
+        }
+        request
+    }
+
+    fn gpu_vm(sidecars: Value, aperture: Option<&str>) -> Value {
+        set_annotations(vm_with(&sidecars.to_string()), &[(ARGS_KEY, aperture)])
+    }
+
+    fn gpu_sidecar() -> Value {
+        json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}])
+    }
+
+    /// The annotations a governing profile reads are part of what an UPDATE must leave alone for
+    /// a rejected sidecar to be kept: a changed input is checked like a creation.
+    #[rstest]
+    #[case::input_unchanged(APERTURE, APERTURE, None)]
+    #[case::input_changed(
+        APERTURE,
+        "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -S",
+        Some("does not match")
+    )]
+    fn updates_compare_what_profiles_read(
+        #[case] old: &str,
+        #[case] new: &str,
+        #[case] rejection: Option<&str>,
+    ) {
+        let old_vm = gpu_vm(gpu_sidecar(), Some(old));
+        let mut request = gpu_vm(gpu_sidecar(), Some(new));
+        request["operation"] = json!("UPDATE");
+        request["oldObject"] = old_vm["object"].clone();
+        // A profile that the old input already fails: only an unchanged input keeps it.
+        let profile = json!({"image": GPU_HOOK, "annotations": {ARGS_KEY: "none"}});
+        let verdict = evaluate(&request, &profile_settings(json!([profile]), json!({})));
+        match rejection {
+            None => {
+                assert!(verdict.violations.is_empty(), "{verdict:?}");
+                assert!(verdict.warnings.iter().any(|w| w.contains("is unchanged")));
+            }
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[rstest]
+    #[case::pinned(json!([mmio_profile()]), gpu_sidecar(), Some(APERTURE))]
+    #[case::annotation_absent(json!([mmio_profile()]), gpu_sidecar(), None)]
+    #[case::other_image_form_does_not_govern(
+        json!([{"image": format!("{GPU_HOOK}@sha256:{}", "a".repeat(64)), "args": [[]]}]),
+        json!([{"image": GPU_HOOK, "args": ["anything"]}]),
+        Some("anything")
+    )]
+    fn profiles_accept(
+        #[case] profiles: Value,
+        #[case] sidecars: Value,
+        #[case] aperture: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &gpu_vm(sidecars, aperture),
+            &profile_settings(profiles, json!({})),
+        );
+        assert_eq!(verdict, Verdict::default());
+    }
+
+    #[rstest]
+    #[case::appended_option(gpu_sidecar(), Some("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -device vfio-pci,host=01:00.0".into()), &[
+        "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): annotation \"qemu-commandline.hooks.example.com/args\" \"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -device vfio-pci,host=01:00.0\" does not match \"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+\"",
+    ])]
+    #[case::other_args(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha2"]}]), Some(APERTURE.into()), &["sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): args[1] \"v1alpha2\" does not match \"v1alpha3\""])]
+    #[case::no_args(json!([{"image": GPU_HOOK}]), Some(APERTURE.into()), &["args [] has 0 elements, not the 2 of [\"--version\", \"v1alpha3\"]"])]
+    #[case::command_not_granted(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"], "command": ["/bin/sh"]}]), Some(APERTURE.into()), &["sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): command [\"/bin/sh\"] replaces the image's entrypoint, and allowCommand is false"])]
+    #[case::long_value_shortened(gpu_sidecar(), Some("-fw_cfg x".repeat(40)), &["… (360 bytes) does not match"])]
+    fn profiles_reject(
+        #[case] sidecars: Value,
+        #[case] aperture: Option<String>,
+        #[case] fragments: &[&str],
+    ) {
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        let verdict = evaluate(&gpu_vm(sidecars, aperture.as_deref()), &settings);
+        assert_rejected(&verdict, fragments);
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+    }
+
+    #[test]
+    fn a_profile_never_allows_an_image_by_itself() {
+        let settings = json!({"sidecarProfiles": [mmio_profile()]});
+        assert_rejected(
+            &evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings),
+            &["is not in allowedImages"],
+        );
+    }
+
+    #[test]
+    fn one_satisfied_profile_of_several_is_enough_and_each_failure_is_named() {
+        let profiles = json!([
+            mmio_profile(),
+            {"image": "registry.example.com/kubevirt-hooks/qemu-commandline:*", "args": [["--version", "v1alpha2"]]},
+            {"image": "registry.example.com/other:1"},
+        ]);
+        let settings = profile_settings(profiles, json!({}));
+        let v1alpha2 = json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha2"]}]);
+        assert_eq!(
+            evaluate(&gpu_vm(v1alpha2, Some(APERTURE)), &settings),
+            Verdict::default()
+        );
+        let neither = json!([{"image": GPU_HOOK, "args": ["--version", "v1"]}]);
+        let verdict = evaluate(&gpu_vm(neither, Some(APERTURE)), &settings);
+        assert_rejected(
+            &verdict,
+            &[
+                "sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): args[1] \"v1\" does not match \"v1alpha3\"",
+                "sidecarProfiles[1] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:*\"): args[1] \"v1\" does not match \"v1alpha2\"",
+            ],
+        );
+        assert_eq!(verdict.violations.len(), 2, "{verdict:?}");
+    }
+
+    #[rstest]
+    #[case::granted(&["/hook", "--fast"], json!({}), true)]
+    #[case::not_listed(&["/bin/sh", "-c", "x"], json!({}), false)]
+    #[case::not_listed_even_with_allow_command(&["/bin/sh"], json!({"allowCommand": true}), false)]
+    fn a_profile_command_grants_only_what_it_lists(
+        #[case] command: &[&str],
+        #[case] extra: Value,
+        #[case] accepted: bool,
+    ) {
+        let profiles = json!([{"image": GPU_HOOK, "command": [["/hook", "--fast|--slow"]]}]);
+        let sidecars = json!([{"image": GPU_HOOK, "command": command}]);
+        let verdict = evaluate(&gpu_vm(sidecars, None), &profile_settings(profiles, extra));
+        assert_eq!(verdict.violations.is_empty(), accepted, "{verdict:?}");
+        if !accepted {
+            assert_rejected(&verdict, &["sidecarProfiles[0] (image", "): command ["]);
+        }
+    }
+
+    #[rstest]
+    #[case::shim_governed(json!([{"image": SHIM, "args": [["--version", "v1alpha3"]]}]), json!([{"args": ["--version", "v1alpha3"]}]), None)]
+    #[case::shim_pinned(json!([{"image": "quay.io/kubevirt/sidecar-shim:*", "args": [[]]}]), json!([{"args": ["x"]}]), Some("sidecarProfiles[0] (image \"quay.io/kubevirt/sidecar-shim:*\"): args [\"x\"] has 1 elements, not the 0 of []"))]
+    #[case::shim_not_governed_by_other_images(json!([{"image": GPU_HOOK, "args": [[]]}]), json!([null]), None)]
+    fn entries_without_image_are_governed_through_the_shim(
+        #[case] profiles: Value,
+        #[case] sidecars: Value,
+        #[case] rejection: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &vm_with(&sidecars.to_string()),
+            &profile_settings(profiles, json!({})),
+        );
+        match rejection {
+            None => assert_eq!(verdict, Verdict::default()),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[rstest]
+    #[case::ungoverned(json!([{"image": "registry.example.com/other:1"}]), Some("image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\" (registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0) is allowed, but no sidecarProfiles entry governs it, and profilesRequired is true"))]
+    #[case::governed(json!([mmio_profile()]), None)]
+    fn profiles_required(#[case] profiles: Value, #[case] rejection: Option<&str>) {
+        let settings = profile_settings(profiles, json!({"profilesRequired": true}));
+        let verdict = evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings);
+        match rejection {
+            None => assert_eq!(verdict, Verdict::default()),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[test]
+    fn profiles_required_does_not_hide_an_unlisted_image() {
+        let settings = profile_settings(json!([]), json!({"profilesRequired": true}));
+        let verdict = evaluate(
+            &vm_with(&json!([{"image": "evil:1"}]).to_string()),
+            &settings,
+        );
+        assert_eq!(
+            verdict.violations,
+            [format!("spec.template.metadata.annotations[{HOOK_SIDECARS_ANNOTATION:?}][0]: image \"evil:1\" (docker.io/library/evil:1) is not in allowedImages")]
+        );
+    }
+
+    #[test]
+    fn required_annotations_must_be_beside_the_sidecar_annotation() {
+        let mut profile = mmio_profile();
+        profile["requiredAnnotations"] = json!([ARGS_KEY]);
+        let settings = profile_settings(json!([profile]), json!({}));
+        assert_eq!(
+            evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings),
+            Verdict::default()
+        );
+        assert_rejected(
+            &evaluate(&gpu_vm(gpu_sidecar(), None), &settings),
+            &[&format!("annotation {ARGS_KEY:?} is required and absent")],
+        );
+        // On the VM's own metadata, the annotation is not where the sidecar reads it.
+        let mut request = gpu_vm(gpu_sidecar(), None);
+        request["object"]["metadata"]["annotations"][ARGS_KEY] = json!(APERTURE);
+        assert_rejected(&evaluate(&request, &settings), &["is required and absent"]);
+    }
+
+    /// Every kind is checked where its sidecar annotation is: a VMI's own metadata, an
+    /// instancetype's `spec.annotations`, a template's metadata.
+    #[rstest]
+    #[case("vmi-create")]
+    #[case("vmirs-create")]
+    #[case("vmpool-v1beta1-create")]
+    #[case("instancetype-create")]
+    #[case("clusterpreference-create")]
+    fn constrained_annotations_are_read_beside_the_sidecar_annotation(#[case] name: &str) {
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        let good = set_annotations(fixture(name), &[(ARGS_KEY, Some(APERTURE))]);
+        assert_eq!(evaluate(&good, &settings), Verdict::default());
+        let bad = set_annotations(fixture(name), &[(ARGS_KEY, Some("-kernel /tmp/x"))]);
+        assert_rejected(&evaluate(&bad, &settings), &["annotation \"qemu-commandline.hooks.example.com/args\" \"-kernel /tmp/x\" does not match"]);
+    }
+
+    #[test]
+    fn a_constrained_annotation_that_is_no_string_is_rejected() {
+        let mut request = gpu_vm(gpu_sidecar(), None);
+        request["object"]["spec"]["template"]["metadata"]["annotations"][ARGS_KEY] = json!(5);
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        assert_rejected(
+            &evaluate(&request, &settings),
+            &["\"qemu-commandline.hooks.example.com/args\" is 5, not a string"],
+        );
+    }
+
+    #[rstest]
+    #[case(json!({"sidecarProfiles": [{"image": "*"}]}), "invalid policy settings: sidecarProfiles[0].image \"*\"")]
+    #[case(json!({"sidecarProfiles": [{"image": GPU_HOOK, "arg": []}]}), "invalid policy settings: sidecarProfiles[0]: unknown field `arg`")]
+    #[case(json!({"allowedImages": [GPU_HOOK], "sidecarProfiles": [{"image": GPU_HOOK, "args": [["("]]}]}), "invalid policy settings: sidecarProfiles[0].args[0][0] \"(\"")]
+    fn invalid_profiles_reject_requests_with_sidecars(
+        #[case] settings: Value,
+        #[case] fragment: &str,
+    ) {
+        assert_rejected(&evaluate(&fixture("vm-create"), &settings), &[fragment]);
+    }
+
+    #[test]
+    fn requests_without_sidecars_read_no_profile() {
+        // Not even a profile that is no object: requests without sidecars never read one.
+        let settings = json!({"sidecarProfiles": [5, {"image": "*"}]});
+        assert_eq!(
+            evaluate(&fixture("vm-create-no-sidecar"), &settings),
+            Verdict::default()
+        );
+        assert_eq!(evaluate(&vm_with("[]"), &settings), Verdict::default());
     }
 }

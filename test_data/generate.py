@@ -209,17 +209,36 @@ def main():
     write_launcher_pods()
 
 
+# The README's profile: the hook's args pinned, its QEMU arguments limited to the MMIO aperture.
+MMIO_PROFILE = {
+    "image": GPU_HOOK,
+    "args": [["--version", "v1alpha3"]],
+    "annotations": {"qemu-commandline.hooks.example.com/args": "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"},
+}
+
+
 def write_examples():
-    """The requests `make run` evaluates: one allowed, two rejected."""
+    """The requests `make run` evaluates against examples/settings.json: the GPU sidecar within its
+    profile (accepted), an unlisted image, a spoofed key, and the GPU sidecar whose QEMU arguments
+    append another option (rejected)."""
     examples = HERE.parent / "examples"
+    gpu = [{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}]
+    extra_option = {"qemu-commandline.hooks.example.com/args":
+                    GPU_ARGS["qemu-commandline.hooks.example.com/args"] + " -drive file=/dev/sda,format=raw,if=virtio"}
     cases = {
-        "1-gpu-aperture-sidecar": [{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}],
-        "2-unlisted-image": [{"image": "docker.io/attacker/qemu-hook:latest"}],
-        "3-spoofed-key": [{"image": GPU_HOOK, "Image": "docker.io/attacker/qemu-hook:latest"}],
+        "1-gpu-aperture-sidecar": (gpu, GPU_ARGS),
+        "2-unlisted-image": ([{"image": "docker.io/attacker/qemu-hook:latest"}], GPU_ARGS),
+        "3-spoofed-key": ([{"image": GPU_HOOK, "Image": "docker.io/attacker/qemu-hook:latest"}], GPU_ARGS),
+        "4-aperture-with-another-qemu-option": (gpu, extra_option),
     }
-    for name, sidecars in cases.items():
-        obj = vm({HOOKS: json.dumps(sidecars), **GPU_ARGS})
+    for name, (sidecars, others) in cases.items():
+        obj = vm({HOOKS: json.dumps(sidecars), **others})
         (examples / f"{name}.json").write_text(json.dumps(request("vm", "CREATE", obj), indent=2) + "\n")
+    settings = {
+        "allowedImages": [GPU_HOOK, "registry:5000/kubevirt/example-hook-sidecar:devel"],
+        "sidecarProfiles": [MMIO_PROFILE],
+    }
+    write_to(examples / "settings.json", settings)
 
 
 def write_bench_inputs():
@@ -235,6 +254,18 @@ def write_bench_inputs():
     allowed = [f"registry{i}.example.com/team-{i}/hook-{i}:v{i}.0.1" for i in range(47)]
     allowed += [GPU_HOOK, "ghcr.io/example-org/hooks/*", "registry:5000/kubevirt/example-hook-sidecar:devel"]
     (bench / "settings-50.json").write_text(json.dumps({"allowedImages": allowed}, indent=2) + "\n")
+    # Five profiles, three of which govern the request's images (one each); the other two govern
+    # images of the list that the request does not use.
+    profiles = [
+        {"image": "registry3.example.com/team-3/hook-3:*", "args": [["--version", "v1alpha[23]"]],
+         "annotations": {"hooks.example.com/team-3": "[a-z0-9-]{1,63}"}},
+        MMIO_PROFILE,
+        {"image": "ghcr.io/example-org/hooks/smbios:*", "args": [["--version", "v1alpha[23]"]],
+         "annotations": {"smbios.vm.kubevirt.io/baseBoardManufacturer": "[A-Za-z0-9 .,-]{1,64}"}},
+        {"image": "registry7.example.com/team-7/*", "args": [[]], "command": [["/hook", "--mode=(fast|safe)"]]},
+        {"image": "registry:5000/kubevirt/example-hook-sidecar:devel", "args": [[]]},
+    ]
+    write_to(bench / "settings-50-profiles-5.json", {"allowedImages": allowed, "sidecarProfiles": profiles})
     obj = vm({HOOKS: json.dumps(sidecars), **GPU_ARGS})
     # What the API server sends has managedFields, which `kubectl get` hides.
     obj["metadata"]["managedFields"] = [
