@@ -1,7 +1,8 @@
 //! The Pod check against the annotation check, on launcher Pods rendered by KubeVirt's own
 //! template service (tests/kubevirt-render, built from the Go module proxy by
-//! hack/build-kubevirt-render.sh): for generated sidecar lists and settings, the VMI's annotation
-//! and the Pod KubeVirt renders from it get the same verdict, with as many reasons.
+//! hack/build-kubevirt-render.sh): for generated sidecar lists, annotations and settings (profiles
+//! included), the VMI's annotation and the Pod KubeVirt renders from it get the same verdict, with
+//! as many reasons.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -19,6 +20,12 @@ const OTHER: &str = "docker.io/attacker/qemu-hook:latest";
 /// virt-controller's SIDECAR_SHIM_IMAGE for the renderer, and sidecarShimImage for the annotation.
 const SHIM: &str = "quay.io/kubevirt/sidecar-shim:v1.7.0";
 const CASES: usize = 300;
+/// An annotation a profile may read beside the sidecars (KubeVirt copies it onto the Pod).
+const ARGS_KEY: &str = "qemu-commandline.hooks.example.com/args";
+const ARGS_VALUES: &[&str] = &[
+    "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536",
+    "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -S",
+];
 
 /// The renderer, built once and cached by the repo's script.
 fn renderer() -> PathBuf {
@@ -89,22 +96,53 @@ fn settings(rng: &mut Rng) -> Value {
         .filter(|_| rng.chance(60))
         .collect();
     let allow_pvc = rng.chance(50);
+    let mut profiles = Vec::new();
+    for image in [GPU_HOOK, SHIM] {
+        if rng.chance(40) {
+            profiles.push(profile(rng, image));
+        }
+    }
     json!({
         "allowedImages": images,
         "allowCommand": rng.chance(50),
         "allowConfigMap": rng.chance(50),
         "allowPVC": allow_pvc,
         "allowSharedComputePath": allow_pvc && rng.chance(50),
+        "sidecarProfiles": profiles,
+        "profilesRequired": rng.chance(20),
     })
 }
 
-fn vmi(sidecars: &Value) -> Value {
+/// A sidecar profile for `image`: some of args, command and an annotation pinned.
+fn profile(rng: &mut Rng, image: &str) -> Value {
+    let mut profile = json!({"image": image});
+    if rng.chance(60) {
+        profile["args"] = json!([["--version", "v1alpha[23]"], []]);
+    }
+    if rng.chance(40) {
+        profile["command"] = json!([["/bin/sh", "-c", "exec /hook"]]);
+    }
+    if rng.chance(60) {
+        profile["annotations"] =
+            json!({ARGS_KEY: "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"});
+    }
+    if rng.chance(30) {
+        profile["requiredAnnotations"] = json!([ARGS_KEY]);
+    }
+    profile
+}
+
+fn vmi(sidecars: &Value, args: Option<&str>) -> Value {
+    let mut annotations = json!({HOOKS: sidecars.to_string()});
+    if let Some(args) = args {
+        annotations[ARGS_KEY] = json!(args);
+    }
     json!({
         "apiVersion": "kubevirt.io/v1",
         "kind": "VirtualMachineInstance",
         "metadata": {
             "name": "vm", "namespace": "default", "uid": "8f3e2a1c-0000-4000-8000-000000000001",
-            "annotations": {HOOKS: sidecars.to_string()},
+            "annotations": annotations,
         },
         "spec": {"domain": {"devices": {}, "resources": {"requests": {"memory": "1Gi"}}}},
     })
@@ -126,30 +164,32 @@ fn evaluate(request: &Value, settings: &Value) -> Verdict {
 #[test]
 fn the_pod_gets_the_annotations_verdict() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let cases: Vec<(Value, Value)> = (0..CASES)
+    let cases: Vec<(Value, Value, Option<&str>)> = (0..CASES)
         .map(|_| {
             let sidecars: Vec<Value> = (0..1 + rng.below(3))
                 .map(|i| sidecar(&mut rng, i))
                 .collect();
-            (Value::Array(sidecars), settings(&mut rng))
+            let args = rng.chance(75).then(|| rng.pick(ARGS_VALUES));
+            (Value::Array(sidecars), settings(&mut rng), args)
         })
         .collect();
     let inputs: Vec<Value> = cases
         .iter()
-        .map(|(sidecars, _)| {
+        .map(|(sidecars, _, args)| {
             let config_maps: Vec<&Value> = sidecars
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|s| s.get("configMap").map(|c| &c["name"]))
                 .collect();
-            json!({"vmi": vmi(sidecars), "kubevirtConfiguration": {}, "configMaps": config_maps})
+            json!({"vmi": vmi(sidecars, *args), "kubevirtConfiguration": {}, "configMaps": config_maps})
         })
         .collect();
     let rendered = render_all(&inputs);
 
     let (mut accepted, mut rejected) = (0, 0);
-    for ((sidecars, settings), (input, result)) in cases.iter().zip(inputs.iter().zip(&rendered)) {
+    for ((sidecars, settings, _), (input, result)) in cases.iter().zip(inputs.iter().zip(&rendered))
+    {
         let pod = result
             .get("pod")
             .unwrap_or_else(|| panic!("KubeVirt did not render {sidecars}: {result}"));
