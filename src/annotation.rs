@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// The annotation's key, as virt-controller reads it.
 pub const HOOK_SIDECARS_ANNOTATION: &str = "hooks.kubevirt.io/hookSidecars";
@@ -104,6 +104,16 @@ impl ObjectKey for PvcKey {
 }
 
 const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
+
+/// The most entries the decoder reads; a longer list is rejected at the entry after this one,
+/// before anything is allocated for it.
+///
+/// KubeVirt renders one container per entry into the VM's launcher pod, each pulled, started and
+/// given its own socket before the VM boots; the hooks people run come one to three per VM.
+/// 32 is ten times that. Without a bound, the cost of a request would grow with the annotation,
+/// and a VM's `spec.template` is not held to the 256 KiB annotation limit (it preserves unknown
+/// fields): a 3 MiB request of `{}` entries cost seconds and a gigabyte of module memory.
+pub const MAX_SIDECARS: usize = 32;
 
 /// One decoded sidecar entry, as KubeVirt sees it: no image (absent, `null` or `""`) is the
 /// sidecar-shim; an empty `command` is not set; `configMap` and `pvc` are set whenever the object
@@ -242,12 +252,20 @@ impl<'de> Visitor<'de> for SidecarList {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut sidecars = Vec::new();
-        loop {
+        while sidecars.len() < MAX_SIDECARS {
             let index = sidecars.len();
             match seq.next_element_seed(EntrySeed { index })? {
                 Some(sidecar) => sidecars.push(sidecar),
                 None => return Ok(sidecars),
             }
+        }
+        // One more entry is skipped, not decoded, to tell a full list from a longer one.
+        match seq.next_element::<IgnoredAny>()? {
+            None => Ok(sidecars),
+            Some(IgnoredAny) => Err(de::Error::custom(format!(
+                "more than {MAX_SIDECARS} entries; KubeVirt would add a container to the VM's \
+                 pod for each, and the policy reads at most {MAX_SIDECARS}"
+            ))),
         }
     }
 }
@@ -614,6 +632,36 @@ mod tests {
         );
         let error = decode(&value).expect_err("must be rejected");
         assert!(error.contains(message), "{before}...{after}: {error}");
+    }
+
+    #[rstest]
+    #[case(MAX_SIDECARS, true)]
+    #[case(MAX_SIDECARS + 1, false)]
+    #[case(970_000, false)]
+    fn at_most_max_sidecars_entries_are_read(#[case] entries: usize, #[case] accepted: bool) {
+        let value = format!("[{}]", vec!["{}"; entries].join(","));
+        match decode(&value) {
+            Ok(sidecars) => assert!(accepted && sidecars.len() == entries),
+            Err(e) => {
+                assert!(!accepted, "{e}");
+                assert!(e.contains("more than 32 entries"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_entry_after_the_bound_is_not_decoded() {
+        // Entry 32 is invalid in a way the decoder would name; the bound is what is reported.
+        let value = format!("[{},{{\"Image\":5}}]", vec!["null"; MAX_SIDECARS].join(","));
+        let error = decode(&value).expect_err("too long");
+        assert!(error.contains("more than 32 entries"), "{error}");
+    }
+
+    #[test]
+    fn quoted_keys_are_shortened() {
+        let key = "k".repeat(100_000);
+        let error = decode(&format!("[{{\"{key}\":1}}]")).expect_err("unknown key");
+        assert!(error.len() < 300, "{} bytes", error.len());
     }
 
     #[test]

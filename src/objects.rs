@@ -84,8 +84,13 @@ pub fn annotation_locations(kind: &GroupVersionKind) -> Option<&'static [Annotat
     }
 }
 
-/// The size of the bit set of locations `PathsSeed` tracks.
-const MAX_LOCATIONS: usize = 64;
+/// The most locations any kind has (a VirtualMachine: its template and its own metadata).
+const MAX_LOCATIONS: usize = 2;
+
+/// Which of a kind's locations (by index) a part of the object concerns.
+type LocationSet = [bool; MAX_LOCATIONS];
+
+const NO_LOCATION: LocationSet = [false; MAX_LOCATIONS];
 
 /// The annotation's value at each location (`None` where absent), in the order of `locations`.
 pub type AnnotationValues = Result<Vec<Option<String>>, String>;
@@ -114,12 +119,12 @@ pub fn read_annotation_keys(
     }
     let mut values = vec![None; locations.len() * keys.len()];
     let reached = Cell::new((0, 0));
+    let mut active = NO_LOCATION;
+    active[..locations.len()].fill(true);
     let seed = PathsSeed {
         locations,
         keys,
-        active: u64::MAX
-            .checked_shr((MAX_LOCATIONS - locations.len()) as u32)
-            .unwrap_or(0),
+        active,
         depth: 0,
         values: &mut values,
         reached: &reached,
@@ -138,12 +143,13 @@ pub fn read_annotation_keys(
     }
 }
 
-/// Reads the map at `depth` on the paths of the `active` locations (a bit set of indices).
+/// Reads the map at `depth` on the paths of the `active` locations.
 /// `reached` records the level being read, so that an error can name it.
 struct PathsSeed<'l, 'v> {
     locations: &'l [AnnotationLocation],
+    /// The annotation keys to read in the locations' maps.
     keys: &'l [&'l str],
-    active: u64,
+    active: LocationSet,
     depth: usize,
     values: &'v mut [Option<String>],
     reached: &'v Cell<(usize, usize)>,
@@ -151,11 +157,10 @@ struct PathsSeed<'l, 'v> {
 
 impl PathsSeed<'_, '_> {
     fn active(&self) -> impl Iterator<Item = (usize, &AnnotationLocation)> + '_ {
-        let active = self.active;
         self.locations
             .iter()
             .enumerate()
-            .filter(move |(index, _)| active & (1 << index) != 0)
+            .filter(|(index, _)| self.active[*index])
     }
 
     fn mark_reached(&self) {
@@ -166,12 +171,12 @@ impl PathsSeed<'_, '_> {
 
     /// The locations for which `key` at this level matters: those whose annotations map this is
     /// (when `key` is the annotation) and those whose path goes on through `key`.
-    fn interested_in(&self, key: &str) -> (u64, u64) {
-        let (mut here, mut deeper) = (0u64, 0u64);
+    fn interested_in(&self, key: &str) -> (LocationSet, LocationSet) {
+        let (mut here, mut deeper) = (NO_LOCATION, NO_LOCATION);
         for (index, location) in self.active() {
             match location.path.get(self.depth) {
-                None if self.keys.contains(&key) => here |= 1 << index,
-                Some(segment) if *segment == key => deeper |= 1 << index,
+                None if self.keys.contains(&key) => here[index] = true,
+                Some(segment) if *segment == key => deeper[index] = true,
                 _ => {}
             }
         }
@@ -209,14 +214,12 @@ impl<'de> Visitor<'de> for PathsSeed<'_, '_> {
             if seen.contains(&key) {
                 return Err(de::Error::custom(format!("the key {key:?} appears twice")));
             }
-            if here != 0 {
+            if here != NO_LOCATION {
                 let value = map.next_value_seed(AnnotationValue(&key))?;
                 let column = self.keys.iter().position(|k| *k == key).unwrap_or(0);
                 let rows = self.values.chunks_mut(self.keys.len().max(1));
-                for (index, row) in rows.enumerate() {
-                    if here & (1 << index) != 0 {
-                        row[column] = Some(value.clone());
-                    }
+                for (row, _) in rows.zip(here).filter(|(_, here)| *here) {
+                    row[column] = Some(value.clone());
                 }
             } else {
                 map.next_value_seed(PathsSeed {
@@ -240,7 +243,7 @@ impl<'de> Visitor<'de> for PathsSeed<'_, '_> {
 struct ClassifyKey<'s, 'l, 'v>(&'s PathsSeed<'l, 'v>);
 
 impl<'de> DeserializeSeed<'de> for ClassifyKey<'_, '_, '_> {
-    type Value = Option<(String, u64, u64)>;
+    type Value = Option<(String, LocationSet, LocationSet)>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(self)
@@ -248,7 +251,7 @@ impl<'de> DeserializeSeed<'de> for ClassifyKey<'_, '_, '_> {
 }
 
 impl<'de> Visitor<'de> for ClassifyKey<'_, '_, '_> {
-    type Value = Option<(String, u64, u64)>;
+    type Value = Option<(String, LocationSet, LocationSet)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string key")
@@ -256,7 +259,7 @@ impl<'de> Visitor<'de> for ClassifyKey<'_, '_, '_> {
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
         let (here, deeper) = self.0.interested_in(key);
-        Ok((here != 0 || deeper != 0).then(|| (key.to_owned(), here, deeper)))
+        Ok((here != NO_LOCATION || deeper != NO_LOCATION).then(|| (key.to_owned(), here, deeper)))
     }
 }
 
@@ -340,13 +343,20 @@ mod tests {
     fn any_number_of_locations_is_answered_without_panic() {
         let object = raw(r#"{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[]"}}}"#);
         assert_eq!(read_annotations(&object, &[]), Ok(vec![]));
-        let many = vec![VMI[0]; 64];
+        let same_twice = vec![VMI[0]; MAX_LOCATIONS];
         assert_eq!(
-            read_annotations(&object, &many),
-            Ok(vec![Some("[]".to_owned()); 64])
+            read_annotations(&object, &same_twice),
+            Ok(vec![Some("[]".to_owned()); MAX_LOCATIONS])
         );
-        let too_many = vec![VMI[0]; 65];
+        let too_many = vec![VMI[0]; MAX_LOCATIONS + 1];
         assert!(read_annotations(&object, &too_many).is_err());
+    }
+
+    #[test]
+    fn no_kind_has_more_locations_than_one_pass_reads() {
+        for locations in [VMI, VM, REPLICA_SET, POOL, INSTANCETYPE] {
+            assert!(locations.len() <= MAX_LOCATIONS);
+        }
     }
 
     #[test]

@@ -36,8 +36,8 @@ use crate::annotation::{ConfigMapSource, HookSidecar, PvcSource};
 use crate::objects::{read_annotation_keys, AnnotationLocation, GroupVersionKind};
 use crate::profiles::AnnotationLookup;
 use crate::rules::{annotations_read, sidecar_violations, Sidecar};
-use crate::settings::{Settings, SidecarRules};
-use crate::validation::Verdict;
+use crate::settings::{self, Settings, SidecarRules};
+use crate::validation::{Verdict, Violation};
 
 /// The label virt-controller puts on every launcher Pod, after copying the VMI's labels, so a VMI
 /// cannot override it (template.go v1.7.4, `podLabels`, 1608-1621).
@@ -92,7 +92,7 @@ pub type LauncherSidecars = Result<Option<Vec<RenderedSidecar>>, String>;
 /// are turned into rules only for a launcher Pod with hook sidecars: any other Pod costs the
 /// reading of its labels.
 pub fn check(
-    settings: &Settings,
+    settings: Option<&RawValue>,
     operation: &str,
     object: Option<&RawValue>,
     old_object: Option<&RawValue>,
@@ -115,7 +115,15 @@ pub fn check(
         Some(sidecars) => sidecars,
         None => return check_label_kept(old_sidecars()),
     };
-    let rules = match settings.rules() {
+    let settings = match settings {
+        Some(settings) => settings::decode_slice(settings.get().as_bytes()),
+        None => Ok(Settings::default()),
+    };
+    let rules = match settings
+        .as_ref()
+        .map_err(String::clone)
+        .and_then(Settings::rules)
+    {
         Ok(rules) => rules,
         Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
     };
@@ -141,11 +149,13 @@ pub fn check(
                 reasons.join("; ")
             ));
         } else {
-            verdict.violations.extend(
-                reasons
-                    .into_iter()
-                    .map(|reason| format!("{sidecar}: {reason}")),
-            );
+            verdict
+                .violations
+                .extend(reasons.into_iter().map(|reason| Violation {
+                    location: sidecar.to_string(),
+                    entry: None,
+                    reason,
+                }));
         }
     }
     verdict
@@ -522,7 +532,7 @@ impl Volume {
 mod tests {
     use super::*;
     use crate::annotation::{self, HOOK_SIDECARS_ANNOTATION};
-    use crate::validation::validate_payload;
+    use crate::validation::{summary, validate_payload};
     use rstest::rstest;
     use serde_json::{json, Value};
 
@@ -548,7 +558,7 @@ mod tests {
             !verdict.violations.is_empty(),
             "expected a rejection, got {verdict:?}"
         );
-        let message = verdict.violations.join("; ");
+        let message = summary(&verdict.violations);
         for fragment in fragments {
             assert!(message.contains(fragment), "{fragment:?} not in: {message}");
         }

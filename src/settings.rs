@@ -122,10 +122,15 @@ pub fn parse_and_validate(json: &serde_json::Value) -> Result<Settings, String> 
 
 /// The same, from the bytes `validate_settings` receives.
 pub fn parse_and_validate_slice(payload: &[u8]) -> Result<Settings, String> {
-    let settings: Settings =
-        serde_json::from_slice(payload).map_err(|e| format!("invalid settings: {e}"))?;
+    let settings = decode_slice(payload).map_err(|e| format!("invalid settings: {e}"))?;
     settings.validate()?;
     Ok(settings)
+}
+
+/// Decodes settings from the JSON text `validate_settings` and `validate` receive; the error is
+/// serde's (an unknown key, a wrong type).
+pub fn decode_slice(payload: &[u8]) -> Result<Settings, String> {
+    serde_json::from_slice(payload).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

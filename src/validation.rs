@@ -1,5 +1,8 @@
 //! The admission decision for one request.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -12,16 +15,17 @@ use crate::objects::{
 use crate::pod;
 use crate::profiles::AnnotationLookup;
 use crate::rules::{annotations_read, sidecar_violations, Sidecar};
-use crate::settings::{Settings, SidecarRules};
+use crate::settings::{self, Settings, SidecarRules};
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
-/// decoded; the objects stay raw JSON until a kind that carries the annotation asks for them.
+/// decoded; the objects and the settings stay raw JSON until a kind that carries the annotation
+/// asks for them (so that invalid settings are reported as such, not as an unreadable request).
 #[derive(Deserialize)]
 struct ValidationPayload<'a> {
     #[serde(borrow)]
     request: AdmissionRequest<'a>,
-    #[serde(default)]
-    settings: Settings,
+    #[serde(borrow, default)]
+    settings: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -40,14 +44,45 @@ struct AdmissionRequest<'a> {
 /// The outcome before it becomes a waPC response.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
-    pub violations: Vec<String>,
+    pub violations: Vec<Violation>,
     pub warnings: Vec<String>,
 }
+
+/// One reason to reject, and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The annotation location (empty for a problem of the whole request).
+    pub location: String,
+    /// The entry of the annotation's list the reason is about, if it is about one.
+    pub entry: Option<usize>,
+    pub reason: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.location.is_empty(), self.entry) {
+            (true, _) => f.write_str(&self.reason),
+            (false, None) => write!(f, "{}: {}", self.location, self.reason),
+            (false, Some(entry)) => write!(f, "{}[{entry}]: {}", self.location, self.reason),
+        }
+    }
+}
+
+/// A rejection lists at most this many distinct reasons, then counts the others.
+const LISTED_REASONS_MAX: usize = 6;
+/// One reason names at most this many entries, then counts the others.
+const LISTED_ENTRIES_MAX: usize = 3;
+/// Reasons quote what the VM owner wrote; a longer one is cut here (in characters).
+const REASON_CHARS_MAX: usize = 400;
 
 impl Verdict {
     pub(crate) fn rejection(reason: String) -> Self {
         Self {
-            violations: vec![reason],
+            violations: vec![Violation {
+                location: String::new(),
+                entry: None,
+                reason,
+            }],
             warnings: Vec::new(),
         }
     }
@@ -57,12 +92,69 @@ impl Verdict {
         ValidationResponse {
             accepted,
             message: (!accepted)
-                .then(|| format!("hook sidecars rejected: {}", self.violations.join("; "))),
+                .then(|| format!("hook sidecars rejected: {}", summary(&self.violations))),
             code: None,
             mutated_object: None,
             audit_annotations: None,
             warnings: (!self.warnings.is_empty()).then_some(self.warnings),
         }
+    }
+}
+
+/// The violations as one bounded text: identical reasons at one location collapsed onto the
+/// entries they concern, at most `LISTED_REASONS_MAX` reasons, each at most `REASON_CHARS_MAX`
+/// characters. With 32 entries at most per location, this stays within a few KiB whatever the
+/// request (the message goes back to the API server and into events and audit logs).
+pub fn summary(violations: &[Violation]) -> String {
+    let mut groups: Vec<(&str, &str, Vec<Option<usize>>)> = Vec::new();
+    for violation in violations {
+        let key = (violation.location.as_str(), violation.reason.as_str());
+        match groups.iter_mut().find(|(l, r, _)| (*l, *r) == key) {
+            Some((_, _, entries)) => entries.push(violation.entry),
+            None => groups.push((key.0, key.1, vec![violation.entry])),
+        }
+    }
+    let mut parts: Vec<String> = groups
+        .iter()
+        .take(LISTED_REASONS_MAX)
+        .map(|(location, reason, entries)| {
+            let place = match entries.as_slice() {
+                [None, ..] if location.is_empty() => String::new(),
+                [None, ..] => format!("{location}: "),
+                _ => format!("{location}{}: ", entry_list(entries)),
+            };
+            format!("{place}{}", shortened(reason, REASON_CHARS_MAX))
+        })
+        .collect();
+    if groups.len() > LISTED_REASONS_MAX {
+        parts.push(format!(
+            "and {} more reasons",
+            groups.len() - LISTED_REASONS_MAX
+        ));
+    }
+    parts.join("; ")
+}
+
+/// `[0]`, `[0], [3]`, `[0], [1], [2] and 29 more entries`.
+fn entry_list(entries: &[Option<usize>]) -> String {
+    let listed: Vec<String> = entries
+        .iter()
+        .flatten()
+        .take(LISTED_ENTRIES_MAX)
+        .map(|entry| format!("[{entry}]"))
+        .collect();
+    let more = entries.len().saturating_sub(LISTED_ENTRIES_MAX);
+    match more {
+        0 => listed.join(", "),
+        more => format!("{} and {more} more entries", listed.join(", ")),
+    }
+}
+
+/// `text` cut to `max` characters, marked when cut.
+fn shortened(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => Cow::Owned(format!("{}... (cut)", &text[..end])),
+        None => Cow::Borrowed(text),
     }
 }
 
@@ -78,7 +170,7 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     }
     if pod::is_pod(&request.kind) {
         return pod::check(
-            &payload.settings,
+            payload.settings,
             &request.operation,
             request.object,
             request.old_object,
@@ -98,54 +190,50 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
         Ok(values) => values,
         Err(e) => return Verdict::rejection(e),
     };
-    let decoded: Vec<Decoded> = locations
+    let decoded: Vec<Option<Decoded>> = new_values
         .iter()
-        .zip(&new_values)
-        .enumerate()
-        .filter_map(|(index, (location, value))| {
-            value
-                .as_deref()
-                .map(|value| (index, location, annotation::decode(value)))
-        })
+        .map(|value| value.as_deref().map(annotation::decode))
         .collect();
     // The settings matter only to sidecars: a request without any reads none of them.
-    if decoded
+    let has_sidecars = decoded
         .iter()
-        .all(|(_, _, sidecars)| matches!(sidecars, Ok(s) if s.is_empty()))
+        .any(|d| matches!(d, Some(Ok(sidecars)) if !sidecars.is_empty()));
+    let settings = match (has_sidecars, payload.settings) {
+        (false, _) => Ok(Settings::default()),
+        (true, Some(settings)) => settings::decode_slice(settings.get().as_bytes()),
+        (true, None) => Ok(Settings::default()),
+    };
+    let rules = match settings
+        .as_ref()
+        .map_err(String::clone)
+        .and_then(Settings::rules)
     {
-        return ineffective_location_warnings(kind, &decoded);
-    }
-    let rules = match payload.settings.rules() {
         Ok(rules) => rules,
         Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
     };
-    let others = match read_profile_annotations(&rules, object, &decoded) {
-        Ok(others) => others,
+    // What the profiles governing each location's sidecars read beside them.
+    let keys = annotations_read_at(&rules, &decoded);
+    let new_others = match read_profile_annotations(object, locations, &keys) {
+        Ok(values) => values,
         Err(e) => return Verdict::rejection(e),
     };
     // On UPDATE, an old object that cannot be read compares as changed everywhere.
     let old = match (request.operation.as_str(), request.old_object) {
         ("UPDATE", Some(old_object)) => read_annotations(old_object, locations)
-            .and_then(|values| Ok((values, others.read_again(old_object)?)))
+            .and_then(|values| {
+                read_profile_annotations(old_object, locations, &keys).map(|o| (values, o))
+            })
             .ok(),
         _ => None,
     };
     let mut verdict = Verdict::default();
-    for (index, location, sidecars) in &decoded {
-        let annotations = others.at(location);
-        let mut checked = check_location(&rules, kind, location, sidecars, &annotations);
-        let new = LocationFingerprint {
-            sidecars: new_values[*index].as_deref(),
-            read: annotations.values,
-        };
-        let unchanged = old.as_ref().is_some_and(|(old_values, old_others)| {
-            LocationFingerprint {
-                sidecars: old_values.get(*index).and_then(Option::as_deref),
-                read: old_others.at(location).values,
-            }
-            .is_unchanged_by(&new)
-        });
-        if unchanged {
+    for (index, location) in locations.iter().enumerate() {
+        let new = LocationFingerprint::of(&new_values, &new_others, &keys, index);
+        let mut checked = check_location(&rules, kind, location, &decoded[index], &new);
+        let old = old
+            .as_ref()
+            .map(|(values, others)| LocationFingerprint::of(values, others, &keys, index));
+        if old.is_some_and(|old| old.is_unchanged_by(&new)) {
             keep_unchanged(&mut checked, location);
         }
         verdict.violations.append(&mut checked.violations);
@@ -154,22 +242,112 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     verdict
 }
 
+/// A location's sidecars, or why its annotation cannot be decoded.
+type Decoded = Result<Vec<HookSidecar>, String>;
+
+/// For each location, the annotations that the profiles governing its sidecars read.
+fn annotations_read_at<'r>(
+    rules: &'r SidecarRules,
+    decoded: &[Option<Decoded>],
+) -> Vec<Vec<&'r str>> {
+    decoded
+        .iter()
+        .map(|sidecars| {
+            let mut keys: Vec<&str> = match sidecars {
+                Some(Ok(sidecars)) => sidecars
+                    .iter()
+                    .flat_map(|sidecar| annotations_read(rules, &Sidecar::from(sidecar)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        })
+        .collect()
+}
+
+/// The values of every location's `keys` (indexed as `read_annotation_keys` does over the union
+/// of the keys), in another pass over the object made only when a governing profile reads any.
+fn read_profile_annotations(
+    object: &RawValue,
+    locations: &[AnnotationLocation],
+    keys: &[Vec<&str>],
+) -> Result<ProfileAnnotations, String> {
+    let mut union: Vec<&str> = keys.iter().flatten().copied().collect();
+    if union.is_empty() {
+        return Ok(ProfileAnnotations::default());
+    }
+    union.sort_unstable();
+    union.dedup();
+    let values = read_annotation_keys(object, locations, &union)?;
+    let keys = union.iter().map(|key| (*key).to_owned()).collect();
+    Ok(ProfileAnnotations { keys, values })
+}
+
+/// Annotation values read for the profiles, `values[location * keys.len() + key]`.
+#[derive(Debug, Default)]
+struct ProfileAnnotations {
+    keys: Vec<String>,
+    values: Vec<Option<String>>,
+}
+
+impl ProfileAnnotations {
+    fn get(&self, location: usize, key: &str) -> Option<&str> {
+        let column = self.keys.iter().position(|k| k == key)?;
+        self.values
+            .get(location * self.keys.len() + column)?
+            .as_deref()
+    }
+}
+
 /// What an UPDATE compares at one annotation location to tell whether it changed the sidecars
 /// there. Anything that can change which containers KubeVirt runs from this location, or what
 /// they are allowed, belongs here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocationFingerprint<'a> {
     /// The hook-sidecar annotation's value, as written (`None` when absent).
     pub sidecars: Option<&'a str>,
-    /// The annotations the governing profiles read beside it, in the order of their keys.
-    pub read: &'a [Option<String>],
+    /// Every annotation that a profile governing these sidecars constrains, with its value
+    /// beside the sidecar annotation (`None` when absent): the sidecar reads it again at the next
+    /// start or migration.
+    pub constrained: Vec<(&'a str, Option<&'a str>)>,
 }
 
-impl LocationFingerprint<'_> {
+impl<'a> LocationFingerprint<'a> {
+    fn of(
+        values: &'a [Option<String>],
+        others: &'a ProfileAnnotations,
+        keys: &[Vec<&'a str>],
+        index: usize,
+    ) -> Self {
+        let constrained = keys
+            .get(index)
+            .map(|keys| {
+                keys.iter()
+                    .map(|key| (*key, others.get(index, key)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            sidecars: values.get(index).and_then(Option::as_deref),
+            constrained,
+        }
+    }
+
     /// A location is unchanged when everything in its fingerprint is. A value moved from one
     /// location to another changes both, so the location it moved to is checked.
     pub fn is_unchanged_by(&self, new: &Self) -> bool {
         self == new
+    }
+}
+
+impl AnnotationLookup for LocationFingerprint<'_> {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.constrained
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, value)| *value)
     }
 }
 
@@ -180,141 +358,52 @@ fn keep_unchanged(verdict: &mut Verdict, location: &AnnotationLocation) {
     if verdict.violations.is_empty() {
         return;
     }
-    let reasons = std::mem::take(&mut verdict.violations).join("; ");
+    let reasons = summary(&std::mem::take(&mut verdict.violations));
     verdict.warnings.push(format!(
         "{location} is unchanged by this update, so it is accepted, \
          but its hook sidecars would be rejected now: {reasons}"
     ));
 }
 
-/// The sidecars decoded at one location (by its index), or why its annotation cannot be decoded.
-type Decoded<'l> = (
-    usize,
-    &'l AnnotationLocation,
-    Result<Vec<HookSidecar>, String>,
-);
-
-fn ineffective_location_warning(kind: &str, location: &AnnotationLocation) -> Option<String> {
-    (!location.effective).then(|| {
-        format!(
-            "{location} has no effect on a {kind}: KubeVirt reads hook sidecars from \
-             spec.template.metadata.annotations"
-        )
-    })
-}
-
-fn ineffective_location_warnings(kind: &str, decoded: &[Decoded]) -> Verdict {
-    Verdict {
-        violations: Vec::new(),
-        warnings: decoded
-            .iter()
-            .filter_map(|(_, location, _)| ineffective_location_warning(kind, location))
-            .collect(),
-    }
-}
-
-/// The verdict on one location's annotation, as on CREATE.
+/// The verdict on one location's annotation, as on CREATE. `annotations` holds what the
+/// governing profiles read there.
 fn check_location(
     rules: &SidecarRules,
     kind: &str,
     location: &AnnotationLocation,
-    sidecars: &Result<Vec<HookSidecar>, String>,
+    decoded: &Option<Decoded>,
     annotations: &dyn AnnotationLookup,
 ) -> Verdict {
     let mut verdict = Verdict::default();
-    verdict
-        .warnings
-        .extend(ineffective_location_warning(kind, location));
-    match sidecars {
+    let Some(decoded) = decoded else {
+        return verdict;
+    };
+    if !location.effective {
+        verdict.warnings.push(format!(
+            "{location} has no effect on a {kind}: KubeVirt reads hook sidecars from \
+             spec.template.metadata.annotations"
+        ));
+    }
+    let location = location.to_string();
+    match decoded {
         Ok(sidecars) => {
             for (index, sidecar) in sidecars.iter().enumerate() {
                 for reason in sidecar_violations(rules, &Sidecar::from(sidecar), annotations) {
-                    verdict
-                        .violations
-                        .push(format!("{location}[{index}]: {reason}"));
+                    verdict.violations.push(Violation {
+                        location: location.clone(),
+                        entry: Some(index),
+                        reason,
+                    });
                 }
             }
         }
-        Err(e) => verdict.violations.push(format!("{location}: {e}")),
+        Err(reason) => verdict.violations.push(Violation {
+            location,
+            entry: None,
+            reason: reason.clone(),
+        }),
     }
     verdict
-}
-
-/// The annotations that the profiles governing the request's sidecars read, at every location
-/// (another pass over the object, made only when such a profile exists).
-fn read_profile_annotations<'r>(
-    rules: &'r SidecarRules,
-    object: &RawValue,
-    decoded: &[Decoded],
-) -> Result<ProfileAnnotations<'r>, String> {
-    let mut keys: Vec<&str> = decoded
-        .iter()
-        .filter_map(|(_, _, sidecars)| sidecars.as_ref().ok())
-        .flatten()
-        .flat_map(|sidecar| annotations_read(rules, &Sidecar::from(sidecar)))
-        .collect();
-    if keys.is_empty() {
-        return Ok(ProfileAnnotations::default());
-    }
-    keys.sort_unstable();
-    keys.dedup();
-    let locations: Vec<AnnotationLocation> = decoded.iter().map(|(_, l, _)| **l).collect();
-    let values = read_annotation_keys(object, &locations, &keys)?;
-    Ok(ProfileAnnotations {
-        keys,
-        locations,
-        values,
-    })
-}
-
-/// Values of `keys` at `locations` (see `read_annotation_keys`).
-#[derive(Default)]
-struct ProfileAnnotations<'r> {
-    keys: Vec<&'r str>,
-    locations: Vec<AnnotationLocation>,
-    values: Vec<Option<String>>,
-}
-
-impl<'r> ProfileAnnotations<'r> {
-    fn at(&self, location: &AnnotationLocation) -> AnnotationsAt<'_> {
-        let row = self
-            .locations
-            .iter()
-            .position(|l| l == location)
-            .map(|l| &self.values[l * self.keys.len()..(l + 1) * self.keys.len()])
-            .unwrap_or(&[]);
-        AnnotationsAt {
-            keys: &self.keys,
-            values: row,
-        }
-    }
-
-    /// The same keys at the same locations of another object (the one before an UPDATE).
-    fn read_again(&self, object: &RawValue) -> Result<ProfileAnnotations<'r>, String> {
-        let values = if self.keys.is_empty() {
-            Vec::new()
-        } else {
-            read_annotation_keys(object, &self.locations, &self.keys)?
-        };
-        Ok(ProfileAnnotations {
-            keys: self.keys.clone(),
-            locations: self.locations.clone(),
-            values,
-        })
-    }
-}
-
-/// The annotations read at one location.
-struct AnnotationsAt<'a> {
-    keys: &'a [&'a str],
-    values: &'a [Option<String>],
-}
-
-impl AnnotationLookup for AnnotationsAt<'_> {
-    fn annotation(&self, key: &str) -> Option<&str> {
-        let column = self.keys.iter().position(|k| *k == key)?;
-        self.values.get(column)?.as_deref()
-    }
 }
 
 #[cfg(test)]
@@ -361,7 +450,7 @@ mod tests {
             !verdict.violations.is_empty(),
             "expected a rejection, got {verdict:?}"
         );
-        let message = verdict.violations.join("; ");
+        let message = summary(&verdict.violations);
         for fragment in fragments {
             assert!(message.contains(fragment), "{fragment:?} not in: {message}");
         }
@@ -510,6 +599,70 @@ mod tests {
         assert!(message.starts_with("hook sidecars rejected: "), "{message}");
     }
 
+    fn message_of(sidecars: &str, settings: &Value) -> String {
+        let verdict = evaluate(&vm_with(sidecars), settings);
+        verdict.into_response().message.expect("rejected")
+    }
+
+    #[test]
+    fn identical_reasons_are_collapsed_onto_their_entries() {
+        let sidecars = format!("[{}]", vec!["{}"; 32].join(","));
+        let message = message_of(&sidecars, &gpu_settings());
+        assert_eq!(
+            message.matches("sidecarShimImage is not set").count(),
+            1,
+            "{message}"
+        );
+        assert!(
+            message.contains("hookSidecars\"][0], [1], [2] and 29 more entries: no image"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn distinct_reasons_are_listed_up_to_a_bound() {
+        let sidecars: Vec<Value> = (0..20)
+            .map(|i| json!({"image": format!("evil:{i}")}))
+            .collect();
+        let message = message_of(&Value::from(sidecars).to_string(), &gpu_settings());
+        assert_eq!(
+            message.matches("is not in allowedImages").count(),
+            LISTED_REASONS_MAX
+        );
+        assert!(message.ends_with("; and 14 more reasons"), "{message}");
+    }
+
+    #[test]
+    fn more_entries_than_kubevirt_should_run_are_rejected() {
+        let sidecars = format!(
+            "[{}]",
+            vec![format!("{{\"image\":\"{GPU_HOOK}\"}}"); 33].join(",")
+        );
+        let message = message_of(&sidecars, &gpu_settings());
+        assert!(message.contains("more than 32 entries"), "{message}");
+    }
+
+    /// Whatever the VM owner writes, the message stays within a few KiB.
+    #[rstest]
+    #[case::long_invalid_images((0..32).map(|i| json!({"image": format!("{i}{}", "X".repeat(100_000))})).collect())]
+    #[case::long_unlisted_images((0..32).map(|i| json!({"image": format!("a{i}/{}:v1", "b".repeat(250))})).collect())]
+    #[case::long_commands((0..32).map(|i| json!({"image": GPU_HOOK, "command": [format!("{i}{}", "c".repeat(100_000))]})).collect())]
+    #[case::long_names((0..32).map(|i| json!({"configMap": {"name": format!("{i}{}", "n".repeat(100_000)), "hookPath": "h".repeat(100_000)}, "pvc": {"name": "p".repeat(100_000), "sharedComputePath": "s".repeat(100_000)}})).collect())]
+    fn a_rejection_message_is_bounded(#[case] sidecars: Vec<Value>) {
+        let message = message_of(&Value::from(sidecars).to_string(), &gpu_settings());
+        assert!(message.len() <= 4096, "{} bytes: {message}", message.len());
+    }
+
+    #[test]
+    fn a_long_key_or_value_in_a_decoding_error_is_cut() {
+        let sidecars = format!(r#"[{{"configMap": "{}"}}]"#, "x".repeat(1_000_000));
+        let message = message_of(&sidecars, &gpu_settings());
+        assert!(
+            message.len() <= 1024 && message.contains("(cut)"),
+            "{message}"
+        );
+    }
+
     #[test]
     fn annotation_on_vm_metadata_is_checked_and_warned_about() {
         let request = fixture("vm-create-annotation-on-vm-metadata");
@@ -620,7 +773,10 @@ mod tests {
     ) {
         let verdict = evaluate(&vm_update(old, new), &gpu_settings());
         assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
-        assert!(verdict.violations[0].starts_with(violation), "{verdict:?}");
+        assert!(
+            verdict.violations[0].to_string().starts_with(violation),
+            "{verdict:?}"
+        );
     }
 
     #[test]
@@ -632,25 +788,19 @@ mod tests {
 
     #[test]
     fn fingerprints_compare_every_field() {
-        let read = [Some("Acme".to_owned())];
         let a = LocationFingerprint {
             sidecars: Some("[]"),
-            read: &read,
+            constrained: vec![("k", Some("1"))],
         };
-        assert!(a.is_unchanged_by(&a));
-        assert!(!a.is_unchanged_by(&LocationFingerprint {
-            sidecars: None,
-            ..a
-        }));
-        assert!(!a.is_unchanged_by(&LocationFingerprint {
-            sidecars: Some("[ ]"),
-            ..a
-        }));
-        assert!(!a.is_unchanged_by(&LocationFingerprint {
-            read: &[Some("Other".to_owned())],
-            ..a
-        }));
-        assert!(!a.is_unchanged_by(&LocationFingerprint { read: &[None], ..a }));
+        let with = |sidecars, constrained| LocationFingerprint {
+            sidecars,
+            constrained,
+        };
+        assert!(a.is_unchanged_by(&a.clone()));
+        assert!(!a.is_unchanged_by(&with(None, vec![("k", Some("1"))])));
+        assert!(!a.is_unchanged_by(&with(Some("[ ]"), vec![("k", Some("1"))])));
+        assert!(!a.is_unchanged_by(&with(Some("[]"), vec![("k", Some("2"))])));
+        assert!(!a.is_unchanged_by(&with(Some("[]"), vec![("k", None)])));
     }
 
     #[test]
@@ -660,7 +810,7 @@ mod tests {
         request["oldObject"] = request["object"].clone();
         assert_eq!(
             evaluate(&request, &json!({})).violations,
-            Vec::<String>::new()
+            Vec::<Violation>::new()
         );
         request["object"]["metadata"]["annotations"][HOOK_SIDECARS_ANNOTATION] =
             json!("[{\"image\":\"evil\"}]");
@@ -695,11 +845,24 @@ mod tests {
         assert_rejected(&evaluate(&request, &gpu_settings()), &["has no object"]);
     }
 
+    /// Every way settings can be invalid takes one path to one message.
     #[rstest]
     #[case(json!({"allowedImages": ["*"]}), "invalid policy settings: allowedImages[0] \"*\"")]
-    #[case(json!({"allowedImage": []}), "unknown field `allowedImage`")]
-    fn invalid_settings_reject_requests(#[case] settings: Value, #[case] fragment: &str) {
-        assert_rejected(&evaluate(&fixture("vm-create"), &settings), &[fragment]);
+    #[case(json!({"allowedImage": []}), "invalid policy settings: unknown field `allowedImage`")]
+    #[case(json!({"allowCommand": "yes"}), "invalid policy settings: invalid type: string \"yes\", expected a boolean")]
+    #[case(json!(5), "invalid policy settings: invalid type: integer `5`")]
+    fn invalid_settings_reject_requests(#[case] settings: Value, #[case] message: &str) {
+        let verdict = evaluate(&fixture("vm-create"), &settings);
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+        assert!(
+            verdict.violations[0].to_string().starts_with(message),
+            "{verdict:?}"
+        );
+        // Kinds the policy does not check are not judged, whatever the settings.
+        assert_eq!(
+            evaluate(&fixture("pod-create"), &settings),
+            Verdict::default()
+        );
     }
 
     #[rstest]
@@ -762,36 +925,6 @@ mod tests {
 
     fn gpu_sidecar() -> Value {
         json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}])
-    }
-
-    /// The annotations a governing profile reads are part of what an UPDATE must leave alone for
-    /// a rejected sidecar to be kept: a changed input is checked like a creation.
-    #[rstest]
-    #[case::input_unchanged(APERTURE, APERTURE, None)]
-    #[case::input_changed(
-        APERTURE,
-        "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -S",
-        Some("does not match")
-    )]
-    fn updates_compare_what_profiles_read(
-        #[case] old: &str,
-        #[case] new: &str,
-        #[case] rejection: Option<&str>,
-    ) {
-        let old_vm = gpu_vm(gpu_sidecar(), Some(old));
-        let mut request = gpu_vm(gpu_sidecar(), Some(new));
-        request["operation"] = json!("UPDATE");
-        request["oldObject"] = old_vm["object"].clone();
-        // A profile that the old input already fails: only an unchanged input keeps it.
-        let profile = json!({"image": GPU_HOOK, "annotations": {ARGS_KEY: "none"}});
-        let verdict = evaluate(&request, &profile_settings(json!([profile]), json!({})));
-        match rejection {
-            None => {
-                assert!(verdict.violations.is_empty(), "{verdict:?}");
-                assert!(verdict.warnings.iter().any(|w| w.contains("is unchanged")));
-            }
-            Some(fragment) => assert_rejected(&verdict, &[fragment]),
-        }
     }
 
     #[rstest]
@@ -923,8 +1056,9 @@ mod tests {
             &vm_with(&json!([{"image": "evil:1"}]).to_string()),
             &settings,
         );
+        let violations: Vec<String> = verdict.violations.iter().map(ToString::to_string).collect();
         assert_eq!(
-            verdict.violations,
+            violations,
             [format!("spec.template.metadata.annotations[{HOOK_SIDECARS_ANNOTATION:?}][0]: image \"evil:1\" (docker.io/library/evil:1) is not in allowedImages")]
         );
     }
@@ -995,5 +1129,83 @@ mod tests {
             Verdict::default()
         );
         assert_eq!(evaluate(&vm_with("[]"), &settings), Verdict::default());
+    }
+
+    /// An UPDATE of the VM fixture whose constrained annotation goes from `old` to `new`, the
+    /// sidecar annotation unchanged.
+    fn vm_update_aperture(old: Option<&str>, new: Option<&str>) -> Value {
+        let mut request = fixture("vm-update-unchanged");
+        for (side, value) in [("oldObject", old), ("object", new)] {
+            let map = request[side]["spec"]["template"]["metadata"]["annotations"]
+                .as_object_mut()
+                .expect("annotations");
+            match value {
+                Some(value) => map.insert(ARGS_KEY.to_owned(), json!(value)),
+                None => map.remove(ARGS_KEY),
+            };
+        }
+        request
+    }
+
+    const EXTRA_OPTION: &str = "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=1 -drive file=/dev/sda";
+
+    /// Rule 5: a location is unchanged only if its sidecar annotation and every annotation a
+    /// governing profile constrains are.
+    #[rstest]
+    #[case::both_unchanged_and_allowed(Some(APERTURE), Some(APERTURE), json!([mmio_profile()]), None)]
+    #[case::constrained_annotation_changed_to_a_bad_value(Some(APERTURE), Some(EXTRA_OPTION), json!([mmio_profile()]), Some("does not match"))]
+    #[case::constrained_annotation_added(None, Some(EXTRA_OPTION), json!([mmio_profile()]), Some("does not match"))]
+    #[case::constrained_annotation_changed_to_a_good_value(Some(APERTURE), Some("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=131072"), json!([mmio_profile()]), None)]
+    // The profile pins another version, so a check would reject; the annotation it does not
+    // constrain changed, so the location is unchanged and only warned about.
+    #[case::unconstrained_annotation_changed(Some(APERTURE), Some(EXTRA_OPTION), json!([{"image": GPU_HOOK, "args": [["--version", "v1alpha2"]]}]), None)]
+    fn updates_compare_the_constrained_annotations(
+        #[case] old: Option<&str>,
+        #[case] new: Option<&str>,
+        #[case] profiles: Value,
+        #[case] rejection: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &vm_update_aperture(old, new),
+            &profile_settings(profiles, json!({})),
+        );
+        match rejection {
+            None => assert!(verdict.violations.is_empty(), "{verdict:?}"),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[test]
+    fn an_unchanged_location_whose_profile_now_fails_keeps_its_warning() {
+        // The sidecar and its annotation were there before the profile pinned another version.
+        let mut profile = mmio_profile();
+        profile["args"] = json!([["--version", "v1alpha2"]]);
+        let request = vm_update_aperture(Some(EXTRA_OPTION), Some(EXTRA_OPTION));
+        let verdict = evaluate(&request, &profile_settings(json!([profile]), json!({})));
+        assert!(verdict.violations.is_empty(), "{verdict:?}");
+        assert_eq!(verdict.warnings.len(), 1, "{verdict:?}");
+        assert!(
+            verdict.warnings[0].contains("is unchanged by this update")
+                && verdict.warnings[0].contains("args[1] \"v1alpha3\" does not match \"v1alpha2\"")
+                && verdict.warnings[0].contains("does not match \"-fw_cfg"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn a_running_vmi_whose_constrained_annotation_changes_is_checked() {
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        let mut request = set_annotations(fixture("vmi-create"), &[(ARGS_KEY, Some(APERTURE))]);
+        request["operation"] = json!("UPDATE");
+        request["oldObject"] = request["object"].clone();
+        assert_eq!(evaluate(&request, &settings), Verdict::default());
+        request["object"]["metadata"]["annotations"][ARGS_KEY] = json!(EXTRA_OPTION);
+        assert_rejected(
+            &evaluate(&request, &settings),
+            &[
+                "metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: sidecarProfiles[0]",
+                "does not match",
+            ],
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use hook_sidecar_policy::annotation::{decode, HookSidecar, HOOK_SIDECARS_ANNOTATION};
-use hook_sidecar_policy::validation::validate_payload;
+use hook_sidecar_policy::validation::{summary, validate_payload};
 use serde_json::{json, Value};
 
 mod common;
@@ -317,7 +317,7 @@ impl Marshalled {
         let verdict = validate_payload(&serde_json::to_vec(&payload).expect("serializable"));
         match verdict.violations.is_empty() {
             true => Ok(()),
-            false => Err(verdict.violations.join("; ")),
+            false => Err(summary(&verdict.violations)),
         }
     }
 }

@@ -27,6 +27,10 @@ const ARGS_VALUES: &[&str] = &[
     "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -S",
 ];
 
+fn chance(rng: &mut Rng, percent: u64) -> bool {
+    rng.next() % 100 < percent
+}
+
 /// The renderer, built once and cached by the repo's script.
 fn renderer() -> PathBuf {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/hack/build-kubevirt-render.sh");
@@ -68,21 +72,21 @@ fn sidecar(rng: &mut Rng, index: usize) -> Value {
         1 => entry.insert("image".into(), json!(OTHER)),
         _ => None, // the shim
     };
-    if rng.chance(25) {
+    if chance(rng, 25) {
         entry.insert("command".into(), json!(["/bin/sh", "-c", "exec /hook"]));
     }
-    if rng.chance(50) {
+    if chance(rng, 50) {
         entry.insert("args".into(), json!(["--version", "v1alpha3"]));
     }
-    if rng.chance(30) {
+    if chance(rng, 30) {
         entry.insert(
             "configMap".into(),
             json!({"name": format!("hooks-{index}"), "key": "onDefineDomain", "hookPath": "/usr/bin/onDefineDomain"}),
         );
     }
-    if rng.chance(30) {
+    if chance(rng, 30) {
         let mut pvc = json!({"name": format!("data-{index}"), "volumePath": "/data"});
-        if rng.chance(50) {
+        if chance(rng, 50) {
             pvc["sharedComputePath"] = json!(format!("/var/run/shared-{index}"));
         }
         entry.insert("pvc".into(), pvc);
@@ -93,40 +97,40 @@ fn sidecar(rng: &mut Rng, index: usize) -> Value {
 fn settings(rng: &mut Rng) -> Value {
     let images: Vec<&str> = [GPU_HOOK, OTHER, SHIM]
         .into_iter()
-        .filter(|_| rng.chance(60))
+        .filter(|_| chance(rng, 60))
         .collect();
-    let allow_pvc = rng.chance(50);
+    let allow_pvc = chance(rng, 50);
     let mut profiles = Vec::new();
     for image in [GPU_HOOK, SHIM] {
-        if rng.chance(40) {
+        if chance(rng, 40) {
             profiles.push(profile(rng, image));
         }
     }
     json!({
         "allowedImages": images,
-        "allowCommand": rng.chance(50),
-        "allowConfigMap": rng.chance(50),
+        "allowCommand": chance(rng, 50),
+        "allowConfigMap": chance(rng, 50),
         "allowPVC": allow_pvc,
-        "allowSharedComputePath": allow_pvc && rng.chance(50),
+        "allowSharedComputePath": allow_pvc && chance(rng, 50),
         "sidecarProfiles": profiles,
-        "profilesRequired": rng.chance(20),
+        "profilesRequired": chance(rng, 20),
     })
 }
 
 /// A sidecar profile for `image`: some of args, command and an annotation pinned.
 fn profile(rng: &mut Rng, image: &str) -> Value {
     let mut profile = json!({"image": image});
-    if rng.chance(60) {
+    if chance(rng, 60) {
         profile["args"] = json!([["--version", "v1alpha[23]"], []]);
     }
-    if rng.chance(40) {
+    if chance(rng, 40) {
         profile["command"] = json!([["/bin/sh", "-c", "exec /hook"]]);
     }
-    if rng.chance(60) {
+    if chance(rng, 60) {
         profile["annotations"] =
             json!({ARGS_KEY: "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"});
     }
-    if rng.chance(30) {
+    if chance(rng, 30) {
         profile["requiredAnnotations"] = json!([ARGS_KEY]);
     }
     profile
@@ -169,7 +173,7 @@ fn the_pod_gets_the_annotations_verdict() {
             let sidecars: Vec<Value> = (0..1 + rng.below(3))
                 .map(|i| sidecar(&mut rng, i))
                 .collect();
-            let args = rng.chance(75).then(|| rng.pick(ARGS_VALUES));
+            let args = chance(&mut rng, 75).then(|| rng.pick(ARGS_VALUES));
             (Value::Array(sidecars), settings(&mut rng), args)
         })
         .collect();

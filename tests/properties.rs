@@ -290,7 +290,11 @@ fn violations(entry: &Value, annotation: &Option<String>, settings: &Value) -> V
         request["object"]["spec"]["template"]["metadata"]["annotations"][KEY] = json!(value);
     }
     let payload = json!({ "request": request, "settings": settings });
-    validate_payload(&serde_json::to_vec(&payload).expect("serializable")).violations
+    validate_payload(&serde_json::to_vec(&payload).expect("serializable"))
+        .violations
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 proptest! {

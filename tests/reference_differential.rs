@@ -103,6 +103,27 @@ const BAD_TAGS: &[&str] = &[
 ];
 const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+/// The corpus's choices, on top of the shared generator.
+trait Choices {
+    fn chance(&mut self, percent: u64) -> bool;
+    /// Mostly a valid piece, sometimes a hostile one.
+    fn piece<'a>(&mut self, valid: &[&'a str], hostile: &[&'a str]) -> &'a str;
+}
+
+impl Choices for Rng {
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn piece<'a>(&mut self, valid: &[&'a str], hostile: &[&'a str]) -> &'a str {
+        if self.chance(90) {
+            self.pick(valid)
+        } else {
+            self.pick(hostile)
+        }
+    }
+}
+
 fn digest(rng: &mut Rng) -> String {
     let algorithms = [
         "sha256",
