@@ -12,6 +12,7 @@ use crate::objects::{
     annotation_locations, read_annotation_keys, read_annotations, AnnotationLocation,
     GroupVersionKind,
 };
+use crate::pod;
 use crate::profiles::AnnotationLookup;
 use crate::rules::{annotations_read, sidecar_violations, Sidecar};
 use crate::settings::{self, Settings, SidecarRules};
@@ -75,7 +76,7 @@ const LISTED_ENTRIES_MAX: usize = 3;
 const REASON_CHARS_MAX: usize = 400;
 
 impl Verdict {
-    fn rejection(reason: String) -> Self {
+    pub(crate) fn rejection(reason: String) -> Self {
         Self {
             violations: vec![Violation {
                 location: String::new(),
@@ -164,12 +165,20 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
         Err(e) => return Verdict::rejection(format!("cannot read the validation request: {e}")),
     };
     let request = payload.request;
-    let Some(locations) = annotation_locations(&request.kind) else {
-        return Verdict::default();
-    };
     if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
         return Verdict::default();
     }
+    if pod::is_pod(&request.kind) {
+        return pod::check(
+            payload.settings,
+            &request.operation,
+            request.object,
+            request.old_object,
+        );
+    }
+    let Some(locations) = annotation_locations(&request.kind) else {
+        return Verdict::default();
+    };
     let Some(object) = request.object else {
         return Verdict::rejection(format!(
             "the {} request has no object to check",

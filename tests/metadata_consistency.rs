@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use hook_sidecar_policy::objects::{annotation_locations, GroupVersionKind};
+use hook_sidecar_policy::pod::is_pod;
 use hook_sidecar_policy::profiles::SidecarProfile;
 use hook_sidecar_policy::settings::{parse_and_validate, Settings};
 use serde_yaml::Value;
@@ -205,6 +206,19 @@ fn rules_cover_exactly_the_kinds_the_policy_checks() {
             ));
         }
     }
+    // The virt-launcher Pods, checked by the same module (src/pod.rs).
+    let pod = GroupVersionKind {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Pod".into(),
+    };
+    assert!(is_pod(&pod), "the policy does not check Pods");
+    expected.insert((
+        String::new(),
+        "v1".into(),
+        "pods".into(),
+        "CREATE,UPDATE".into(),
+    ));
     assert_eq!(
         rule_targets(&yaml("policy-metadata.yml")["rules"]),
         expected
@@ -223,10 +237,22 @@ fn readme_policies() -> Vec<Value> {
         .collect()
 }
 
+/// The rules of the metadata are split over two policies: the objects that carry the annotation,
+/// and the virt-launcher Pods (with an objectSelector, so that only launcher Pods are sent).
 #[test]
 fn every_shipped_policy_has_the_metadata_rules_and_equivalent_matching() {
-    let expected = rule_targets(&yaml("policy-metadata.yml")["rules"]);
-    let mut policies = vec![("deploy/policy.yaml".to_owned(), yaml("deploy/policy.yaml"))];
+    let (pods, annotated): (BTreeSet<_>, BTreeSet<_>) =
+        rule_targets(&yaml("policy-metadata.yml")["rules"])
+            .into_iter()
+            .partition(|(group, _, resource, _)| group.is_empty() && resource == "pods");
+    assert!(!pods.is_empty() && !annotated.is_empty());
+    let mut policies = vec![
+        ("deploy/policy.yaml".to_owned(), yaml("deploy/policy.yaml")),
+        (
+            "deploy/policy-launcher-pods.yaml".to_owned(),
+            yaml("deploy/policy-launcher-pods.yaml"),
+        ),
+    ];
     let readme = readme_policies();
     assert!(
         !readme.is_empty(),
@@ -238,13 +264,24 @@ fn every_shipped_policy_has_the_metadata_rules_and_equivalent_matching() {
             .enumerate()
             .map(|(i, policy)| (format!("README.md policy {i}"), policy)),
     );
+    let mut launcher_policies = 0;
     for (name, policy) in policies {
         assert_eq!(
             str_of(&policy["kind"], "kind"),
             "ClusterAdmissionPolicy",
             "{name}"
         );
-        assert_eq!(rule_targets(&policy["spec"]["rules"]), expected, "{name}");
+        let targets = rule_targets(&policy["spec"]["rules"]);
+        if targets == pods {
+            launcher_policies += 1;
+            assert_eq!(
+                policy["spec"]["objectSelector"]["matchLabels"]["kubevirt.io"].as_str(),
+                Some("virt-launcher"),
+                "{name}: the Pod policy must select launcher Pods only"
+            );
+        } else {
+            assert_eq!(targets, annotated, "{name}");
+        }
         // Exact would let a request through an unlisted version (kubevirt.io/v1alpha3, a new
         // pool or instancetype version) bypass the policy.
         assert_eq!(
@@ -253,6 +290,10 @@ fn every_shipped_policy_has_the_metadata_rules_and_equivalent_matching() {
             "{name}"
         );
     }
+    assert!(
+        launcher_policies >= 2,
+        "deploy/ and the README show the Pod policy"
+    );
 }
 
 /// Every `variable` of the questions, subquestions included (the fields of a list's items,
