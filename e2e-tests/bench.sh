@@ -17,7 +17,7 @@ wasm="$target_dir/wasm32-wasip1/release"
 bench="e2e-tests/bench"
 
 {
-  for request in vm-3-sidecars vm-3-sidecars-64k; do
+  for request in vm-3-sidecars vm-3-sidecars-64k pod-not-launcher pod-launcher-no-sidecar; do
     for module in parse_only_floor hook_sidecar_policy; do
       "$host" bench "$wasm/$module.wasm" --request-path "$bench/$request.json" \
         --settings-path "$bench/settings-50.json" --iterations "$iterations"
