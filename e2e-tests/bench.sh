@@ -19,7 +19,8 @@ bench="e2e-tests/bench"
 # Each request against the 50-entry list; the 3-sidecar VM also with 5 sidecar profiles, 3 of which
 # govern its images (each floor parses the same payload, settings included).
 {
-  for case in vm-3-sidecars:settings-50 vm-3-sidecars:settings-50-profiles-5 vm-3-sidecars-64k:settings-50; do
+  for case in vm-3-sidecars:settings-50 vm-3-sidecars:settings-50-profiles-5 vm-3-sidecars-64k:settings-50 \
+    pod-not-launcher:settings-50 pod-launcher-no-sidecar:settings-50; do
     request=${case%%:*} settings=${case##*:}
     for module in parse_only_floor hook_sidecar_policy; do
       "$host" bench "$wasm/$module.wasm" --request-path "$bench/$request.json" \

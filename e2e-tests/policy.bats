@@ -267,3 +267,48 @@ PY
   assert_rejected '[0], [1], [2] and 29 more entries: image "evil:1" (docker.io/library/evil:1) is not in allowedImages'
   [ "$(jq -r '.status.message | length' <<<"$output")" -lt 4096 ]
 }
+
+# Launcher Pods, as KubeVirt renders them (test_data/launcher-pod-*.json, from tests/kubevirt-render).
+SHIM="quay.io/kubevirt/sidecar-shim:v1.7.0"
+BINDING="registry.example.com/network/device-info-binding:v1.0.0"
+
+@test "a launcher Pod is allowed when its sidecars are, the shim and network-binding sidecars by their real names" {
+  kwrun --request-path "$TEST_DATA/launcher-pod-create-gpu-hook.json" --settings-json "$GPU_SETTINGS"
+  assert_allowed
+  kwrun --request-path "$TEST_DATA/launcher-pod-create-shim-configmap.json" \
+    --settings-json "{\"allowedImages\": [\"$SHIM\"], \"allowConfigMap\": true}"
+  assert_allowed
+  kwrun --request-path "$TEST_DATA/launcher-pod-create-network-binding.json" \
+    --settings-json "{\"allowedImages\": [\"$GPU_HOOK\", \"$BINDING\"]}"
+  assert_allowed
+}
+
+@test "a launcher Pod is rejected by the annotation's rules, naming the container" {
+  kwrun --request-path "$TEST_DATA/launcher-pod-create-gpu-hook.json" --settings-json '{}'
+  assert_rejected "spec.containers[1] \"hook-sidecar-0\": image \"$GPU_HOOK\"" "is not in allowedImages"
+  kwrun --request-path "$TEST_DATA/launcher-pod-create-network-binding.json" --settings-json "$GPU_SETTINGS"
+  assert_rejected "\"hook-sidecar-1\": image \"$BINDING\""
+  kwrun --request-path "$TEST_DATA/launcher-pod-create-pvc-shared.json" \
+    --settings-json "{\"allowedImages\": [\"$GPU_HOOK\"], \"allowPVC\": true}"
+  assert_rejected "mounts user data in the compute container, and allowSharedComputePath is false"
+  kwrun --request-path "$TEST_DATA/launcher-pod-create-command.json" --settings-json "$GPU_SETTINGS"
+  assert_rejected "allowCommand is false"
+}
+
+@test "a swapped sidecar image is rejected; an update that leaves the sidecars alone only warns" {
+  kwrun --request-path "$TEST_DATA/launcher-pod-update-image-swap.json" --settings-json "$GPU_SETTINGS"
+  assert_rejected "image \"docker.io/attacker/qemu-hook:latest\""
+  kwrun --request-path "$TEST_DATA/launcher-pod-update-unchanged.json" --settings-json '{}'
+  assert_allowed
+  assert_warning "\"hook-sidecar-0\" is unchanged by this update"
+  kwrun --request-path "$TEST_DATA/launcher-pod-update-removes-label.json" --settings-json "$GPU_SETTINGS"
+  assert_rejected "removes the label kubevirt.io=virt-launcher"
+}
+
+@test "other Pods and launcher Pods without sidecars are accepted whatever the settings" {
+  for request in "$TEST_DATA/pod-create.json" "$TEST_DATA/launcher-pod-create-no-sidecar.json" \
+    "$ROOT/e2e-tests/bench/pod-not-launcher.json"; do
+    kwrun --request-path "$request" --settings-json '{}'
+    assert_allowed || { echo "request $request"; return 1; }
+  done
+}
