@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hook_sidecar_sync::{telemetry, Args};
+use hook_sidecar_sync::{init_logging, Args};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
@@ -10,7 +10,7 @@ use tracing::{error, info};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    telemetry::init(args.log_format);
+    init_logging(args.log_format);
 
     let stop = CancellationToken::new();
     if let Err(error) = stop_on_signals(stop.clone()) {
