@@ -1,6 +1,8 @@
-//! When the next reconciliation runs: after the watched objects have been quiet for a moment
-//! (a burst of changes gives one write of the state it settles on), after a failure with backoff,
-//! or at a time a reconciliation asked for (the end of the Setting's re-creation grace period).
+//! When the next reconciliation runs: at once for a change after a quiet time (a single edit
+//! propagates in milliseconds), else once the watched objects have been quiet for a moment (a
+//! burst of changes gives a write of the state it settles on, not one per change); after a
+//! failure with backoff; or at a time a reconciliation asked for (the end of the Setting's
+//! re-creation grace period).
 
 use std::time::Duration;
 
@@ -33,6 +35,8 @@ pub struct Schedule {
     first_change: Option<Instant>,
     /// A retry, or a time a reconciliation asked for; a change brings the reconciliation sooner.
     wake_at: Option<Instant>,
+    /// When the last reconciliation ended.
+    last_run: Option<Instant>,
     retries: ExponentialBackoff,
 }
 
@@ -42,22 +46,33 @@ impl Default for Schedule {
             settle_at: None,
             first_change: None,
             wake_at: None,
+            last_run: None,
             retries: retry_backoff().build(),
         }
     }
 }
 
 impl Schedule {
-    /// A watched object changed at `now`.
+    /// A watched object changed at `now`. The first change after a quiet time is reconciled at
+    /// once; the next ones wait for the quiet period.
     pub fn changed(&mut self, now: Instant) {
+        let quiet = self
+            .last_run
+            .is_none_or(|last| now.duration_since(last) >= QUIET_PERIOD);
+        if self.first_change.is_none() && quiet {
+            self.first_change = Some(now);
+            self.settle_at = Some(now);
+            return;
+        }
         let first = *self.first_change.get_or_insert(now);
         self.settle_at = Some((now + QUIET_PERIOD).min(first + MAX_DELAY));
     }
 
-    /// A reconciliation succeeded; it may ask to run again at `wake_at`.
-    pub fn succeeded(&mut self, wake_at: Option<Instant>) {
+    /// A reconciliation ended successfully at `now`; it may ask to run again at `wake_at`.
+    pub fn succeeded(&mut self, now: Instant, wake_at: Option<Instant>) {
         self.retries = retry_backoff().build();
         self.clear();
+        self.last_run = Some(now);
         self.wake_at = wake_at;
     }
 
@@ -65,6 +80,7 @@ impl Schedule {
     pub fn failed(&mut self, now: Instant) -> Duration {
         let delay = self.retries.next().unwrap_or(Duration::from_secs(5));
         self.clear();
+        self.last_run = Some(now);
         self.wake_at = Some(now + delay);
         delay
     }
@@ -100,30 +116,42 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     #[test]
-    fn waits_for_a_quiet_period() {
+    fn a_change_after_a_quiet_time_runs_at_once_and_the_next_ones_wait() {
         let start = Instant::now();
         let mut schedule = Schedule::default();
         assert_eq!(schedule.due(), None);
         schedule.changed(start);
-        assert_eq!(schedule.due(), Some(start + QUIET_PERIOD));
-        // Another change 10 ms later moves it.
+        assert_eq!(schedule.due(), Some(start), "the first change: at once");
+        // More changes before it ran: they wait for the quiet period.
+        schedule.changed(start + MS);
+        assert_eq!(schedule.due(), Some(start + MS + QUIET_PERIOD));
+        schedule.succeeded(start + 2 * MS, None);
+        // Changes right after a reconciliation (its own write coming back, the rest of a burst).
+        schedule.changed(start + 3 * MS);
+        assert_eq!(schedule.due(), Some(start + 3 * MS + QUIET_PERIOD));
         schedule.changed(start + 10 * MS);
         assert_eq!(schedule.due(), Some(start + 10 * MS + QUIET_PERIOD));
+        schedule.succeeded(start + 70 * MS, None);
+        // Quiet again: the next change runs at once.
+        let later = start + 70 * MS + QUIET_PERIOD;
+        schedule.changed(later);
+        assert_eq!(schedule.due(), Some(later));
     }
 
     #[test]
     fn a_steady_stream_of_changes_still_reconciles_within_max_delay() {
         let start = Instant::now();
         let mut schedule = Schedule::default();
+        schedule.succeeded(start, None);
         for step in 0..200 {
             schedule.changed(start + step * 10 * MS);
         }
         assert_eq!(schedule.due(), Some(start + MAX_DELAY));
-        schedule.succeeded(None);
+        schedule.succeeded(start + MAX_DELAY, None);
         assert_eq!(schedule.due(), None);
-        // The next burst counts from its own first change.
-        schedule.changed(start + 3000 * MS);
-        assert_eq!(schedule.due(), Some(start + 3000 * MS + QUIET_PERIOD));
+        // The rest of the stream counts from its own first change.
+        schedule.changed(start + 1010 * MS);
+        assert_eq!(schedule.due(), Some(start + 1010 * MS + QUIET_PERIOD));
     }
 
     #[test]
@@ -137,7 +165,7 @@ mod tests {
             "{delays:?}"
         );
         assert!(delays[7] >= 5000 * MS, "grows to the cap: {delays:?}");
-        schedule.succeeded(None);
+        schedule.succeeded(now, None);
         assert!(schedule.failed(now) <= 200 * MS);
     }
 
@@ -145,11 +173,11 @@ mod tests {
     fn a_change_does_not_postpone_an_earlier_wake_up() {
         let now = Instant::now();
         let mut schedule = Schedule::default();
-        schedule.succeeded(Some(now + 10 * MS));
+        schedule.succeeded(now, Some(now + 10 * MS));
         schedule.changed(now);
         assert_eq!(schedule.due(), Some(now + 10 * MS));
         // But a wake-up far away is brought forward by a change.
-        schedule.succeeded(Some(now + 30_000 * MS));
+        schedule.succeeded(now, Some(now + 30_000 * MS));
         schedule.changed(now);
         assert_eq!(schedule.due(), Some(now + QUIET_PERIOD));
     }

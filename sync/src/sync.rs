@@ -140,7 +140,7 @@ pub async fn run(ctx: Context, stop: CancellationToken) -> Result<()> {
                 }
                 match reconcile(&ctx, &mut state, &stores).await {
                     Ok(wake_at) => {
-                        schedule.succeeded(wake_at);
+                        schedule.succeeded(tokio::time::Instant::now(), wake_at);
                         ctx.health.ready.store(true, Ordering::Relaxed);
                     }
                     Err(error) => {
