@@ -78,6 +78,8 @@ pub struct State {
     own_writes: HashMap<String, Arc<ClusterAdmissionPolicy>>,
     /// Policies reported missing, so that the log says it once.
     missing_policies: HashSet<String>,
+    /// The Setting's resourceVersion after the job's last write of its condition.
+    own_setting_version: Option<String>,
     setting_seen: bool,
     setting_gone_since: Option<Instant>,
     /// The list every policy held after the last reconciliation that got that far (in
@@ -93,14 +95,27 @@ struct SettingList {
 
 impl State {
     /// The watch delivered `policy` at `resource_version`: the store has caught up with the
-    /// job's write when that is the version the write returned.
-    pub fn policy_seen(&mut self, policy: &str, resource_version: Option<&str>) {
-        let caught_up = self.own_writes.get(policy).is_some_and(|written| {
+    /// job's write when that is the version the write returned. Returns whether it was that
+    /// write coming back, which needs no reconciliation.
+    pub fn policy_seen(&mut self, policy: &str, resource_version: Option<&str>) -> bool {
+        let own_write = self.own_writes.get(policy).is_some_and(|written| {
             written.metadata.resource_version.as_deref() == resource_version
         });
-        if caught_up {
+        if own_write {
             self.own_writes.remove(policy);
         }
+        own_write
+    }
+
+    /// Whether the Setting's watch delivered the version the job's own condition write made:
+    /// nothing but the condition changed, which needs no reconciliation.
+    pub fn own_setting_write(&mut self, resource_version: Option<&str>) -> bool {
+        let own_write =
+            resource_version.is_some() && self.own_setting_version.as_deref() == resource_version;
+        if own_write {
+            self.own_setting_version = None;
+        }
+        own_write
     }
 
     /// The policy's store was listed anew, or the policy deleted: the store is the truth again.
@@ -195,7 +210,11 @@ pub async fn reconcile(
         state.last_enforced = Some(entries.clone());
     }
     let condition = condition(&ctx.args, &entries, &results);
-    status::report(&ctx.settings, &setting, &condition, &ctx.args.field_manager).await?;
+    if let Some(version) =
+        status::report(&ctx.settings, &setting, &condition, &ctx.args.field_manager).await?
+    {
+        state.own_setting_version = Some(version);
+    }
     Ok(None)
 }
 

@@ -80,17 +80,18 @@ impl Condition {
     }
 }
 
-/// Writes `condition` on the Setting when it differs from what the Setting says. A conflict
-/// (the Setting changed since it was read) is left to the reconciliation its watch event brings.
+/// Writes `condition` on the Setting when it differs from what the Setting says, and returns the
+/// Setting's new resourceVersion when it did. A conflict (the Setting changed since it was read)
+/// is left to the reconciliation its watch event brings.
 pub async fn report(
     api: &Api<Setting>,
     setting: &Setting,
     condition: &Condition,
     field_manager: &str,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let Some(conditions) = condition.merged_into(setting.conditions(), &now) else {
-        return Ok(());
+        return Ok(None);
     };
     let name = setting.metadata.name.as_deref().unwrap_or_default();
     let patch = json!({
@@ -102,8 +103,8 @@ pub async fn report(
         ..PatchParams::default()
     };
     match api.patch(name, &params, &Patch::Merge(&patch)).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Ok(written) => Ok(written.metadata.resource_version),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(None),
         Err(error) => Err(error.into()),
     }
 }

@@ -33,6 +33,9 @@ enum Watched {
 
 /// What a watch event means for the loop.
 enum Change {
+    /// A (re)list is about to be requested (kube-rs's watcher says so before each attempt, even
+    /// one that then fails).
+    ListStarting,
     /// Part of a (re)list, which the store applies at once when it is done.
     Listing,
     /// A (re)list is done: the store holds the watched object, or knows it is missing.
@@ -45,7 +48,8 @@ enum Change {
 impl Change {
     fn of<K: Resource>(event: &watcher::Event<K>) -> Self {
         match event {
-            watcher::Event::Init | watcher::Event::InitApply(_) => Self::Listing,
+            watcher::Event::Init => Self::ListStarting,
+            watcher::Event::InitApply(_) => Self::Listing,
             watcher::Event::InitDone => Self::Listed,
             watcher::Event::Apply(object) => Self::Applied(object.meta().resource_version.clone()),
             watcher::Event::Delete(_) => Self::Deleted,
@@ -97,6 +101,7 @@ pub async fn run(ctx: Context, stop: CancellationToken) -> Result<()> {
                     Watched::Policy(index) => index + 1,
                 };
                 let change = match change {
+                    Ok(Change::ListStarting) => continue,
                     Ok(change) => {
                         watch_recovered(watched, &mut watch_errors[index]);
                         change
@@ -112,16 +117,21 @@ pub async fn run(ctx: Context, stop: CancellationToken) -> Result<()> {
                     Watched::Setting => None,
                 };
                 match change {
-                    Change::Listing => continue,
+                    Change::ListStarting | Change::Listing => continue,
                     Change::Listed => {
                         listed[index] = true;
                         if let Some(policy) = policy {
                             state.policy_relisted(policy);
                         }
                     }
+                    // The job's own writes coming back change nothing it has not accounted for.
                     Change::Applied(version) => {
-                        if let Some(policy) = policy {
-                            state.policy_seen(policy, version.as_deref());
+                        let own_write = match policy {
+                            Some(policy) => state.policy_seen(policy, version.as_deref()),
+                            None => state.own_setting_write(version.as_deref()),
+                        };
+                        if own_write {
+                            continue;
                         }
                     }
                     Change::Deleted => {
@@ -190,9 +200,10 @@ fn is_forbidden(error: &watcher::Error) -> bool {
 }
 
 /// Reconnection delays of the watches: from 250 ms, doubling to 1 s (each with up to as much
-/// again of jitter), reset by the first event. kube-rs's default grows to 30 s and resets only
-/// after two minutes, which left the job up to a minute behind a restarted API server; two
-/// watches retrying every second or two are no load for one.
+/// again of jitter), reset by any event (kube-rs's watcher sends one before each list attempt, so
+/// while the API server refuses connections the delay stays at 250-500 ms). kube-rs's default
+/// grows to 30 s and resets only after two minutes, which left the job up to a minute behind a
+/// restarted API server; two watches retrying a few times a second are no load for one.
 fn watch_backoff() -> ExponentialBackoff {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(250))

@@ -311,14 +311,20 @@ async fn applies_the_effective_value_with_list_mode_effective(
     wait_for_list(client, list(&["c.example.com/z/*"])).await?;
     set_value(client, "").await?;
     wait_for_list(client, list(&["a.example.com/x:1", "b.example.com/y:*"])).await?;
-    let condition = wait_for_condition(client, "True").await?;
-    ensure!(
-        condition["message"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("2 entries (effective of default and value"),
-        "{condition}"
-    );
+    wait_until(
+        "the condition to count 2 entries",
+        PROPAGATION,
+        || async move {
+            Ok(setting_condition(client).await?.filter(|condition| {
+                condition["status"] == "True"
+                    && condition["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("2 entries (effective of default and value")
+            }))
+        },
+    )
+    .await?;
     job.stop()
 }
 
