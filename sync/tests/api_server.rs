@@ -36,7 +36,7 @@ fn main() {
     // One API server, shared: the tests change the same objects and one restarts the server.
     args.test_threads = Some(1);
     let cluster: Arc<OnceLock<Result<Cluster, String>>> = Arc::new(OnceLock::new());
-    let mut trials = trials!(
+    let trials = trials!(
         cluster,
         creates_the_missing_setting_with_the_default_list,
         never_overwrites_an_existing_setting,
@@ -60,17 +60,6 @@ fn main() {
         adds_the_feature_gate_once,
         rbac_grants_what_the_job_needs_and_no_more,
         runs_as_deployed,
-    );
-    // The policy refuses settings keys it does not know, and `sidecarProfiles` is not one of its
-    // keys until the profiles work lands: then this runs.
-    trials.push(
-        Trial::test("keeps_sidecar_profiles", {
-            let cluster = Arc::clone(&cluster);
-            let scenario: Scenario =
-                |cluster, client| Box::pin(keeps_sidecar_profiles(cluster, client));
-            move || run_scenario(&cluster, scenario)
-        })
-        .with_ignored_flag(!policy_knows_sidecar_profiles()),
     );
     let conclusion = libtest_mimic::run(&args, trials);
     // Stop kube-apiserver and etcd before exiting (exit skips destructors).
@@ -537,12 +526,21 @@ async fn blames_the_policys_other_settings_when_they_are_invalid(
 }
 
 async fn preserves_the_other_settings_and_fields(cluster: &Cluster, client: &Client) -> Result<()> {
+    // sidecarProfiles: a list of objects with nested lists, which the job must carry untouched.
+    let profiles = json!([{
+        "image": "registry.example.com/hooks/qemu:v1",
+        "args": [["--version", "v1alpha3"]],
+        "annotations": {
+            "qemu.example.com/args": "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"
+        },
+    }]);
     let created = create_policy(
         client,
         json!({
             "allowedImages": ["registry.example.com/old:1"],
             "sidecarShimImage": "quay.io/kubevirt/sidecar-shim:v1.4.0",
             "allowCommand": true,
+            "sidecarProfiles": profiles,
         }),
     )
     .await?;
@@ -554,7 +552,8 @@ async fn preserves_the_other_settings_and_fields(cluster: &Cluster, client: &Cli
     let settings = &policy.data["spec"]["settings"];
     ensure!(
         settings["sidecarShimImage"] == "quay.io/kubevirt/sidecar-shim:v1.4.0"
-            && settings["allowCommand"] == true,
+            && settings["allowCommand"] == true
+            && settings["sidecarProfiles"] == profiles,
         "{settings}"
     );
     for field in ["module", "mode", "mutating", "backgroundAudit", "rules"] {
@@ -589,7 +588,8 @@ async fn preserves_the_other_settings_and_fields(cluster: &Cluster, client: &Cli
     let settings = policy_settings(client).await?;
     ensure!(
         settings["allowCommand"] == false
-            && settings["allowedImages"] == list(&["registry.example.com/new:1"]),
+            && settings["allowedImages"] == list(&["registry.example.com/new:1"])
+            && settings["sidecarProfiles"] == profiles,
         "{settings}"
     );
     job.stop()
@@ -1075,26 +1075,6 @@ async fn converges_after_an_api_server_crash(cluster: &Cluster, client: &Client)
         .count();
     ensure!(warnings <= 4, "{warnings} watch warnings:\n{}", job.log());
     job.stop()
-}
-
-async fn keeps_sidecar_profiles(cluster: &Cluster, client: &Client) -> Result<()> {
-    let profiles = json!([{
-        "image": "registry.example.com/hooks/qemu:v1",
-        "args": [["--version", "v1alpha3"]],
-        "annotations": {
-            "qemu.example.com/args": "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"
-        },
-    }]);
-    create_policy(client, json!({ "sidecarProfiles": profiles })).await?;
-    put_setting(client, "", "registry.example.com/hooks/qemu:v1").await?;
-    let job = cluster.start_job(&[])?;
-    wait_for_list(client, list(&["registry.example.com/hooks/qemu:v1"])).await?;
-    ensure!(policy_settings(client).await?["sidecarProfiles"] == profiles);
-    job.stop()
-}
-
-fn policy_knows_sidecar_profiles() -> bool {
-    hook_sidecar_policy::settings::parse_and_validate(&json!({ "sidecarProfiles": [] })).is_ok()
 }
 
 async fn adds_the_feature_gate_once(cluster: &Cluster, client: &Client) -> Result<()> {
