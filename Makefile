@@ -65,10 +65,13 @@ bench:
 sync-tests: deps
 	cargo test -p hook-sidecar-sync
 
-# Propagation latency over 100 Setting changes and the job's memory (README, "The sync job").
+# Propagation latency over 100 Setting changes and the job's memory; large Settings, bursts and
+# API-server crashes (sync/README.md, "Tests and numbers").
 .PHONY: sync-bench
 sync-bench: deps
 	cargo bench -p hook-sidecar-sync --profile host --bench propagation
+	PAUSE_MS=200 cargo bench -p hook-sidecar-sync --profile host --bench propagation
+	cargo bench -p hook-sidecar-sync --profile host --bench stress
 
 .PHONY: fmt
 fmt:

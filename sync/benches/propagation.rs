@@ -1,6 +1,7 @@
 //! Propagation latency, from a change of the Setting to the policy's settings updated, over
-//! CHANGES changes (default 100), and the job's resident memory; on a real kube-apiserver and etcd
-//! on loopback. `make sync-bench`.
+//! CHANGES changes (default 100) sent PAUSE_MS apart (default 0: each as soon as the previous one
+//! arrived, a burst the job coalesces; 200: single edits), and the job's resident memory; on a
+//! real kube-apiserver and etcd on loopback. `make sync-bench`.
 //!
 //! Each sample starts before the Setting's PATCH is sent and ends when this process's own watch
 //! of the ClusterAdmissionPolicy delivers the new list: the job's watch, its validation, its
@@ -23,14 +24,21 @@ fn main() -> Result<()> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(100);
+    let pause = Duration::from_millis(
+        std::env::var("PAUSE_MS")
+            .ok()
+            .map(|n| n.parse())
+            .transpose()?
+            .unwrap_or(0),
+    );
     let cluster = Cluster::start()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(measure(&cluster, changes))
+    runtime.block_on(measure(&cluster, changes, pause))
 }
 
-async fn measure(cluster: &Cluster, changes: usize) -> Result<()> {
+async fn measure(cluster: &Cluster, changes: usize, pause: Duration) -> Result<()> {
     let client = cluster.client().await?;
     create_policy(&client, json!({})).await?;
     put_setting(&client, "", "registry.example.com/bench:warm-up").await?;
@@ -54,6 +62,7 @@ async fn measure(cluster: &Cluster, changes: usize) -> Result<()> {
     let mut propagation = Vec::with_capacity(changes);
     let mut write = Vec::with_capacity(changes);
     for change in 0..changes {
+        tokio::time::sleep(pause).await;
         let image = format!("registry.example.com/bench:{change}");
         let started = Instant::now();
         set_value(&client, &image).await?;
@@ -75,7 +84,8 @@ async fn measure(cluster: &Cluster, changes: usize) -> Result<()> {
     job.stop()?;
 
     println!(
-        "changes: {changes}; apply requests by the job: {applied} (warm-up included); policy writes seen: {writes}"
+        "changes: {changes}, {} ms apart; apply requests by the job: {applied} (warm-up included); policy writes seen: {writes}",
+        pause.as_millis()
     );
     println!(
         "propagation (Setting PATCH sent -> policy watch event): {}",

@@ -10,11 +10,17 @@ pub enum Error {
     )]
     InvalidDefaultList { list: String, reason: String },
 
+    #[error("--policy-name: a policy name is empty")]
+    EmptyPolicyName,
+
     #[error("cannot serve health and metrics on {address}: {source}")]
     Listen {
         address: std::net::SocketAddr,
         source: std::io::Error,
     },
+
+    #[error("a task of the job failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 
     #[error("the watch of {0} ended")]
     WatchEnded(&'static str),
