@@ -16,6 +16,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "{object}: {field} is {value}, not a list of feature gates; the Sidecar gate was not added"
+    )]
+    UnexpectedFeatureGates {
+        object: String,
+        field: String,
+        value: String,
+    },
+
     #[error("the watch of {0} ended")]
     WatchEnded(&'static str),
 }

@@ -41,11 +41,10 @@ pub async fn run(args: Args, stop: CancellationToken) -> Result<()> {
         stop.clone().cancelled_owned(),
     ));
 
-    if args.ensure_sidecar_feature_gate {
+    if let Some(gate) = args.feature_gate() {
         tokio::spawn(feature_gate::run(
             client.clone(),
-            args.kubevirt_namespace.clone(),
-            args.kubevirt_name.clone(),
+            gate,
             health.clone(),
             stop.clone(),
         ));
