@@ -32,7 +32,11 @@ fn create_request(vm: &Value) -> Value {
 
 fn violations(vm: &Value, settings: &Value) -> Vec<String> {
     let payload = json!({ "request": create_request(vm), "settings": settings });
-    validate_payload(&serde_json::to_vec(&payload).expect("serializable")).violations
+    validate_payload(&serde_json::to_vec(&payload).expect("serializable"))
+        .violations
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
