@@ -9,7 +9,11 @@ use serde_json::json;
 use crate::feature_gate::{GateConfig, GateTarget, ObjectName};
 use crate::telemetry::LogFormat;
 use crate::{Error, Result};
-use hook_sidecar_policy::harvester_setting::unique_items;
+use hook_sidecar_policy::harvester_setting::{unique_items, ListMode};
+
+/// 1.25 MiB: a quarter MiB under etcd's default request limit (1.5 MiB) for the rest of the
+/// ClusterAdmissionPolicy (metadata, managed fields, the other spec fields).
+pub const DEFAULT_MAX_SETTINGS_BYTES: usize = 1_310_720;
 
 #[derive(Clone, Debug, Parser)]
 #[command(version, about)]
@@ -18,9 +22,39 @@ pub struct Args {
     #[arg(long, default_value = "whitelisted-sidecars")]
     pub setting_name: String,
 
-    /// The ClusterAdmissionPolicy running the hook-sidecar policy.
-    #[arg(long, default_value = "hook-sidecars")]
-    pub policy_name: String,
+    /// A ClusterAdmissionPolicy whose `allowedImages` the job keeps equal to the Setting's list.
+    /// Repeat the flag (or separate names with commas) for several policies, e.g. the one for
+    /// VMs and the one for launcher Pods; each is validated and written on its own.
+    #[arg(
+        long = "policy-name",
+        default_value = "hook-sidecars",
+        value_delimiter = ','
+    )]
+    pub policy_names: Vec<String>,
+
+    /// How the Setting's `default` and `value` make the list: `union` (the proposal: `value`
+    /// adds sidecars to `default`) or `effective` (Harvester's own settings: `value` when it is
+    /// not empty, else `default`).
+    #[arg(long, default_value_t = ListMode::Union)]
+    pub list_mode: ListMode,
+
+    /// Write the Setting's list into the policies' `allowedImages`. `false` when the policy reads
+    /// the Setting itself at admission (context-aware mode): the job then only keeps the Setting
+    /// in existence (and, separately, the feature gate).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub mirror_allowed_images: bool,
+
+    /// After the Setting is deleted, wait this many seconds before creating it again, so that an
+    /// administrator's `kubectl delete` + `create` (or `replace --force`) is not beaten to it. The
+    /// re-created Setting keeps the last list the policies enforced.
+    #[arg(long, default_value_t = 30)]
+    pub recreate_grace_seconds: u64,
+
+    /// Refuse a list when the policy's `spec.settings` with it would exceed this many bytes of
+    /// JSON: etcd refuses requests over 1.5 MiB (its `--max-request-bytes`), and the rest of the
+    /// policy object needs room.
+    #[arg(long, default_value_t = DEFAULT_MAX_SETTINGS_BYTES)]
+    pub max_settings_bytes: usize,
 
     /// The `default` of the Setting when the job has to create it: comma-separated image entries,
     /// as in the Setting. Empty allows no sidecar.
@@ -47,7 +81,8 @@ pub struct Args {
     #[arg(long, default_value = "fleet-local")]
     pub managedchart_namespace: String,
 
-    /// The server-side apply field manager of `spec.settings.allowedImages`.
+    /// The server-side apply field manager of `spec.settings.allowedImages` (and the writer of
+    /// the Setting's condition and the Events' reporting controller).
     #[arg(long, default_value = "hook-sidecar-sync")]
     pub field_manager: String,
 
@@ -63,6 +98,9 @@ impl Args {
     /// Refuses a default list that the policy would refuse: the job would otherwise create a
     /// Setting it can never apply.
     pub fn validate(&self) -> Result<()> {
+        if self.policy_names.iter().any(String::is_empty) {
+            return Err(Error::EmptyPolicyName);
+        }
         let list = unique_items([self.default_sidecars.as_str()]);
         parse_and_validate(&json!({ "allowedImages": list })).map_err(|reason| {
             Error::InvalidDefaultList {
@@ -77,7 +115,7 @@ impl Args {
     pub fn feature_gate(&self) -> Option<GateConfig> {
         Some(GateConfig {
             target: self.ensure_sidecar_feature_gate?,
-            policy_name: self.policy_name.clone(),
+            policy_names: self.policy_names.clone(),
             kubevirt: ObjectName {
                 namespace: self.kubevirt_namespace.clone(),
                 name: self.kubevirt_name.clone(),
@@ -103,7 +141,11 @@ mod tests {
     fn defaults_are_harvesters_names() {
         let args = args(&[]);
         assert_eq!(args.setting_name, "whitelisted-sidecars");
-        assert_eq!(args.policy_name, "hook-sidecars");
+        assert_eq!(args.policy_names, ["hook-sidecars"]);
+        assert_eq!(args.list_mode, ListMode::Union);
+        assert!(args.mirror_allowed_images);
+        assert_eq!(args.recreate_grace_seconds, 30);
+        assert_eq!(args.max_settings_bytes, DEFAULT_MAX_SETTINGS_BYTES);
         assert_eq!(
             (
                 args.kubevirt_namespace.as_str(),
@@ -132,6 +174,35 @@ mod tests {
             Args::try_parse_from(["hook-sidecar-sync", "--ensure-sidecar-feature-gate=fleet"])
                 .expect_err("unknown target");
         assert!(error.to_string().contains("fleet"), "{error}");
+    }
+
+    #[test]
+    fn several_policies_list_mode_and_no_mirroring() {
+        let args = args(&[
+            "--policy-name=vms",
+            "--policy-name",
+            "launchers,third",
+            "--list-mode=effective",
+            "--mirror-allowed-images=false",
+        ]);
+        assert_eq!(args.policy_names, ["vms", "launchers", "third"]);
+        assert_eq!(args.list_mode, ListMode::Effective);
+        assert!(!args.mirror_allowed_images);
+    }
+
+    #[test]
+    fn an_empty_policy_name_is_refused() {
+        let error = args(&["--policy-name=hook-sidecars,"])
+            .validate()
+            .expect_err("empty name refused");
+        assert_eq!(error.to_string(), "--policy-name: a policy name is empty");
+    }
+
+    #[test]
+    fn unknown_list_mode_is_refused() {
+        let error = Args::try_parse_from(["hook-sidecar-sync", "--list-mode=intersection"])
+            .expect_err("refused");
+        assert!(error.to_string().contains("intersection"), "{error}");
     }
 
     #[test]

@@ -10,6 +10,9 @@ pub enum Error {
     )]
     InvalidDefaultList { list: String, reason: String },
 
+    #[error("--policy-name: a policy name is empty")]
+    EmptyPolicyName,
+
     #[error("cannot serve health and metrics on {address}: {source}")]
     Listen {
         address: std::net::SocketAddr,
@@ -24,6 +27,9 @@ pub enum Error {
         field: String,
         value: String,
     },
+
+    #[error("a task of the job failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 
     #[error("the watch of {0} ended")]
     WatchEnded(&'static str),

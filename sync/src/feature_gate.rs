@@ -66,7 +66,8 @@ impl std::fmt::Display for ObjectName {
 #[derive(Clone, Debug)]
 pub struct GateConfig {
     pub target: GateTarget,
-    pub policy_name: String,
+    /// Every policy the job keeps: the gate waits until all of them are active.
+    pub policy_names: Vec<String>,
     pub kubevirt: ObjectName,
     pub managed_chart: ObjectName,
 }
@@ -95,8 +96,8 @@ pub fn policy_status(policy: &ClusterAdmissionPolicy) -> Option<&str> {
 /// What one reconciliation found or did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The policy is missing or not active: the gate was left alone.
-    PolicyNotActive(Option<String>),
+    /// A policy is missing or not active: the gate was left alone. The policy and its status.
+    PolicyNotActive(String, Option<String>),
     /// The gate was already there.
     AlreadyOn(Place),
     /// The gate was added.
@@ -127,12 +128,17 @@ impl FeatureGate {
         }
     }
 
-    /// Adds the gate if the policy is active and the gate is missing.
+    /// Adds the gate if every policy is active and the gate is missing.
     pub async fn reconcile(&self) -> Result<Outcome> {
-        let policy = self.policies.get_opt(&self.config.policy_name).await?;
-        let status = policy.as_ref().and_then(policy_status);
-        if status != Some(POLICY_ACTIVE) {
-            return Ok(Outcome::PolicyNotActive(status.map(str::to_owned)));
+        for name in &self.config.policy_names {
+            let policy = self.policies.get_opt(name).await?;
+            let status = policy.as_ref().and_then(policy_status);
+            if status != Some(POLICY_ACTIVE) {
+                return Ok(Outcome::PolicyNotActive(
+                    name.clone(),
+                    status.map(str::to_owned),
+                ));
+            }
         }
         match self.config.target {
             GateTarget::KubeVirt => self.ensure_on_kubevirt().await,
@@ -244,7 +250,11 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let gate = FeatureGate::new(client, config.clone());
-    let mut watches = vec![changes(gate.policies.clone(), &config.policy_name).boxed()];
+    let mut watches: Vec<_> = config
+        .policy_names
+        .iter()
+        .map(|name| changes(gate.policies.clone(), name).boxed())
+        .collect();
     if config.target != GateTarget::ManagedChart {
         watches.push(changes(gate.kubevirts.clone(), &config.kubevirt.name).boxed());
     }
@@ -259,7 +269,7 @@ pub async fn run(
         .without_max_times();
     let mut delays = backoff.build();
     let mut retry_at: Option<tokio::time::Instant> = None;
-    let mut last_waiting: Option<Option<String>> = None;
+    let mut last_waiting: Option<(String, Option<String>)> = None;
     loop {
         let retry = async {
             match retry_at {
@@ -304,20 +314,21 @@ fn observe(
     health: &Health,
     config: &GateConfig,
     outcome: &Outcome,
-    last_waiting: &mut Option<Option<String>>,
+    last_waiting: &mut Option<(String, Option<String>)>,
 ) {
     let metrics = &health.metrics;
     match outcome {
-        Outcome::PolicyNotActive(status) => {
+        Outcome::PolicyNotActive(policy, status) => {
             metrics.feature_gate_policy_active.set(0);
             // One line per status change, not one per event.
-            if last_waiting.as_ref() != Some(status) {
+            let waiting = (policy.clone(), status.clone());
+            if last_waiting.as_ref() != Some(&waiting) {
                 info!(
-                    policy = %config.policy_name,
+                    %policy,
                     status = %status.as_deref().unwrap_or("<missing>"),
                     "the policy is not active: the Sidecar feature gate is left alone"
                 );
-                *last_waiting = Some(status.clone());
+                *last_waiting = Some(waiting);
             }
         }
         Outcome::AlreadyOn(place) => {

@@ -1,16 +1,21 @@
 //! Mirrors Harvester's `whitelisted-sidecars` Setting into the `allowedImages` of the
 //! ClusterAdmissionPolicy that runs the hook-sidecar policy.
 
-pub mod config;
-pub mod error;
-pub mod feature_gate;
-pub mod http;
-pub mod metrics;
-pub mod policy;
-pub mod resources;
-pub mod setting;
-pub mod sync;
-pub mod telemetry;
+// Private modules: the crate is a binary's library, and rustc reports what nothing uses.
+mod config;
+mod error;
+mod events;
+mod feature_gate;
+mod http;
+mod metrics;
+mod policy;
+mod reconcile;
+mod resources;
+mod schedule;
+mod setting;
+mod status;
+mod sync;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -21,6 +26,7 @@ use tracing::info;
 
 pub use config::Args;
 pub use error::{Error, Result};
+pub use telemetry::{init as init_logging, LogFormat};
 
 /// Runs the job until `stop` is cancelled (SIGTERM in `main`).
 pub async fn run(args: Args, stop: CancellationToken) -> Result<()> {
@@ -41,19 +47,35 @@ pub async fn run(args: Args, stop: CancellationToken) -> Result<()> {
         stop.clone().cancelled_owned(),
     ));
 
-    if let Some(gate) = args.feature_gate() {
+    let feature_gate = args.feature_gate().map(|gate| {
         tokio::spawn(feature_gate::run(
             client.clone(),
             gate,
             health.clone(),
             stop.clone(),
-        ));
-    }
+        ))
+    });
 
-    let result = sync::run(sync::Context::new(client, args, health), stop.clone()).await;
+    let sync = sync::run(reconcile::Context::new(client, args, health), stop.clone());
+    let result = tokio::select! {
+        result = sync => result,
+        error = panicked(feature_gate) => Err(error.into()),
+    };
     stop.cancel();
-    if let Ok(Err(error)) = server.await {
-        tracing::warn!(%error, "the health and metrics server failed");
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "the health and metrics server failed"),
+        Err(error) => tracing::error!(%error, "the health and metrics server panicked"),
     }
     result
+}
+
+/// Completes only if the task panics (or is aborted): a task that ends normally is done.
+async fn panicked(task: Option<tokio::task::JoinHandle<()>>) -> tokio::task::JoinError {
+    if let Some(task) = task {
+        if let Err(error) = task.await {
+            return error;
+        }
+    }
+    std::future::pending().await
 }

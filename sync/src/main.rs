@@ -1,16 +1,18 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hook_sidecar_sync::{telemetry, Args};
+use hook_sidecar_sync::{init_logging, Args};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-// One thread is plenty for two watches and a request now and then, and keeps the memory small.
-#[tokio::main(flavor = "current_thread")]
+// The sync loop runs on the main thread (`block_on`); the one worker thread runs the spawned
+// tasks: the health and metrics server, which so keeps answering while the loop handles a large
+// Setting, and the feature gate. The list's validation runs on the blocking pool.
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    telemetry::init(args.log_format);
+    init_logging(args.log_format);
 
     let stop = CancellationToken::new();
     if let Err(error) = stop_on_signals(stop.clone()) {

@@ -11,14 +11,16 @@ use std::sync::atomic::AtomicU64;
 /// How one reconciliation ended.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 pub enum Outcome {
-    /// The list was written into the policy.
+    /// The list was written into the policy (the policy's resourceVersion moved).
     Applied,
-    /// The policy already held the list.
+    /// The policy already held the list (no request, or an apply the API server found a no-op).
     Unchanged,
     /// The policy would refuse the resulting settings; its current list was kept.
     Refused,
-    /// The Setting was missing and has been created with the default list.
+    /// The Setting was missing and has been created.
     SettingCreated,
+    /// The Setting was deleted; the job waits for the grace period before creating it again.
+    SettingMissing,
     /// The ClusterAdmissionPolicy does not exist (yet); the job waits for it.
     PolicyMissing,
     /// An API request failed; retried with backoff.
@@ -30,13 +32,19 @@ struct OutcomeLabels {
     outcome: Outcome,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub policy: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     reconciliations: Family<OutcomeLabels, Counter>,
     reconcile_duration: Histogram,
     pub refused_lists: Counter,
-    pub list_accepted: Gauge,
-    pub allowed_images: Gauge,
+    pub apply_requests: Counter,
+    list_accepted: Family<PolicyLabels, Gauge>,
+    allowed_images: Family<PolicyLabels, Gauge>,
     pub last_applied_timestamp: Gauge<f64, AtomicU64>,
     pub watch_errors: Counter,
     pub feature_gate_ensured: Gauge,
@@ -58,8 +66,9 @@ impl Metrics {
             // 1 ms to about 4 s: a reconciliation is one apply request at most.
             reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 13)),
             refused_lists: Counter::default(),
-            list_accepted: Gauge::default(),
-            allowed_images: Gauge::default(),
+            apply_requests: Counter::default(),
+            list_accepted: Family::default(),
+            allowed_images: Family::default(),
             last_applied_timestamp: Gauge::default(),
             watch_errors: Counter::default(),
             feature_gate_ensured: Gauge::default(),
@@ -87,13 +96,18 @@ impl Metrics {
             self.refused_lists.clone(),
         );
         registry.register(
+            "apply_requests",
+            "Apply requests sent to a policy, including those the API server found to be no-ops",
+            self.apply_requests.clone(),
+        );
+        registry.register(
             "list_accepted",
-            "1 when the Setting's current list is valid for the policy, 0 when it is refused",
+            "1 when the policy holds the Setting's current list, 0 when the list is refused or the policy is missing",
             self.list_accepted.clone(),
         );
         registry.register(
             "allowed_images",
-            "Entries in the policy's allowedImages as last applied or found",
+            "Entries in the policy's allowedImages as last applied or found; 0 while the policy is missing",
             self.allowed_images.clone(),
         );
         registry.register(
@@ -131,6 +145,20 @@ impl Metrics {
         self.reconcile_duration.observe(seconds);
     }
 
+    /// What the job knows of `policy`: whether it holds the Setting's list, and how many entries
+    /// its allowedImages has.
+    pub fn policy_state(&self, policy: &str, accepted: bool, entries: usize) {
+        let labels = PolicyLabels {
+            policy: policy.to_owned(),
+        };
+        self.list_accepted
+            .get_or_create(&labels)
+            .set(i64::from(accepted));
+        self.allowed_images
+            .get_or_create(&labels)
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -151,7 +179,17 @@ mod tests {
         metrics.observe_reconciliation(Outcome::Applied, 0.003);
         metrics.observe_reconciliation(Outcome::Refused, 0.001);
         metrics.refused_lists.inc();
+        metrics.policy_state("hook-sidecars", true, 3);
+        metrics.policy_state("launchers", false, 0);
         let text = metrics.encode();
+        assert!(
+            text.contains("hook_sidecar_sync_allowed_images{policy=\"hook-sidecars\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hook_sidecar_sync_list_accepted{policy=\"launchers\"} 0"),
+            "{text}"
+        );
         assert!(
             text.contains("hook_sidecar_sync_reconciliations_total{outcome=\"Applied\"} 2"),
             "{text}"

@@ -13,23 +13,55 @@ pub enum Plan {
     Unchanged,
     /// Apply the list: the settings that result pass the policy's own validation.
     Apply,
-    /// The settings that would result are refused by the policy; the reason is its message.
-    Refused(String),
+    /// The list is not written; the policy keeps its current one.
+    Refused(Refusal),
+}
+
+/// Why a list is not written, in words that name the culprit.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    /// The policy's own message (it names the offending entry or key), or the size.
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RefusalKind {
+    /// An entry of the list is refused by the policy's validation.
+    InvalidList,
+    /// The settings with the list would be larger than `--max-settings-bytes`.
+    TooLarge,
+    /// The list is valid, but the policy's other settings are not: the policy-server would
+    /// refuse the settings whatever the list.
+    InvalidPolicySettings,
+}
+
+impl RefusalKind {
+    /// The `reason` of the Event and of the Setting's condition (CamelCase, as Kubernetes wants).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidList => "InvalidSidecarList",
+            Self::TooLarge => "SidecarListTooLarge",
+            Self::InvalidPolicySettings => "InvalidPolicySettings",
+        }
+    }
 }
 
 /// Compares `desired` with the policy's current settings and validates the settings that
 /// writing it would produce, with the code the policy's `validate_settings` runs. The other keys
 /// take part in the validation (`sidecarShimImage`, `allowPVC`, ...), since the policy-server
-/// would refuse the settings as a whole.
-pub fn plan(current_settings: &Value, desired: &[String]) -> Plan {
+/// would refuse the settings as a whole; when they are what is wrong, the refusal says so rather
+/// than blame a valid list. Settings over `max_bytes` of JSON are refused before anything else:
+/// the API server would accept the Setting but etcd would refuse the policy.
+pub fn plan(current_settings: &Value, desired: &[String], max_bytes: usize) -> Plan {
     let mut settings = match current_settings {
         Value::Null => Map::new(),
         Value::Object(settings) => settings.clone(),
         other => {
-            return Plan::Refused(format!(
-                "spec.settings is {}, not an object",
-                json_type_name(other)
-            ))
+            return Plan::Refused(Refusal {
+                kind: RefusalKind::InvalidPolicySettings,
+                reason: format!("spec.settings is {}, not an object", json_type_name(other)),
+            })
         }
     };
     let desired_json = Value::from(desired.to_vec());
@@ -37,10 +69,56 @@ pub fn plan(current_settings: &Value, desired: &[String]) -> Plan {
         return Plan::Unchanged;
     }
     settings.insert(ALLOWED_IMAGES.to_owned(), desired_json);
-    match parse_and_validate(&Value::Object(settings)) {
-        Ok(_) => Plan::Apply,
-        Err(reason) => Plan::Refused(reason),
+    let settings = Value::Object(settings);
+    let size = json_size(&settings);
+    if size > max_bytes {
+        return Plan::Refused(Refusal {
+            kind: RefusalKind::TooLarge,
+            reason: format!(
+                "spec.settings would be {size} bytes of JSON with these {} entries, over the \
+                 bound of {max_bytes} bytes (--max-settings-bytes)",
+                desired.len()
+            ),
+        });
     }
+    match parse_and_validate(&settings) {
+        Ok(_) => Plan::Apply,
+        Err(reason) => Plan::Refused(blame(settings, reason)),
+    }
+}
+
+/// Decides whether the list or the policy's other settings made the validation fail: the other
+/// settings are validated again with an empty list.
+fn blame(mut settings: Value, reason: String) -> Refusal {
+    settings[ALLOWED_IMAGES] = Value::Array(Vec::new());
+    match parse_and_validate(&settings) {
+        Ok(_) => Refusal {
+            kind: RefusalKind::InvalidList,
+            reason,
+        },
+        Err(other) => Refusal {
+            kind: RefusalKind::InvalidPolicySettings,
+            reason: other,
+        },
+    }
+}
+
+/// The length of `value` serialized as compact JSON, without keeping the bytes.
+fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Serializing a Value into a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 fn json_type_name(value: &Value) -> &'static str {
@@ -73,22 +151,58 @@ mod tests {
     #[case::emptied(json!({"allowedImages": ["a/b:1"]}), &[], Plan::Apply)]
     #[case::other_keys_valid(json!({"allowPVC": true, "allowSharedComputePath": true}), &["a/b:1"], Plan::Apply)]
     fn plans(#[case] current: Value, #[case] desired: &[&str], #[case] expected: Plan) {
-        assert_eq!(plan(&current, &list(desired)), expected);
+        assert_eq!(plan(&current, &list(desired), MAX), expected);
     }
 
+    const MAX: usize = crate::config::DEFAULT_MAX_SETTINGS_BYTES;
+
     #[rstest]
-    #[case::invalid_entry(json!({}), &["a/b:1", "registry.example.com/*/x"], "allowedImages[1] \"registry.example.com/*/x\"")]
-    #[case::uppercase_repository(json!({}), &["Registry/Image:1"], "allowedImages[0] \"Registry/Image:1\"")]
-    // Valid on its own, refused with the other keys: the policy would refuse the whole settings.
-    #[case::other_keys_invalid(json!({"allowSharedComputePath": true}), &["a/b:1"], "allowSharedComputePath: true needs allowPVC: true")]
-    #[case::unknown_key(json!({"allowComand": true}), &["a/b:1"], "allowComand")]
-    #[case::not_an_object(json!("allowedImages: [a]"), &["a/b:1"], "spec.settings is a string, not an object")]
-    fn refusals(#[case] current: Value, #[case] desired: &[&str], #[case] named: &str) {
-        match plan(&current, &list(desired)) {
-            Plan::Refused(reason) => {
-                assert!(reason.contains(named), "{reason:?} does not name {named:?}")
+    #[case::invalid_entry(json!({}), &["a/b:1", "registry.example.com/*/x"], RefusalKind::InvalidList, "allowedImages[1] \"registry.example.com/*/x\"")]
+    #[case::uppercase_repository(json!({}), &["Registry/Image:1"], RefusalKind::InvalidList, "allowedImages[0] \"Registry/Image:1\"")]
+    // Valid on its own, refused with the other keys: the policy would refuse the whole settings,
+    // and the refusal says that the other keys are at fault.
+    #[case::other_keys_invalid(json!({"allowSharedComputePath": true}), &["a/b:1"], RefusalKind::InvalidPolicySettings, "allowSharedComputePath: true needs allowPVC: true")]
+    #[case::unknown_key(json!({"allowComand": true}), &["a/b:1"], RefusalKind::InvalidPolicySettings, "allowComand")]
+    // Both wrong: the other settings are named (fixing the list alone would not help).
+    #[case::both_invalid(json!({"allowComand": true}), &["Bad/Image"], RefusalKind::InvalidPolicySettings, "allowComand")]
+    #[case::not_an_object(json!("allowedImages: [a]"), &["a/b:1"], RefusalKind::InvalidPolicySettings, "spec.settings is a string, not an object")]
+    fn refusals(
+        #[case] current: Value,
+        #[case] desired: &[&str],
+        #[case] kind: RefusalKind,
+        #[case] named: &str,
+    ) {
+        match plan(&current, &list(desired), MAX) {
+            Plan::Refused(refusal) => {
+                assert_eq!(refusal.kind, kind, "{refusal:?}");
+                assert!(
+                    refusal.reason.contains(named),
+                    "{refusal:?} does not name {named:?}"
+                );
             }
             other => panic!("expected a refusal naming {named:?}, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_size_bound_counts_the_whole_settings() {
+        let written = r#"{"allowPVC":true,"allowedImages":["a/b:1"]}"#;
+        let current = json!({ "allowPVC": true });
+        assert_eq!(
+            json_size(&serde_json::from_str(written).expect("JSON")),
+            written.len()
+        );
+        assert_eq!(plan(&current, &list(&["a/b:1"]), 43), Plan::Apply);
+        match plan(&current, &list(&["a/b:1"]), 42) {
+            Plan::Refused(refusal) => {
+                assert_eq!(refusal.kind, RefusalKind::TooLarge);
+                assert!(refusal.reason.contains("43 bytes"), "{refusal:?}");
+                assert!(refusal.reason.contains("bound of 42 bytes"), "{refusal:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same list already there is not a write, whatever its size.
+        let held = json!({ "allowedImages": ["a/b:1"] });
+        assert_eq!(plan(&held, &list(&["a/b:1"]), 1), Plan::Unchanged);
     }
 }

@@ -44,6 +44,9 @@ pub struct Setting {
     pub default: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// Not a subresource in Harvester's CRD: written with the object itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<SettingStatus>,
 }
 api_resource!(
     Setting,
@@ -55,8 +58,9 @@ api_resource!(
 );
 
 impl Setting {
-    /// A new Setting with `default` set and no `value`, as Harvester creates its settings.
-    pub fn with_default(name: &str, default: &str) -> Self {
+    /// A new Setting with `default` set, as Harvester creates its settings, and `value` when
+    /// given (an empty `value` is left out).
+    pub fn new(name: &str, default: &str, value: &str) -> Self {
         Self {
             types: Some(TypeMeta::resource::<Self>()),
             metadata: ObjectMeta {
@@ -64,9 +68,25 @@ impl Setting {
                 ..ObjectMeta::default()
             },
             default: Some(default.to_owned()),
-            value: None,
+            value: (!value.is_empty()).then(|| value.to_owned()),
+            status: None,
         }
     }
+
+    /// The conditions of `status`, as JSON: those of other writers are kept as they are.
+    pub fn conditions(&self) -> &[Value] {
+        self.status
+            .as_ref()
+            .map_or(&[], |status| status.conditions.as_slice())
+    }
+}
+
+/// Harvester's `SettingStatus`: wrangler conditions (`type`, `status`, `reason`, `message`,
+/// `lastUpdateTime`, `lastTransitionTime`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct SettingStatus {
+    #[serde(default)]
+    pub conditions: Vec<Value>,
 }
 
 /// A Kubewarden `ClusterAdmissionPolicy`; only `spec.settings` is read.

@@ -1,4 +1,6 @@
-//! Structured logs through `tracing`; `RUST_LOG` filters them (default `info`).
+//! Structured logs through `tracing`; `RUST_LOG` filters them (default `info`, with kube-rs's
+//! watcher at `error`: the job logs its watches' failures itself, once per outage, with what a
+//! 403 after an API-server restart means).
 
 use std::io::IsTerminal;
 
@@ -12,7 +14,8 @@ pub enum LogFormat {
 }
 
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,kube_runtime::watcher=error"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -272,6 +272,19 @@ impl Cluster {
         self.wait_ready(Duration::from_secs(90))
     }
 
+    /// Kills kube-apiserver with SIGKILL (a crash, or a node losing power), keeps it down for
+    /// `down`, starts it again with the same flags, port and etcd, and returns when it is ready.
+    pub fn crash_apiserver(&self, down: Duration) -> Result<()> {
+        {
+            let mut apiserver = self.apiserver.lock().expect("lock");
+            apiserver.kill()?;
+            apiserver.wait()?;
+            std::thread::sleep(down);
+            *apiserver = spawn_apiserver(&self.apiserver_command, &self.dir)?;
+        }
+        self.wait_ready(Duration::from_secs(90))
+    }
+
     pub async fn client(&self) -> Result<Client> {
         let kubeconfig = Kubeconfig::read_from(&self.admin_kubeconfig)?;
         let config =
@@ -357,17 +370,7 @@ impl Job {
 
     /// GET on the job's health and metrics server: (status, body).
     pub fn http_get(&self, path: &str) -> Result<(u16, String)> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut response = agent
-            .get(&format!("http://127.0.0.1:{}{path}", self.metrics_port))
-            .call()?;
-        Ok((
-            response.status().as_u16(),
-            response.body_mut().read_to_string()?,
-        ))
+        http_get(self.metrics_port, path, Duration::from_secs(30))
     }
 
     /// The value of one sample of `/metrics`, e.g. `hook_sidecar_sync_refused_lists_total`.
@@ -399,6 +402,22 @@ impl Job {
         };
         Ok((field("VmRSS:")?, field("VmHWM:")?))
     }
+}
+
+/// GET on a job's health and metrics server at `port`: (status, body), within `timeout`.
+pub fn http_get(port: u16, path: &str, timeout: Duration) -> Result<(u16, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    let mut response = agent
+        .get(&format!("http://127.0.0.1:{port}{path}"))
+        .call()?;
+    Ok((
+        response.status().as_u16(),
+        response.body_mut().read_to_string()?,
+    ))
 }
 
 impl Drop for Job {
@@ -465,10 +484,18 @@ pub fn kubevirts_api(client: &Client) -> Api<DynamicObject> {
 
 /// A ClusterAdmissionPolicy as an administrator writes it (kubectl's field manager).
 pub async fn create_policy(client: &Client, settings: Value) -> Result<DynamicObject> {
+    create_named_policy(client, POLICY, settings).await
+}
+
+pub async fn create_named_policy(
+    client: &Client,
+    name: &str,
+    settings: Value,
+) -> Result<DynamicObject> {
     let policy: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "policies.kubewarden.io/v1",
         "kind": "ClusterAdmissionPolicy",
-        "metadata": { "name": POLICY },
+        "metadata": { "name": name },
         "spec": {
             "module": "registry://ghcr.io/kubewarden-contrib/policies/hook-sidecar-policy:v0.1.0",
             "mode": "monitor",
@@ -540,6 +567,11 @@ pub async fn reset(client: &Client) -> Result<()> {
         })
         .await?;
     }
+    reset_events(client).await
+}
+
+/// Deletes every Event in `default`, where those of the Setting are.
+pub async fn reset_events(client: &Client) -> Result<()> {
     let events: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         "default",
@@ -568,6 +600,21 @@ pub async fn setting_events(client: &Client) -> Result<Vec<Value>> {
             event["regarding"]["kind"] == "Setting" && event["regarding"]["name"] == SETTING
         })
         .collect())
+}
+
+/// The Setting's `configured` condition, the job's report on it.
+pub async fn setting_condition(client: &Client) -> Result<Option<Value>> {
+    let Some(setting) = settings_api(client).get_opt(SETTING).await? else {
+        return Ok(None);
+    };
+    Ok(setting.data["status"]["conditions"]
+        .as_array()
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|condition| condition["type"] == "configured")
+                .cloned()
+        }))
 }
 
 /// Polls `check` every 10 ms until it returns `Some`, or fails after `timeout`.
