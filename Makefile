@@ -9,8 +9,9 @@ REGISTRY ?=
 POLICY_NAME := hook-sidecar-policy
 CRATE_NAME := $(subst -,_,$(POLICY_NAME))
 
-# `make push` without REGISTRY stops here, before anything is built (also under `make -j`).
-ifneq ($(filter push,$(MAKECMDGOALS)),)
+# `make push` or `make release` without REGISTRY stops here, before anything is built (also under
+# `make -j`).
+ifneq ($(filter push release,$(MAKECMDGOALS)),)
 ifeq ($(strip $(REGISTRY)),)
 $(error set REGISTRY, e.g. make push REGISTRY=ghcr.io/my-org/policies)
 endif
@@ -37,7 +38,7 @@ run:
 
 # The whole gate, as CI runs it on a fresh machine: what is cheap and most often wrong first.
 .PHONY: test
-test: deps fmt lint fuzz-check fixtures unit-tests e2e-tests
+test: deps fmt lint fuzz-check fixtures chart-lint actionlint unit-tests e2e-tests image-tests
 
 .PHONY: deps
 deps:
@@ -72,6 +73,46 @@ sync-bench: deps
 	cargo bench -p hook-sidecar-sync --profile host --bench propagation
 	PAUSE_MS=200 cargo bench -p hook-sidecar-sync --profile host --bench propagation
 	cargo bench -p hook-sidecar-sync --profile host --bench stress
+
+# The chart: helm's strict lint with the default values and with every optional part on. The
+# rendering itself is checked by the sync job's API-server tests (server-side dry run).
+CHART := charts/hook-sidecar-policy
+.PHONY: chart-lint
+chart-lint: deps
+	$$(hack/go-tool.sh helm) lint --strict $(CHART)
+	$$(hack/go-tool.sh helm) lint --strict $(CHART) --set launcherPodPolicy.enabled=true \
+	  --set sync.featureGate.enabled=true --set policy.contextAware.enabled=true \
+	  --set monitoring.serviceMonitor.enabled=true --set monitoring.podMonitor.enabled=true
+
+# The GitHub workflows.
+.PHONY: actionlint
+actionlint: deps
+	$$(hack/go-tool.sh actionlint) -no-color .github/workflows/*.yml
+
+# The sync job's image (static musl binary, no Docker engine) as an OCI layout for this machine's
+# arch, at $(TARGET_DIR)/sync-image.
+.PHONY: sync-image
+sync-image:
+	hack/build-sync-image.sh layout $(TARGET_DIR)/sync-image
+
+# The image opened and its binary run against a real kube-apiserver (sync/tests/image.rs).
+.PHONY: image-tests
+image-tests: deps sync-image
+	SYNC_IMAGE_LAYOUT=$(TARGET_DIR)/sync-image cargo test -p hook-sidecar-sync --test image
+
+# Builds and pushes everything an install needs to one registry path:
+#   $(REGISTRY)/hook-sidecar-policy:v$(VERSION)   the policy module (kwctl push)
+#   $(REGISTRY)/hook-sidecar-sync:v$(VERSION)     the sync job's image, for $(ARCHS) (crane)
+#   oci://$(REGISTRY)/charts/hook-sidecar-policy  the chart, version $(VERSION) (helm push)
+# then `helm install ... --set registry=$(REGISTRY)` uses them: no file to edit.
+ARCHS ?= amd64
+.PHONY: release
+release: push
+	hack/build-sync-image.sh push $(REGISTRY)/hook-sidecar-sync:v$(VERSION) $(ARCHS)
+	rm -rf $(TARGET_DIR)/chart && mkdir -p $(TARGET_DIR)/chart
+	$$(hack/go-tool.sh helm) package $(CHART) -d $(TARGET_DIR)/chart
+	$$(hack/go-tool.sh helm) push $(TARGET_DIR)/chart/$(POLICY_NAME)-$(VERSION).tgz oci://$(REGISTRY)/charts
+	@echo "install: helm install $(POLICY_NAME) oci://$(REGISTRY)/charts/$(POLICY_NAME) --version $(VERSION) -n cattle-kubewarden-system --set registry=$(REGISTRY)"
 
 .PHONY: fmt
 fmt:

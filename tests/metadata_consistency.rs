@@ -225,6 +225,44 @@ fn rules_cover_exactly_the_kinds_the_policy_checks() {
     );
 }
 
+/// The ClusterAdmissionPolicies the chart installs, with the launcher-Pod policy on: `helm
+/// template` (helm from `hack/go-tool.sh`, or `HELM_BIN`).
+fn chart_policies() -> Vec<Value> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let helm = match std::env::var_os("HELM_BIN") {
+        Some(helm) => std::path::PathBuf::from(helm),
+        None => {
+            let output = std::process::Command::new(format!("{root}/hack/go-tool.sh"))
+                .arg("helm")
+                .output()
+                .expect("hack/go-tool.sh runs");
+            assert!(output.status.success(), "hack/go-tool.sh helm failed");
+            String::from_utf8(output.stdout)
+                .expect("a path")
+                .trim()
+                .into()
+        }
+    };
+    let output = std::process::Command::new(helm)
+        .args(["template", "hook-sidecar-policy"])
+        .arg(format!("{root}/charts/hook-sidecar-policy"))
+        .args(["--set", "launcherPodPolicy.enabled=true"])
+        .output()
+        .expect("helm runs");
+    assert!(
+        output.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rendered = String::from_utf8(output.stdout).expect("UTF-8");
+    serde_yaml::Deserializer::from_str(&rendered)
+        .map(|document| {
+            <Value as serde::Deserialize>::deserialize(document).expect("rendered YAML")
+        })
+        .filter(|object| object["kind"].as_str() == Some("ClusterAdmissionPolicy"))
+        .collect()
+}
+
 /// The ClusterAdmissionPolicies the README shows, from its `yaml` code blocks.
 fn readme_policies() -> Vec<Value> {
     let readme = text("README.md");
@@ -246,13 +284,16 @@ fn every_shipped_policy_has_the_metadata_rules_and_equivalent_matching() {
             .into_iter()
             .partition(|(group, _, resource, _)| group.is_empty() && resource == "pods");
     assert!(!pods.is_empty() && !annotated.is_empty());
-    let mut policies = vec![
-        ("deploy/policy.yaml".to_owned(), yaml("deploy/policy.yaml")),
-        (
-            "deploy/policy-launcher-pods.yaml".to_owned(),
-            yaml("deploy/policy-launcher-pods.yaml"),
-        ),
-    ];
+    let mut policies: Vec<(String, Value)> = chart_policies()
+        .into_iter()
+        .enumerate()
+        .map(|(i, policy)| (format!("the chart's policy {i}"), policy))
+        .collect();
+    assert_eq!(
+        policies.len(),
+        2,
+        "the chart renders the VM and the Pod policy"
+    );
     let readme = readme_policies();
     assert!(
         !readme.is_empty(),
@@ -292,7 +333,7 @@ fn every_shipped_policy_has_the_metadata_rules_and_equivalent_matching() {
     }
     assert!(
         launcher_policies >= 2,
-        "deploy/ and the README show the Pod policy"
+        "the chart and the README show the Pod policy"
     );
 }
 

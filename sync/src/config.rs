@@ -6,6 +6,7 @@ use clap::Parser;
 use hook_sidecar_policy::settings::parse_and_validate;
 use serde_json::json;
 
+use crate::feature_gate::{GateConfig, GateTarget, ObjectName};
 use crate::telemetry::LogFormat;
 use crate::{Error, Result};
 use hook_sidecar_policy::harvester_setting::{unique_items, ListMode};
@@ -60,9 +61,11 @@ pub struct Args {
     #[arg(long, default_value = "")]
     pub default_sidecars: String,
 
-    /// Add the `Sidecar` feature gate to the KubeVirt CR if it is not there.
-    #[arg(long)]
-    pub ensure_sidecar_feature_gate: bool,
+    /// Keep the `Sidecar` feature gate on while the policy reports `active`, in the
+    /// `managedchart`'s values (Harvester), the `kubevirt` CR (plain KubeVirt), or `auto`: the
+    /// ManagedChart when it exists, else the CR. Off when the flag is absent.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "auto")]
+    pub ensure_sidecar_feature_gate: Option<GateTarget>,
 
     /// The KubeVirt CR for --ensure-sidecar-feature-gate.
     #[arg(long, default_value = "kubevirt")]
@@ -70,6 +73,13 @@ pub struct Args {
 
     #[arg(long, default_value = "harvester-system")]
     pub kubevirt_namespace: String,
+
+    /// The ManagedChart that renders the KubeVirt CR, for --ensure-sidecar-feature-gate.
+    #[arg(long, default_value = "harvester")]
+    pub managedchart_name: String,
+
+    #[arg(long, default_value = "fleet-local")]
+    pub managedchart_namespace: String,
 
     /// The server-side apply field manager of `spec.settings.allowedImages` (and the writer of
     /// the Setting's condition and the Events' reporting controller).
@@ -100,6 +110,22 @@ impl Args {
         })?;
         Ok(())
     }
+
+    /// What --ensure-sidecar-feature-gate needs, or `None` when it is off.
+    pub fn feature_gate(&self) -> Option<GateConfig> {
+        Some(GateConfig {
+            target: self.ensure_sidecar_feature_gate?,
+            policy_names: self.policy_names.clone(),
+            kubevirt: ObjectName {
+                namespace: self.kubevirt_namespace.clone(),
+                name: self.kubevirt_name.clone(),
+            },
+            managed_chart: ObjectName {
+                namespace: self.managedchart_namespace.clone(),
+                name: self.managedchart_name.clone(),
+            },
+        })
+    }
 }
 
 #[cfg(test)]
@@ -127,8 +153,27 @@ mod tests {
             ),
             ("harvester-system", "kubevirt")
         );
-        assert!(!args.ensure_sidecar_feature_gate);
+        assert!(args.feature_gate().is_none(), "the gate is off by default");
         assert!(args.validate().is_ok(), "the empty default list is valid");
+    }
+
+    #[rstest::rstest]
+    #[case::bare_flag_is_auto(&["--ensure-sidecar-feature-gate"], GateTarget::Auto)]
+    #[case::managedchart(&["--ensure-sidecar-feature-gate=managedchart"], GateTarget::ManagedChart)]
+    #[case::kubevirt(&["--ensure-sidecar-feature-gate=kubevirt"], GateTarget::KubeVirt)]
+    fn feature_gate_targets(#[case] flags: &[&str], #[case] target: GateTarget) {
+        let gate = args(flags).feature_gate().expect("the gate is on");
+        assert_eq!(gate.target, target);
+        assert_eq!(gate.managed_chart.to_string(), "fleet-local/harvester");
+        assert_eq!(gate.kubevirt.to_string(), "harvester-system/kubevirt");
+    }
+
+    #[test]
+    fn unknown_feature_gate_target_is_refused() {
+        let error =
+            Args::try_parse_from(["hook-sidecar-sync", "--ensure-sidecar-feature-gate=fleet"])
+                .expect_err("unknown target");
+        assert!(error.to_string().contains("fleet"), "{error}");
     }
 
     #[test]

@@ -19,6 +19,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "{object}: {field} is {value}, not a list of feature gates; the Sidecar gate was not added"
+    )]
+    UnexpectedFeatureGates {
+        object: String,
+        field: String,
+        value: String,
+    },
+
     #[error("a task of the job failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 

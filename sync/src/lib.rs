@@ -47,11 +47,10 @@ pub async fn run(args: Args, stop: CancellationToken) -> Result<()> {
         stop.clone().cancelled_owned(),
     ));
 
-    let feature_gate = args.ensure_sidecar_feature_gate.then(|| {
+    let feature_gate = args.feature_gate().map(|gate| {
         tokio::spawn(feature_gate::run(
             client.clone(),
-            args.kubevirt_namespace.clone(),
-            args.kubevirt_name.clone(),
+            gate,
             health.clone(),
             stop.clone(),
         ))

@@ -48,6 +48,8 @@ pub struct Metrics {
     pub last_applied_timestamp: Gauge<f64, AtomicU64>,
     pub watch_errors: Counter,
     pub feature_gate_ensured: Gauge,
+    pub feature_gate_policy_active: Gauge,
+    pub feature_gate_additions: Counter,
 }
 
 impl Default for Metrics {
@@ -70,6 +72,8 @@ impl Metrics {
             last_applied_timestamp: Gauge::default(),
             watch_errors: Counter::default(),
             feature_gate_ensured: Gauge::default(),
+            feature_gate_policy_active: Gauge::default(),
+            feature_gate_additions: Counter::default(),
         };
         metrics.registered()
     }
@@ -118,8 +122,18 @@ impl Metrics {
         );
         registry.register(
             "feature_gate_ensured",
-            "1 once the Sidecar feature gate is known to be in the KubeVirt CR",
+            "1 once the Sidecar feature gate is known to be on (ManagedChart values or KubeVirt CR)",
             self.feature_gate_ensured.clone(),
+        );
+        registry.register(
+            "feature_gate_policy_active",
+            "1 when the ClusterAdmissionPolicy was last seen active (the gate may be added), else 0",
+            self.feature_gate_policy_active.clone(),
+        );
+        registry.register(
+            "feature_gate_additions",
+            "Times the job added the Sidecar feature gate (again after a removal)",
+            self.feature_gate_additions.clone(),
         );
         self
     }

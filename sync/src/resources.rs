@@ -1,4 +1,4 @@
-//! The three API objects the job touches, reduced to the fields it reads.
+//! The API objects the job touches, reduced to the fields it reads.
 //!
 //! Each is a plain struct with the real group, version, kind and scope; unknown fields are ignored
 //! on read, and writes never send a whole object back (server-side apply or a merge patch of the
@@ -95,6 +95,9 @@ pub struct ClusterAdmissionPolicy {
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: PolicySpec,
+    /// Written by the Kubewarden controller; the feature gate waits for `policyStatus: active`.
+    #[serde(default)]
+    pub status: Option<PolicyStatus>,
 }
 api_resource!(
     ClusterAdmissionPolicy,
@@ -111,6 +114,31 @@ pub struct PolicySpec {
     #[serde(default)]
     pub settings: Value,
 }
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyStatus {
+    /// `unscheduled`, `scheduled`, `pending` or `active`.
+    #[serde(default)]
+    pub policy_status: Option<String>,
+}
+
+/// Rancher's `ManagedChart` (`harvester` in `fleet-local` renders Harvester's KubeVirt CR);
+/// `spec` is kept as JSON, only `spec.values` is read.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ManagedChart {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Value,
+}
+api_resource!(
+    ManagedChart,
+    "management.cattle.io",
+    "v3",
+    "ManagedChart",
+    "managedcharts",
+    k8s_openapi::NamespaceResourceScope
+);
 
 /// KubeVirt's `KubeVirt` CR; `spec` is kept as JSON, only the feature gates are read.
 #[derive(Clone, Debug, Default, Deserialize)]

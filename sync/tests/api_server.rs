@@ -1,7 +1,11 @@
 //! The job against a real kube-apiserver and etcd (see `support`), as its ServiceAccount with
-//! exactly the RBAC of `deploy/rbac.yaml`. One server for all tests, run one after the other;
-//! each test starts from no Setting, no policy and no KubeVirt CR.
+//! exactly the RBAC the chart renders. One server for all tests, run one after the other; each
+//! test starts from no Setting, no policy, no KubeVirt CR and no ManagedChart.
 
+#[path = "api_server/chart.rs"]
+mod chart;
+#[path = "api_server/feature_gate.rs"]
+mod feature_gate;
 mod support;
 
 use std::future::Future;
@@ -10,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use kube::Client;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{json, Value};
@@ -22,7 +26,7 @@ type Scenario =
     for<'a> fn(&'a Cluster, &'a Client) -> Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
 
 macro_rules! trials {
-    ($cluster:expr, $($name:ident),+ $(,)?) => {
+    ($cluster:expr, $($name:path),+ $(,)?) => {
         vec![$({
             let cluster = Arc::clone(&$cluster);
             let scenario: Scenario = |cluster, client| Box::pin($name(cluster, client));
@@ -57,9 +61,18 @@ fn main() {
         coalesces_a_burst_of_changes,
         survives_an_api_server_restart,
         converges_after_an_api_server_crash,
-        adds_the_feature_gate_once,
         rbac_grants_what_the_job_needs_and_no_more,
-        runs_as_deployed,
+        feature_gate::kubevirt_target_follows_the_policy_status,
+        feature_gate::kubevirt_target_waits_for_a_cr_created_later,
+        feature_gate::managedchart_target_patches_the_chart_values,
+        feature_gate::managedchart_target_refuses_a_malformed_gate_list,
+        feature_gate::auto_target_prefers_the_managed_chart,
+        feature_gate::no_gate_without_an_active_policy,
+        feature_gate::feature_gate_rbac_per_target,
+        chart::chart_is_accepted_by_the_api_server,
+        chart::chart_policy_matches_the_metadata,
+        chart::addon_example_is_accepted,
+        chart::runs_as_the_chart_deploys,
     );
     let conclusion = libtest_mimic::run(&args, trials);
     // Stop kube-apiserver and etcd before exiting (exit skips destructors).
@@ -1077,61 +1090,6 @@ async fn converges_after_an_api_server_crash(cluster: &Cluster, client: &Client)
     job.stop()
 }
 
-async fn adds_the_feature_gate_once(cluster: &Cluster, client: &Client) -> Result<()> {
-    create_policy(client, json!({})).await?;
-    put_setting(client, "", "").await?;
-    create_kubevirt(
-        client,
-        json!({ "developerConfiguration": { "featureGates": ["LiveMigration", "HostDevices"] } }),
-    )
-    .await?;
-    let job = cluster.start_job(&["--ensure-sidecar-feature-gate"])?;
-    wait_for_metric(&job, "hook_sidecar_sync_feature_gate_ensured", 1.0).await?;
-    let kubevirt = kubevirts_api(client).get(KUBEVIRT).await?;
-    ensure!(
-        feature_gates(&kubevirt) == json!(["LiveMigration", "HostDevices", "Sidecar"]),
-        "{}",
-        kubevirt.data
-    );
-    job.stop()?;
-
-    // Again: already there, nothing written.
-    let job = cluster.start_job(&["--ensure-sidecar-feature-gate"])?;
-    wait_for_metric(&job, "hook_sidecar_sync_feature_gate_ensured", 1.0).await?;
-    let again = kubevirts_api(client).get(KUBEVIRT).await?;
-    ensure!(
-        resource_version(&again) == resource_version(&kubevirt),
-        "written twice: {}",
-        again.data
-    );
-    ensure!(
-        job.log().contains("added=false"),
-        "the job did not find the gate there: {:?}",
-        job.log()
-    );
-    job.stop()?;
-
-    // A CR without developerConfiguration, created after the job started.
-    kubevirts_api(client)
-        .delete(KUBEVIRT, &Default::default())
-        .await?;
-    let job = cluster.start_job(&["--ensure-sidecar-feature-gate"])?;
-    create_kubevirt(client, json!({ "imagePullPolicy": "IfNotPresent" })).await?;
-    wait_for_metric(&job, "hook_sidecar_sync_feature_gate_ensured", 1.0).await?;
-    let kubevirt = kubevirts_api(client).get(KUBEVIRT).await?;
-    ensure!(
-        feature_gates(&kubevirt) == json!(["Sidecar"]),
-        "{}",
-        kubevirt.data
-    );
-    ensure!(
-        kubevirt.data["spec"]["configuration"]["imagePullPolicy"] == "IfNotPresent",
-        "{}",
-        kubevirt.data
-    );
-    job.stop()
-}
-
 async fn rbac_grants_what_the_job_needs_and_no_more(
     cluster: &Cluster,
     _client: &Client,
@@ -1141,16 +1099,13 @@ async fn rbac_grants_what_the_job_needs_and_no_more(
     let setting = format!("settings.harvesterhci.io/{SETTING}");
     let policy = format!("clusteradmissionpolicies.policies.kubewarden.io/{POLICY}");
     let kubevirt = format!("kubevirts.kubevirt.io/{KUBEVIRT}");
+    let managed_chart = format!("managedcharts.management.cattle.io/{MANAGED_CHART}");
     for (allowed, request) in [
         (true, vec!["watch", setting.as_str()]),
         (true, vec!["create", "settings.harvesterhci.io"]),
         (true, vec!["patch", policy.as_str()]),
         // Its condition: Harvester's Setting has no status subresource.
         (true, vec!["patch", setting.as_str()]),
-        (
-            true,
-            vec!["patch", kubevirt.as_str(), "-n", KUBEVIRT_NAMESPACE],
-        ),
         (
             true,
             vec!["create", "events.events.k8s.io", "-n", "default"],
@@ -1183,6 +1138,15 @@ async fn rbac_grants_what_the_job_needs_and_no_more(
             vec!["create", "clusteradmissionpolicies.policies.kubewarden.io"],
         ),
         (false, vec!["patch", kubevirt.as_str(), "-n", "default"]),
+        // The feature gate is off in the chart's defaults: no access to its targets.
+        (
+            false,
+            vec!["patch", kubevirt.as_str(), "-n", KUBEVIRT_NAMESPACE],
+        ),
+        (
+            false,
+            vec!["get", managed_chart.as_str(), "-n", MANAGED_CHART_NAMESPACE],
+        ),
         (false, vec!["get", "secrets", "-n", JOB_NAMESPACE]),
         (false, vec!["create", "pods", "-n", KUBEVIRT_NAMESPACE]),
     ] {
@@ -1194,118 +1158,4 @@ async fn rbac_grants_what_the_job_needs_and_no_more(
         );
     }
     Ok(())
-}
-
-/// `deploy/` as the API server sees it (server-side dry run), and the job run with the container
-/// arguments of `deploy/deployment.yaml`.
-async fn runs_as_deployed(cluster: &Cluster, client: &Client) -> Result<()> {
-    let deploy = repo_root().join("deploy");
-    let applied: Value = serde_json::from_str(&cluster.kubectl(&[
-        "apply",
-        "--dry-run=server",
-        "-o",
-        "json",
-        "-k",
-        &deploy.display().to_string(),
-    ])?)?;
-    let objects = applied["items"].as_array().cloned().unwrap_or_default();
-    let kinds: Vec<&str> = objects
-        .iter()
-        .filter_map(|object| object["kind"].as_str())
-        .collect();
-    for kind in [
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-        "Deployment",
-        "ClusterAdmissionPolicy",
-    ] {
-        ensure!(kinds.contains(&kind), "deploy/ has no {kind}: {kinds:?}");
-    }
-    let deployment = objects
-        .iter()
-        .find(|object| object["kind"] == "Deployment")
-        .ok_or_else(|| anyhow::anyhow!("no Deployment"))?;
-    let pod = &deployment["spec"]["template"]["spec"];
-    let container = &pod["containers"][0];
-    ensure!(pod["serviceAccountName"] == SERVICE_ACCOUNT, "{pod}");
-    ensure!(pod["securityContext"]["runAsNonRoot"] == true, "{pod}");
-    ensure!(
-        container["securityContext"]["readOnlyRootFilesystem"] == true,
-        "{container}"
-    );
-    ensure!(
-        container["securityContext"]["allowPrivilegeEscalation"] == false,
-        "{container}"
-    );
-    ensure!(
-        container["resources"]["limits"]["memory"].is_string(),
-        "{container}"
-    );
-    ensure!(
-        container["livenessProbe"]["httpGet"]["path"] == "/healthz",
-        "{container}"
-    );
-    ensure!(
-        container["readinessProbe"]["httpGet"]["path"] == "/readyz",
-        "{container}"
-    );
-
-    // The job with the Deployment's arguments, against the policy of deploy/policy.yaml.
-    cluster.kubectl(&[
-        "apply",
-        "-f",
-        &deploy.join("policy.yaml").display().to_string(),
-    ])?;
-    create_kubevirt(client, json!({})).await?;
-    let args: Vec<String> = serde_json::from_value(container["args"].clone())?;
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let job = cluster.start_job(&args)?;
-    let created = wait_until("the Setting created", PROPAGATION, || async move {
-        Ok(settings_api(client).get_opt(SETTING).await?)
-    })
-    .await?;
-    ensure!(created.data["default"] == "", "{}", created.data);
-    wait_for_list(client, list(&[])).await?;
-    set_value(
-        client,
-        "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0",
-    )
-    .await?;
-    wait_for_list(
-        client,
-        list(&["registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"]),
-    )
-    .await?;
-    wait_for_metric(&job, "hook_sidecar_sync_feature_gate_ensured", 1.0).await?;
-    ensure!(feature_gates(&kubevirts_api(client).get(KUBEVIRT).await?) == json!(["Sidecar"]));
-    // --log-format=json: one JSON object a line.
-    for line in job.log().lines() {
-        let entry: Value =
-            serde_json::from_str(line).map_err(|error| anyhow::anyhow!("{error}: {line}"))?;
-        ensure!(
-            entry["level"].is_string() && entry["message"].is_string(),
-            "{line}"
-        );
-    }
-    job.stop()
-}
-
-async fn create_kubevirt(client: &Client, configuration: Value) -> Result<()> {
-    let kubevirt = serde_json::from_value(json!({
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "KubeVirt",
-        "metadata": { "name": KUBEVIRT, "namespace": KUBEVIRT_NAMESPACE },
-        "spec": { "configuration": configuration },
-    }))?;
-    kubevirts_api(client)
-        .create(&PostParams::default(), &kubevirt)
-        .await?;
-    Ok(())
-}
-
-fn feature_gates(kubevirt: &kube::api::DynamicObject) -> Value {
-    kubevirt.data["spec"]["configuration"]["developerConfiguration"]["featureGates"].clone()
 }

@@ -1,8 +1,10 @@
-//! A real kube-apiserver and etcd on loopback, the CRDs the job reads, the job's RBAC from
-//! `deploy/`, and the job itself run as a process with its ServiceAccount's token.
+//! A real kube-apiserver and etcd on loopback, the CRDs the job reads, the job's RBAC as the chart
+//! (`charts/hook-sidecar-policy`) renders it, and the job itself run as a process with its
+//! ServiceAccount's token.
 //!
 //! kube-apiserver and kubectl come from `hack/build-kube-apiserver.sh` (built from the Go module
-//! proxy once, then cached), or from `KUBE_BIN_DIR`; etcd from `PATH` (Debian's `etcd-server`).
+//! proxy once, then cached), or from `KUBE_BIN_DIR`; helm from `hack/go-tool.sh`; etcd from `PATH`
+//! (Debian's `etcd-server`).
 
 #![allow(dead_code)] // each test target uses a part
 
@@ -20,14 +22,19 @@ use kube::api::{
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
+use serde::Deserialize as _;
 use serde_json::{json, Value};
 
 pub const SETTING: &str = "whitelisted-sidecars";
 pub const POLICY: &str = "hook-sidecars";
 pub const KUBEVIRT: &str = "kubevirt";
 pub const KUBEVIRT_NAMESPACE: &str = "harvester-system";
+pub const MANAGED_CHART: &str = "harvester";
+pub const MANAGED_CHART_NAMESPACE: &str = "fleet-local";
 pub const JOB_NAMESPACE: &str = "cattle-kubewarden-system";
-pub const SERVICE_ACCOUNT: &str = "hook-sidecar-sync";
+/// The Helm release the tests render the chart as; the job's ServiceAccount is `<release>-sync`.
+pub const RELEASE: &str = "hook-sidecar-policy";
+pub const SERVICE_ACCOUNT: &str = "hook-sidecar-policy-sync";
 
 const ADMIN_TOKEN: &str = "admin-token-for-tests";
 
@@ -38,12 +45,13 @@ pub fn repo_root() -> PathBuf {
 pub struct Cluster {
     dir: PathBuf,
     kubectl: PathBuf,
+    helm: PathBuf,
     etcd: Mutex<Child>,
     apiserver: Mutex<Child>,
     apiserver_command: Vec<String>,
     pub port: u16,
     pub admin_kubeconfig: PathBuf,
-    /// The job's kubeconfig: the token of its ServiceAccount, bound by `deploy/rbac.yaml` only.
+    /// The job's kubeconfig: the token of its ServiceAccount, bound by the chart's RBAC only.
     pub job_kubeconfig: PathBuf,
     job_logs: Mutex<Vec<PathBuf>>,
 }
@@ -109,6 +117,7 @@ impl Cluster {
         fs::write(&admin_kubeconfig, kubeconfig(port, ADMIN_TOKEN))?;
         let cluster = Self {
             kubectl: bin.join("kubectl"),
+            helm: go_tool("helm")?,
             etcd: Mutex::new(etcd),
             apiserver: Mutex::new(apiserver),
             apiserver_command,
@@ -123,7 +132,8 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// CRDs, namespaces, the job's RBAC exactly as shipped, and a token for its ServiceAccount.
+    /// CRDs, namespaces, the job's RBAC as the chart renders it by default (no feature gate), and
+    /// a token for its ServiceAccount.
     fn install(&self) -> Result<()> {
         let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crds");
         self.kubectl(&["apply", "--server-side", "-f", &crds.display().to_string()])?;
@@ -134,14 +144,10 @@ impl Cluster {
             "--all",
             "--timeout=60s",
         ])?;
-        for namespace in [JOB_NAMESPACE, KUBEVIRT_NAMESPACE] {
+        for namespace in [JOB_NAMESPACE, KUBEVIRT_NAMESPACE, MANAGED_CHART_NAMESPACE] {
             self.kubectl(&["create", "namespace", namespace])?;
         }
-        self.kubectl(&[
-            "apply",
-            "-f",
-            &repo_root().join("deploy/rbac.yaml").display().to_string(),
-        ])?;
+        self.install_job_rbac(&[])?;
         let token = self.kubectl(&[
             "create",
             "token",
@@ -151,6 +157,62 @@ impl Cluster {
             "--duration=24h",
         ])?;
         fs::write(&self.job_kubeconfig, kubeconfig(self.port, token.trim()))?;
+        Ok(())
+    }
+
+    /// `helm template` of the chart, as release `RELEASE` in `JOB_NAMESPACE`, with `--set` values.
+    pub fn render_chart(&self, values: &[&str]) -> Result<Vec<Value>> {
+        let mut command = Command::new(&self.helm);
+        command
+            .args(["template", RELEASE])
+            .arg(repo_root().join("charts/hook-sidecar-policy"))
+            .args(["--namespace", JOB_NAMESPACE]);
+        for value in values {
+            command.args(["--set", value]);
+        }
+        let rendered = run(&mut command)?;
+        let mut objects = Vec::new();
+        for document in serde_yaml::Deserializer::from_str(&rendered) {
+            let object = Value::deserialize(document)?;
+            if !object.is_null() {
+                objects.push(object);
+            }
+        }
+        Ok(objects)
+    }
+
+    /// Writes `objects` as a file in the cluster's directory, for `kubectl apply -f`.
+    pub fn manifest_file(&self, name: &str, objects: &[Value]) -> Result<PathBuf> {
+        let path = self.dir.join(name);
+        let list = json!({ "apiVersion": "v1", "kind": "List", "items": objects });
+        fs::write(&path, serde_json::to_vec(&list)?)?;
+        Ok(path)
+    }
+
+    /// The job's ServiceAccount and RBAC exactly as the chart renders them with `values`; the
+    /// feature-gate Roles of an earlier rendering are deleted first, so the job holds what these
+    /// values grant and nothing else.
+    pub fn install_job_rbac(&self, values: &[&str]) -> Result<()> {
+        const RBAC: [&str; 5] = [
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+        ];
+        let rbac: Vec<Value> = self
+            .render_chart(values)?
+            .into_iter()
+            .filter(|object| RBAC.iter().any(|kind| object["kind"] == *kind))
+            .collect();
+        self.kubectl(&[
+            "delete",
+            "roles,rolebindings",
+            "--all-namespaces",
+            "--selector=app.kubernetes.io/component=feature-gate",
+        ])?;
+        let file = self.manifest_file("rbac.json", &rbac)?;
+        self.kubectl(&["apply", "-f", &file.display().to_string()])?;
         Ok(())
     }
 
@@ -232,12 +294,17 @@ impl Cluster {
 
     /// Starts the job with its ServiceAccount's kubeconfig and `args`.
     pub fn start_job(&self, args: &[&str]) -> Result<Job> {
+        self.start_job_binary(Path::new(env!("CARGO_BIN_EXE_hook-sidecar-sync")), args)
+    }
+
+    /// Starts `binary` (the job from elsewhere, e.g. its image) as the job.
+    pub fn start_job_binary(&self, binary: &Path, args: &[&str]) -> Result<Job> {
         let metrics_port = free_port()?;
         let n = self.job_logs.lock().expect("lock").len();
         let log = self.dir.join(format!("job-{n}.log"));
         self.job_logs.lock().expect("lock").push(log.clone());
         let child = spawn_logged(
-            Command::new(env!("CARGO_BIN_EXE_hook-sidecar-sync"))
+            Command::new(binary)
                 .env("KUBECONFIG", &self.job_kubeconfig)
                 .env("RUST_LOG", "info,hook_sidecar_sync=debug")
                 .arg(format!("--listen=127.0.0.1:{metrics_port}"))
@@ -385,6 +452,28 @@ pub fn policies_api(client: &Client) -> Api<DynamicObject> {
     )
 }
 
+pub fn managed_charts_api(client: &Client) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        MANAGED_CHART_NAMESPACE,
+        &resource(
+            "management.cattle.io",
+            "v3",
+            "ManagedChart",
+            "managedcharts",
+        ),
+    )
+}
+
+/// Sets the policy's `status.policyStatus`, as the Kubewarden controller does.
+pub async fn set_policy_status(client: &Client, status: &str) -> Result<()> {
+    let patch = json!({ "status": { "policyStatus": status } });
+    policies_api(client)
+        .patch_status(POLICY, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
 pub fn kubevirts_api(client: &Client) -> Api<DynamicObject> {
     Api::namespaced_with(
         client.clone(),
@@ -462,12 +551,14 @@ pub async fn allowed_images(client: &Client) -> Result<Value> {
     Ok(policy_settings(client).await?["allowedImages"].clone())
 }
 
-/// Deletes what a previous test left: the Setting, the policy, the KubeVirt CR, the events.
+/// Deletes what a previous test left: the Setting, the policy, the KubeVirt CR, the
+/// ManagedChart, the events.
 pub async fn reset(client: &Client) -> Result<()> {
     for (api, name) in [
         (settings_api(client), SETTING),
         (policies_api(client), POLICY),
         (kubevirts_api(client), KUBEVIRT),
+        (managed_charts_api(client), MANAGED_CHART),
     ] {
         let _ = api.delete(name, &DeleteParams::default()).await;
         wait_until("the object to be deleted", Duration::from_secs(30), || {
@@ -560,6 +651,24 @@ fn kube_binaries() -> Result<PathBuf> {
     Ok(PathBuf::from(dir.lines().last().ok_or_else(|| {
         anyhow!("no output from {}", script.display())
     })?))
+}
+
+/// A tool built by `hack/go-tool.sh` (helm, crane, actionlint), or the one named by `<NAME>_BIN`.
+pub fn go_tool(name: &str) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(format!("{}_BIN", name.to_uppercase())) {
+        return Ok(PathBuf::from(path));
+    }
+    let script = repo_root().join("hack/go-tool.sh");
+    let output = Command::new(&script)
+        .arg(name)
+        .stderr(Stdio::inherit())
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "{} {name} failed",
+        script.display()
+    );
+    Ok(PathBuf::from(String::from_utf8(output.stdout)?.trim()))
 }
 
 fn spawn_apiserver(command: &[String], dir: &Path) -> Result<Child> {

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds a Go tool from the Go module proxy once and prints the path of its binary, cached under
+# ~/.cache keyed by module version: helm (the chart's lint and rendering), crane (the sync job's
+# OCI image, without a Docker engine) and actionlint (the GitHub workflows).
+#
+# Usage: hack/go-tool.sh helm|crane|actionlint
+# Env:   GO_TOOL_CACHE (default ~/.cache/hook-sidecar-policy/tools)
+set -euo pipefail
+
+case ${1:-} in
+  helm) module=helm.sh/helm/v3/cmd/helm version=v3.22.0 ;;
+  crane) module=github.com/google/go-containerregistry/cmd/crane version=v0.22.1 ;;
+  actionlint) module=github.com/rhysd/actionlint/cmd/actionlint version=v1.7.12 ;;
+  *)
+    echo "usage: $0 helm|crane|actionlint" >&2
+    exit 2
+    ;;
+esac
+name=$1
+cache=${GO_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hook-sidecar-policy/tools}
+bin="$cache/$name-$version/$name"
+
+if [[ ! -x $bin ]]; then
+  echo "building $name $version from the Go module proxy (first run only)" >&2
+  tmp="$cache/$name-$version.tmp"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags=-s "$module@$version"
+  rm -rf "$(dirname "$bin")"
+  mv "$tmp" "$(dirname "$bin")"
+fi
+echo "$bin"
