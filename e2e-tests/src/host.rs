@@ -48,7 +48,21 @@ impl PolicyHost {
     }
 
     pub fn from_bytes(bytes: &[u8], timeout: Duration) -> Result<Self> {
+        Self::with_config(bytes, timeout, Config::new())
+    }
+
+    /// The same, with every instance's linear memory limited to `limit` bytes: the memory is
+    /// reserved at that size up front and may not move, so growing past it fails in the module.
+    pub fn load_with_memory_limit(bytes: &[u8], timeout: Duration, limit: u64) -> Result<Self> {
         let mut config = Config::new();
+        config
+            .memory_reservation(limit)
+            .memory_reservation_for_growth(0)
+            .memory_may_move(false);
+        Self::with_config(bytes, timeout, config)
+    }
+
+    fn with_config(bytes: &[u8], timeout: Duration, mut config: Config) -> Result<Self> {
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| anyhow!("creating the engine: {e}"))?;
         let ticks = (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64;
