@@ -5,12 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use clap::Args;
 use serde_json::json;
 
 use crate::admission::{read_settings, ValidationResponse};
 use crate::host::PolicyHost;
+use wasmtime_provider::wasmtime::{Engine, Module};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -80,8 +81,8 @@ const MEMORY_SEARCH_MAX: u64 = 256 * 1024 * 1024;
 
 /// The peak linear memory of a fresh instance evaluating `payload`: the smallest memory limit, in
 /// wasm pages, under which the module still gives the verdict it gives without limit. Wasm memory
-/// only grows, and the module asks for more exactly when it needs more, so that limit is its
-/// peak. Found by bisection, each probe a module compiled for its limit (wasmtime sizes the
+/// only grows, and the module asks for more exactly when it needs more, so that limit (at least
+/// the memory it declares to start with) is its peak. Found by bisection, each probe a module compiled for its limit (wasmtime sizes the
 /// memory reservation at compile time), so it takes some seconds.
 fn peak_memory(module: &[u8], payload: &[u8], verdict: &ValidationResponse) -> Result<u64> {
     let gives_the_verdict = |limit: u64| -> Result<bool> {
@@ -93,7 +94,10 @@ fn peak_memory(module: &[u8], payload: &[u8], verdict: &ValidationResponse) -> R
             response.accepted == verdict.accepted && response.message == verdict.message
         }))
     };
-    let (mut too_small, mut enough) = (0, MEMORY_SEARCH_MAX / WASM_PAGE);
+    // Below the module's declared minimum, wasmtime gives the minimum anyway: the search starts
+    // there.
+    let initial = initial_memory_pages(module)?;
+    let (mut too_small, mut enough) = (initial.saturating_sub(1), MEMORY_SEARCH_MAX / WASM_PAGE);
     ensure!(
         gives_the_verdict(enough * WASM_PAGE)?,
         "the module needs more than {} MiB",
@@ -108,6 +112,16 @@ fn peak_memory(module: &[u8], payload: &[u8], verdict: &ValidationResponse) -> R
         }
     }
     Ok(enough * WASM_PAGE)
+}
+
+/// The pages of linear memory the module declares it starts with (data, stack, heap base).
+fn initial_memory_pages(module: &[u8]) -> Result<u64> {
+    let module = Module::new(&Engine::default(), module)
+        .map_err(|e| anyhow!("reading the module's memory: {e}"))?;
+    let pages = module
+        .exports()
+        .find_map(|export| export.ty().memory().map(|memory| memory.minimum()));
+    pages.context("the module exports no memory")
 }
 
 /// Median, p99 and mean of `iterations` timed runs, after `warmup` untimed ones, in µs.
