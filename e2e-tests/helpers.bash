@@ -49,3 +49,13 @@ assert_invalid_settings() {
   [ "$status" -ne 0 ] || { echo "settings accepted: $output"; return 1; }
   [[ "$stderr" == *"$1"* ]] || { echo "missing «$1» in: $stderr"; return 1; }
 }
+
+# True when KWCTL names a real kwctl, not the in-repo host standing in for it.
+real_kwctl() {
+  [[ -n "${KWCTL:-}" && "${KWCTL}" != "${POLICY_HOST:-}" ]] && command -v "$KWCTL" >/dev/null
+}
+
+# What an AdmissionResponse decides, in a stable form: verdict, status, warnings and patch.
+verdict_of() {
+  jq -S '{allowed, code: .status.code, message: .status.message, warnings, patchType, patch}' <<<"$1"
+}

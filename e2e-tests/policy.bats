@@ -195,7 +195,31 @@ TABLE
 {"sidecarShimImage": "quay.io/kubevirt/*"}|sidecarShimImage "quay.io/kubevirt/*": must name one image
 {"allowSharedComputePath": true}|allowSharedComputePath: true needs allowPVC: true
 {"allowCommand": "yes"}|invalid type
+{"sidecarProfiles": [{"image": "*"}]}|sidecarProfiles[0].image "*": a wildcard is allowed only as
+{"sidecarProfiles": [{"image": "a:1", "args": [["("]]}]}|sidecarProfiles[0].args[0][0] "(":
+{"sidecarProfiles": [{"image": "a:1", "annotations": {"Not A Key": ".*"}}]}|sidecarProfiles[0].annotations key "Not A Key": not a valid annotation key
+{"sidecarProfiles": [{"image": "a:1", "arg": [[]]}]}|sidecarProfiles[0]: unknown field `arg`
+{"sidecarProfiles": [{"image": "a:1", "command": []}]}|sidecarProfiles[0].command: an empty list of alternatives
 TABLE
+}
+
+@test "sidecar profiles pin args and annotations through the module" {
+  local profile='{"image": "'"$GPU_HOOK"'", "args": [["--version", "v1alpha3"]], "annotations": {"qemu-commandline.hooks.example.com/args": "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"}}'
+  local settings='{"allowedImages": ["'"$GPU_HOOK"'"], "sidecarProfiles": ['"$profile"']}'
+  # vm-create.json: the hook with --version v1alpha3 and a 64 GiB aperture.
+  kwrun --request-path "$TEST_DATA/vm-create.json" --settings-json "$settings"
+  assert_allowed
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "'"$GPU_HOOK"'", "args": ["--version", "v1alpha2"]}]')" --settings-json "$settings"
+  assert_rejected 'sidecarProfiles[0] (image "'"$GPU_HOOK"'"): args[1] "v1alpha2" does not match "v1alpha3"'
+  local request="$BATS_TEST_TMPDIR/extra-option.json"
+  jq '.object.spec.template.metadata.annotations["qemu-commandline.hooks.example.com/args"] += " -drive file=/dev/sda"' \
+    "$TEST_DATA/vm-create.json" >"$request"
+  kwrun --request-path "$request" --settings-json "$settings"
+  assert_rejected 'annotation "qemu-commandline.hooks.example.com/args" "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -drive file=/dev/sda" does not match'
+  # profilesRequired: an allowed image that no profile governs is rejected.
+  kwrun --request-path "$TEST_DATA/vm-create.json" \
+    --settings-json '{"allowedImages": ["'"$GPU_HOOK"'"], "profilesRequired": true}'
+  assert_rejected 'no sidecarProfiles entry governs it, and profilesRequired is true'
 }
 
 @test "an AdmissionReview is read as its request, also from stdin" {
@@ -215,6 +239,8 @@ TABLE
   assert_rejected 'image "docker.io/attacker/qemu-hook:latest"'
   kwrun --request-path "$ROOT/examples/3-spoofed-key.json" --settings-path "$ROOT/examples/settings.json"
   assert_rejected 'has the key "Image"'
+  kwrun --request-path "$ROOT/examples/4-aperture-with-another-qemu-option.json" --settings-path "$ROOT/examples/settings.json"
+  assert_rejected 'sidecarProfiles[0] (image "'"$GPU_HOOK"'"): annotation "qemu-commandline.hooks.example.com/args"' 'does not match "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"'
 }
 
 @test "the largest annotations are answered within the deadline, with a short message" {

@@ -6,7 +6,10 @@ pub mod allowlist;
 pub mod annotation;
 pub mod harvester_setting;
 pub mod objects;
+pub mod pod;
+pub mod profiles;
 pub mod reference;
+pub mod rules;
 pub mod settings;
 pub mod validation;
 

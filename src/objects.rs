@@ -100,18 +100,30 @@ pub type AnnotationValues = Result<Vec<Option<String>>, String>;
 /// anything that is not what Kubernetes would serialize there is an error naming the place, since
 /// a sidecar request could hide in what the policy cannot read.
 pub fn read_annotations(object: &RawValue, locations: &[AnnotationLocation]) -> AnnotationValues {
+    read_annotation_keys(object, locations, &[HOOK_SIDECARS_ANNOTATION])
+}
+
+/// The values of `keys` in the annotations map at every location, in one pass like
+/// [`read_annotations`]: for location `l` and key `k`, the value is at `l * keys.len() + k`.
+/// What the sidecars of a location read beside their annotation (see `crate::profiles`).
+pub fn read_annotation_keys(
+    object: &RawValue,
+    locations: &[AnnotationLocation],
+    keys: &[&str],
+) -> AnnotationValues {
     if locations.len() > MAX_LOCATIONS {
         return Err(format!(
             "{} annotation locations; at most {MAX_LOCATIONS} can be read in one pass",
             locations.len()
         ));
     }
-    let mut values = vec![None; locations.len()];
+    let mut values = vec![None; locations.len() * keys.len()];
     let reached = Cell::new((0, 0));
     let mut active = NO_LOCATION;
     active[..locations.len()].fill(true);
     let seed = PathsSeed {
         locations,
+        keys,
         active,
         depth: 0,
         values: &mut values,
@@ -135,6 +147,8 @@ pub fn read_annotations(object: &RawValue, locations: &[AnnotationLocation]) -> 
 /// `reached` records the level being read, so that an error can name it.
 struct PathsSeed<'l, 'v> {
     locations: &'l [AnnotationLocation],
+    /// The annotation keys to read in the locations' maps.
+    keys: &'l [&'l str],
     active: LocationSet,
     depth: usize,
     values: &'v mut [Option<String>],
@@ -161,7 +175,7 @@ impl PathsSeed<'_, '_> {
         let (mut here, mut deeper) = (NO_LOCATION, NO_LOCATION);
         for (index, location) in self.active() {
             match location.path.get(self.depth) {
-                None if key == HOOK_SIDECARS_ANNOTATION => here[index] = true,
+                None if self.keys.contains(&key) => here[index] = true,
                 Some(segment) if *segment == key => deeper[index] = true,
                 _ => {}
             }
@@ -201,13 +215,16 @@ impl<'de> Visitor<'de> for PathsSeed<'_, '_> {
                 return Err(de::Error::custom(format!("the key {key:?} appears twice")));
             }
             if here != NO_LOCATION {
-                let value = map.next_value_seed(AnnotationValue)?;
-                for (slot, _) in self.values.iter_mut().zip(here).filter(|(_, here)| *here) {
-                    *slot = Some(value.clone());
+                let value = map.next_value_seed(AnnotationValue(&key))?;
+                let column = self.keys.iter().position(|k| *k == key).unwrap_or(0);
+                let rows = self.values.chunks_mut(self.keys.len().max(1));
+                for (row, _) in rows.zip(here).filter(|(_, here)| *here) {
+                    row[column] = Some(value.clone());
                 }
             } else {
                 map.next_value_seed(PathsSeed {
                     locations: self.locations,
+                    keys: self.keys,
                     active: deeper,
                     depth: self.depth + 1,
                     values: &mut *self.values,
@@ -246,17 +263,18 @@ impl<'de> Visitor<'de> for ClassifyKey<'_, '_, '_> {
     }
 }
 
-/// The annotation's value, which Kubernetes always serializes as a string.
-struct AnnotationValue;
+/// An annotation's value (of the key given), which Kubernetes always serializes as a string.
+struct AnnotationValue<'k>(&'k str);
 
-impl<'de> DeserializeSeed<'de> for AnnotationValue {
+impl<'de> DeserializeSeed<'de> for AnnotationValue<'_> {
     type Value = String;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
         match serde_json::Value::deserialize(deserializer)? {
             serde_json::Value::String(value) => Ok(value),
             other => Err(de::Error::custom(format!(
-                "{HOOK_SIDECARS_ANNOTATION:?} is {other}, not a string"
+                "{:?} is {other}, not a string",
+                self.0
             ))),
         }
     }

@@ -5,13 +5,15 @@
 
 use kubewarden_policy_sdk::settings::Validatable;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::allowlist::AllowList;
+use crate::profiles::Profiles;
 use crate::reference::ImageReference;
 
 /// The settings, in the camelCase of Kubernetes APIs. Unknown keys are refused: a misspelt
 /// `allowComand: false` must not silently leave a restriction at its default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     /// Images allowed to run as hook sidecars; empty rejects every sidecar.
@@ -32,10 +34,18 @@ pub struct Settings {
     /// `unqualified-search-registries`, not necessarily from Docker Hub.
     #[serde(default)]
     pub require_registry: bool,
+    /// What governed images may be given (`crate::profiles::SidecarProfile` each). Kept as JSON
+    /// text until a request has a sidecar to check: most requests have none.
+    #[serde(default)]
+    pub sidecar_profiles: Vec<Box<RawValue>>,
+    /// Reject an allowed image that no profile governs.
+    #[serde(default)]
+    pub profiles_required: bool,
 }
 
-/// The settings in the form the checks use.
-#[derive(Debug, Clone)]
+/// The settings in the form the checks use. Profiles are read, but their patterns are compiled
+/// only when a profile first governs a sidecar.
+#[derive(Debug)]
 pub struct SidecarRules<'a> {
     pub allowed_images: AllowList<'a>,
     pub sidecar_shim_image: Option<ImageReference<'a>>,
@@ -44,10 +54,13 @@ pub struct SidecarRules<'a> {
     pub allow_pvc: bool,
     pub allow_shared_compute_path: bool,
     pub require_registry: bool,
+    pub profiles: Profiles,
+    pub profiles_required: bool,
 }
 
 impl Settings {
-    /// Parses the settings into rules, naming every culprit when they are invalid.
+    /// Parses the settings into rules, naming every culprit when they are invalid. Patterns are
+    /// not compiled: [`Settings::validate`] compiles them all, a request only those it needs.
     pub fn rules(&self) -> Result<SidecarRules<'_>, String> {
         let mut problems = Vec::new();
         let allowed_images = AllowList::parse(&self.allowed_images)
@@ -72,6 +85,9 @@ impl Settings {
         if self.allow_shared_compute_path && !self.allow_pvc {
             problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());
         }
+        let profiles = Profiles::parse(&self.sidecar_profiles)
+            .map_err(|mut e| problems.append(&mut e))
+            .unwrap_or_default();
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
@@ -83,13 +99,16 @@ impl Settings {
             allow_pvc: self.allow_pvc,
             allow_shared_compute_path: self.allow_shared_compute_path,
             require_registry: self.require_registry,
+            profiles,
+            profiles_required: self.profiles_required,
         })
     }
 }
 
 impl Validatable for Settings {
     fn validate(&self) -> Result<(), String> {
-        self.rules().map(|_| ())
+        let rules = self.rules()?;
+        rules.profiles.compile_all().map_err(|e| e.join("; "))
     }
 }
 
@@ -127,6 +146,8 @@ mod tests {
     #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:v1.4.0", "allowConfigMap": true}))]
     #[case(json!({"allowPVC": true, "allowSharedComputePath": true, "allowCommand": true}))]
     #[case(json!({"requireRegistry": true, "allowedImages": ["busybox:1.36", "[fd00::10]:5000/hooks/*"]}))]
+    #[case(json!({"sidecarProfiles": [], "profilesRequired": true}))]
+    #[case(json!({"sidecarProfiles": [{"image": "ghcr.io/org/*", "args": [[], ["--version", "v1alpha[23]"]], "command": [["/hook"]], "annotations": {"smbios.vm.kubevirt.io/baseBoardManufacturer": "[A-Za-z ]{1,32}"}, "requiredAnnotations": ["smbios.vm.kubevirt.io/baseBoardManufacturer"]}]}))]
     fn accepts(#[case] settings: serde_json::Value) {
         parse_and_validate(&settings).expect("valid settings");
     }
@@ -145,6 +166,13 @@ mod tests {
     #[case(json!({"allowSharedComputePath": true}), "allowSharedComputePath: true needs allowPVC: true")]
     #[case(json!({"requireRegistry": "yes"}), "invalid type")]
     #[case(json!({"allowedImages": ["QUAY.IO/acme/hook:v1"]}), "allowedImages[0] \"QUAY.IO/acme/hook:v1\": not a valid image reference: registry host must be lowercase")]
+    #[case(json!({"sidecarProfiles": {"image": "a"}}), "invalid type: map, expected a sequence")]
+    #[case(json!({"profilesRequired": "yes"}), "invalid type")]
+    #[case(json!({"sidecarProfiles": [{"image": "a"}, {"image": "b", "args": [["(x"]]}]}), "sidecarProfiles[1].args[0][0] \"(x\": ")]
+    #[case(json!({"sidecarProfiles": [{"image": "a", "annotations": {"a b": ".*"}}]}), "sidecarProfiles[0].annotations key \"a b\": not a valid annotation key")]
+    #[case(json!({"sidecarProfiles": [{"image": "a", "Args": [[]]}]}), "sidecarProfiles[0]: unknown field `Args`")]
+    #[case(json!({"sidecarProfiles": [{"image": "a", "command": []}]}), "sidecarProfiles[0].command: an empty list of alternatives")]
+    #[case(json!({"sidecarProfiles": [{"image": "a:1:*"}]}), "sidecarProfiles[0].image \"a:1:*\": `repo:*` takes a repository")]
     fn refuses(#[case] settings: serde_json::Value, #[case] message: &str) {
         let error = parse_and_validate(&settings).expect_err("invalid settings");
         assert!(error.contains(message), "{settings}: {error}");
@@ -161,5 +189,32 @@ mod tests {
         ] {
             assert!(error.contains(culprit), "{error}");
         }
+        let settings = json!({"allowedImages": ["*"], "sidecarProfiles": [{"image": "*"}, {"image": "a", "args": []}]});
+        let error = parse_and_validate(&settings).expect_err("invalid settings");
+        for culprit in [
+            "allowedImages[0]",
+            "sidecarProfiles[0].image",
+            "sidecarProfiles[1].args",
+        ] {
+            assert!(error.contains(culprit), "{error}");
+        }
+    }
+
+    #[test]
+    fn every_pattern_that_does_not_compile_is_named() {
+        let settings = json!({"sidecarProfiles": [
+            {"image": "a", "args": [["ok", "("]]},
+            {"image": "b", "annotations": {"x": "[", "y": "fine"}},
+        ]});
+        let error = parse_and_validate(&settings).expect_err("invalid settings");
+        assert!(
+            error.contains("sidecarProfiles[0].args[0][1] \"(\""),
+            "{error}"
+        );
+        assert!(
+            error.contains("sidecarProfiles[1].annotations[\"x\"] \"[\""),
+            "{error}"
+        );
+        assert!(!error.contains("\"fine\""), "{error}");
     }
 }

@@ -9,9 +9,12 @@ use serde_json::value::RawValue;
 
 use crate::annotation::{self, HookSidecar};
 use crate::objects::{
-    annotation_locations, read_annotations, AnnotationLocation, GroupVersionKind,
+    annotation_locations, read_annotation_keys, read_annotations, AnnotationLocation,
+    GroupVersionKind,
 };
-use crate::reference::{names_registry, ImageReference};
+use crate::pod;
+use crate::profiles::AnnotationLookup;
+use crate::rules::{annotations_read, sidecar_violations, Sidecar};
 use crate::settings::{self, Settings, SidecarRules};
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
@@ -73,7 +76,7 @@ const LISTED_ENTRIES_MAX: usize = 3;
 const REASON_CHARS_MAX: usize = 400;
 
 impl Verdict {
-    fn rejection(reason: String) -> Self {
+    pub(crate) fn rejection(reason: String) -> Self {
         Self {
             violations: vec![Violation {
                 location: String::new(),
@@ -162,23 +165,19 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
         Err(e) => return Verdict::rejection(format!("cannot read the validation request: {e}")),
     };
     let request = payload.request;
-    let Some(locations) = annotation_locations(&request.kind) else {
-        return Verdict::default();
-    };
     if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
         return Verdict::default();
     }
-    let settings = match payload.settings {
-        Some(settings) => settings::decode_slice(settings.get().as_bytes()),
-        None => Ok(Settings::default()),
-    };
-    let rules = match settings
-        .as_ref()
-        .map_err(String::clone)
-        .and_then(Settings::rules)
-    {
-        Ok(rules) => rules,
-        Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
+    if pod::is_pod(&request.kind) {
+        return pod::check(
+            payload.settings,
+            &request.operation,
+            request.object,
+            request.old_object,
+        );
+    }
+    let Some(locations) = annotation_locations(&request.kind) else {
+        return Verdict::default();
     };
     let Some(object) = request.object else {
         return Verdict::rejection(format!(
@@ -191,18 +190,49 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
         Ok(values) => values,
         Err(e) => return Verdict::rejection(e),
     };
+    let decoded: Vec<Option<Decoded>> = new_values
+        .iter()
+        .map(|value| value.as_deref().map(annotation::decode))
+        .collect();
+    // The settings matter only to sidecars: a request without any reads none of them.
+    let has_sidecars = decoded
+        .iter()
+        .any(|d| matches!(d, Some(Ok(sidecars)) if !sidecars.is_empty()));
+    let settings = match (has_sidecars, payload.settings) {
+        (false, _) => Ok(Settings::default()),
+        (true, Some(settings)) => settings::decode_slice(settings.get().as_bytes()),
+        (true, None) => Ok(Settings::default()),
+    };
+    let rules = match settings
+        .as_ref()
+        .map_err(String::clone)
+        .and_then(Settings::rules)
+    {
+        Ok(rules) => rules,
+        Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
+    };
+    // What the profiles governing each location's sidecars read beside them.
+    let keys = annotations_read_at(&rules, &decoded);
+    let new_others = match read_profile_annotations(object, locations, &keys) {
+        Ok(values) => values,
+        Err(e) => return Verdict::rejection(e),
+    };
     // On UPDATE, an old object that cannot be read compares as changed everywhere.
-    let old_values = match (request.operation.as_str(), request.old_object) {
-        ("UPDATE", Some(old_object)) => read_annotations(old_object, locations).ok(),
+    let old = match (request.operation.as_str(), request.old_object) {
+        ("UPDATE", Some(old_object)) => read_annotations(old_object, locations)
+            .and_then(|values| {
+                read_profile_annotations(old_object, locations, &keys).map(|o| (values, o))
+            })
+            .ok(),
         _ => None,
     };
     let mut verdict = Verdict::default();
     for (index, location) in locations.iter().enumerate() {
-        let new = LocationFingerprint::of(&new_values, index);
-        let mut checked = check_location(&rules, kind, location, new.sidecars);
-        let old = old_values
+        let new = LocationFingerprint::of(&new_values, &new_others, &keys, index);
+        let mut checked = check_location(&rules, kind, location, &decoded[index], &new);
+        let old = old
             .as_ref()
-            .map(|values| LocationFingerprint::of(values, index));
+            .map(|(values, others)| LocationFingerprint::of(values, others, &keys, index));
         if old.is_some_and(|old| old.is_unchanged_by(&new)) {
             keep_unchanged(&mut checked, location);
         }
@@ -212,19 +242,96 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     verdict
 }
 
+/// A location's sidecars, or why its annotation cannot be decoded.
+type Decoded = Result<Vec<HookSidecar>, String>;
+
+/// For each location, the annotations that the profiles governing its sidecars read.
+fn annotations_read_at<'r>(
+    rules: &'r SidecarRules,
+    decoded: &[Option<Decoded>],
+) -> Vec<Vec<&'r str>> {
+    decoded
+        .iter()
+        .map(|sidecars| {
+            let mut keys: Vec<&str> = match sidecars {
+                Some(Ok(sidecars)) => sidecars
+                    .iter()
+                    .flat_map(|sidecar| annotations_read(rules, &Sidecar::from(sidecar)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        })
+        .collect()
+}
+
+/// The values of every location's `keys` (indexed as `read_annotation_keys` does over the union
+/// of the keys), in another pass over the object made only when a governing profile reads any.
+fn read_profile_annotations(
+    object: &RawValue,
+    locations: &[AnnotationLocation],
+    keys: &[Vec<&str>],
+) -> Result<ProfileAnnotations, String> {
+    let mut union: Vec<&str> = keys.iter().flatten().copied().collect();
+    if union.is_empty() {
+        return Ok(ProfileAnnotations::default());
+    }
+    union.sort_unstable();
+    union.dedup();
+    let values = read_annotation_keys(object, locations, &union)?;
+    let keys = union.iter().map(|key| (*key).to_owned()).collect();
+    Ok(ProfileAnnotations { keys, values })
+}
+
+/// Annotation values read for the profiles, `values[location * keys.len() + key]`.
+#[derive(Debug, Default)]
+struct ProfileAnnotations {
+    keys: Vec<String>,
+    values: Vec<Option<String>>,
+}
+
+impl ProfileAnnotations {
+    fn get(&self, location: usize, key: &str) -> Option<&str> {
+        let column = self.keys.iter().position(|k| k == key)?;
+        self.values
+            .get(location * self.keys.len() + column)?
+            .as_deref()
+    }
+}
+
 /// What an UPDATE compares at one annotation location to tell whether it changed the sidecars
 /// there. Anything that can change which containers KubeVirt runs from this location, or what
 /// they are allowed, belongs here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocationFingerprint<'a> {
     /// The hook-sidecar annotation's value, as written (`None` when absent).
     pub sidecars: Option<&'a str>,
+    /// Every annotation that a profile governing these sidecars constrains, with its value
+    /// beside the sidecar annotation (`None` when absent): the sidecar reads it again at the next
+    /// start or migration.
+    pub constrained: Vec<(&'a str, Option<&'a str>)>,
 }
 
 impl<'a> LocationFingerprint<'a> {
-    fn of(values: &'a [Option<String>], index: usize) -> Self {
+    fn of(
+        values: &'a [Option<String>],
+        others: &'a ProfileAnnotations,
+        keys: &[Vec<&'a str>],
+        index: usize,
+    ) -> Self {
+        let constrained = keys
+            .get(index)
+            .map(|keys| {
+                keys.iter()
+                    .map(|key| (*key, others.get(index, key)))
+                    .collect()
+            })
+            .unwrap_or_default();
         Self {
             sidecars: values.get(index).and_then(Option::as_deref),
+            constrained,
         }
     }
 
@@ -232,6 +339,15 @@ impl<'a> LocationFingerprint<'a> {
     /// location to another changes both, so the location it moved to is checked.
     pub fn is_unchanged_by(&self, new: &Self) -> bool {
         self == new
+    }
+}
+
+impl AnnotationLookup for LocationFingerprint<'_> {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.constrained
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, value)| *value)
     }
 }
 
@@ -249,15 +365,17 @@ fn keep_unchanged(verdict: &mut Verdict, location: &AnnotationLocation) {
     ));
 }
 
-/// The verdict on one location's annotation, as on CREATE.
+/// The verdict on one location's annotation, as on CREATE. `annotations` holds what the
+/// governing profiles read there.
 fn check_location(
     rules: &SidecarRules,
     kind: &str,
     location: &AnnotationLocation,
-    value: Option<&str>,
+    decoded: &Option<Decoded>,
+    annotations: &dyn AnnotationLookup,
 ) -> Verdict {
     let mut verdict = Verdict::default();
-    let Some(value) = value else {
+    let Some(decoded) = decoded else {
         return verdict;
     };
     if !location.effective {
@@ -267,10 +385,10 @@ fn check_location(
         ));
     }
     let location = location.to_string();
-    match annotation::decode(value) {
+    match decoded {
         Ok(sidecars) => {
             for (index, sidecar) in sidecars.iter().enumerate() {
-                for reason in sidecar_violations(rules, sidecar) {
+                for reason in sidecar_violations(rules, &Sidecar::from(sidecar), annotations) {
                     verdict.violations.push(Violation {
                         location: location.clone(),
                         entry: Some(index),
@@ -282,96 +400,10 @@ fn check_location(
         Err(reason) => verdict.violations.push(Violation {
             location,
             entry: None,
-            reason,
+            reason: reason.clone(),
         }),
     }
     verdict
-}
-
-/// Every reason why one sidecar entry is not allowed.
-fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String> {
-    let mut reasons = Vec::new();
-    match image_check(rules, sidecar) {
-        Ok(()) => {}
-        Err(reason) => reasons.push(reason),
-    }
-    if !sidecar.command.is_empty() && !rules.allow_command {
-        reasons.push(format!(
-            "command {:?} replaces the image's entrypoint, and allowCommand is false",
-            sidecar.command
-        ));
-    }
-    if let Some(config_map) = &sidecar.config_map {
-        if config_map.name.is_empty() {
-            reasons.push(
-                "configMap has no name: KubeVirt would look up a ConfigMap named \"\", \
-                 so the VM could not start"
-                    .to_owned(),
-            );
-        }
-        if !rules.allow_config_map {
-            reasons.push(format!(
-                "configMap {:?} mounts a user script at {:?}, and allowConfigMap is false",
-                config_map.name, config_map.hook_path
-            ));
-        }
-    }
-    if let Some(pvc) = &sidecar.pvc {
-        if pvc.name.is_empty() {
-            reasons.push(
-                "pvc has no name: KubeVirt would mount a claim named \"\", \
-                 so the VM could not start"
-                    .to_owned(),
-            );
-        }
-        if !rules.allow_pvc {
-            reasons.push(format!(
-                "pvc {:?} mounts user data in the sidecar, and allowPVC is false",
-                pvc.name
-            ));
-        }
-        if !pvc.shared_compute_path.is_empty() && !rules.allow_shared_compute_path {
-            reasons.push(format!(
-                "pvc.sharedComputePath {:?} mounts user data in the compute container, \
-                 and allowSharedComputePath is false",
-                pvc.shared_compute_path
-            ));
-        }
-    }
-    reasons
-}
-
-fn image_check(rules: &SidecarRules, sidecar: &HookSidecar) -> Result<(), String> {
-    let (written, image) = match sidecar.explicit_image() {
-        Some(written) => {
-            let image = ImageReference::parse(written)
-                .map_err(|e| format!("image {written:?} is not a valid image reference: {e}"))?;
-            if rules.require_registry && !names_registry(written) {
-                return Err(format!(
-                    "image {written:?} does not name its registry, and requireRegistry is true \
-                     (a runtime may look a short name up in any of its search registries)"
-                ));
-            }
-            (format!("image {written:?}"), image)
-        }
-        None => match &rules.sidecar_shim_image {
-            Some(shim) => (
-                "no image (KubeVirt's sidecar-shim)".to_owned(),
-                shim.clone(),
-            ),
-            None => {
-                return Err("no image: KubeVirt would run its sidecar-shim, and \
-                            sidecarShimImage is not set, so the policy cannot tell which \
-                            image that is"
-                    .to_owned())
-            }
-        },
-    };
-    if rules.allowed_images.find(&image).is_some() {
-        Ok(())
-    } else {
-        Err(format!("{written} ({image}) is not in allowedImages"))
-    }
 }
 
 #[cfg(test)]
@@ -758,12 +790,17 @@ mod tests {
     fn fingerprints_compare_every_field() {
         let a = LocationFingerprint {
             sidecars: Some("[]"),
+            constrained: vec![("k", Some("1"))],
         };
-        assert!(a.is_unchanged_by(&a));
-        assert!(!a.is_unchanged_by(&LocationFingerprint { sidecars: None }));
-        assert!(!a.is_unchanged_by(&LocationFingerprint {
-            sidecars: Some("[ ]")
-        }));
+        let with = |sidecars, constrained| LocationFingerprint {
+            sidecars,
+            constrained,
+        };
+        assert!(a.is_unchanged_by(&a.clone()));
+        assert!(!a.is_unchanged_by(&with(None, vec![("k", Some("1"))])));
+        assert!(!a.is_unchanged_by(&with(Some("[ ]"), vec![("k", Some("1"))])));
+        assert!(!a.is_unchanged_by(&with(Some("[]"), vec![("k", Some("2"))])));
+        assert!(!a.is_unchanged_by(&with(Some("[]"), vec![("k", None)])));
     }
 
     #[test]
@@ -845,5 +882,330 @@ mod tests {
         let response = evaluate(&fixture("vm-update-unchanged"), &json!({})).into_response();
         assert!(response.accepted && response.message.is_none());
         assert_eq!(response.warnings.map(|w| w.len()), Some(1));
+    }
+
+    const ARGS_KEY: &str = "qemu-commandline.hooks.example.com/args";
+    const MMIO: &str = "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+";
+    const APERTURE: &str = "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536";
+
+    /// The README's profile: the hook's args pinned, its QEMU arguments limited to the aperture.
+    fn mmio_profile() -> Value {
+        json!({"image": GPU_HOOK, "args": [["--version", "v1alpha3"]], "annotations": {ARGS_KEY: MMIO}})
+    }
+
+    fn profile_settings(profiles: Value, extra: Value) -> Value {
+        let mut settings = json!({"allowedImages": [GPU_HOOK, SHIM], "sidecarShimImage": SHIM, "sidecarProfiles": profiles});
+        if let Value::Object(extra) = extra {
+            settings.as_object_mut().expect("object").extend(extra);
+        }
+        settings
+    }
+
+    /// Sets (or, with `None`, removes) annotations beside the sidecar annotation.
+    fn set_annotations(mut request: Value, annotations: &[(&str, Option<&str>)]) -> Value {
+        let kind: GroupVersionKind = serde_json::from_value(request["kind"].clone()).expect("kind");
+        let location = annotation_locations(&kind).expect("a checked kind")[0];
+        let pointer = format!("/object/{}", location.path.join("/"));
+        let map = request
+            .pointer_mut(&pointer)
+            .and_then(Value::as_object_mut)
+            .expect("annotations map");
+        for (key, value) in annotations {
+            match value {
+                Some(value) => map.insert((*key).to_owned(), json!(value)),
+                None => map.remove(*key),
+            };
+        }
+        request
+    }
+
+    fn gpu_vm(sidecars: Value, aperture: Option<&str>) -> Value {
+        set_annotations(vm_with(&sidecars.to_string()), &[(ARGS_KEY, aperture)])
+    }
+
+    fn gpu_sidecar() -> Value {
+        json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}])
+    }
+
+    #[rstest]
+    #[case::pinned(json!([mmio_profile()]), gpu_sidecar(), Some(APERTURE))]
+    #[case::annotation_absent(json!([mmio_profile()]), gpu_sidecar(), None)]
+    #[case::other_image_form_does_not_govern(
+        json!([{"image": format!("{GPU_HOOK}@sha256:{}", "a".repeat(64)), "args": [[]]}]),
+        json!([{"image": GPU_HOOK, "args": ["anything"]}]),
+        Some("anything")
+    )]
+    fn profiles_accept(
+        #[case] profiles: Value,
+        #[case] sidecars: Value,
+        #[case] aperture: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &gpu_vm(sidecars, aperture),
+            &profile_settings(profiles, json!({})),
+        );
+        assert_eq!(verdict, Verdict::default());
+    }
+
+    #[rstest]
+    #[case::appended_option(gpu_sidecar(), Some("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -device vfio-pci,host=01:00.0".into()), &[
+        "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): annotation \"qemu-commandline.hooks.example.com/args\" \"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -device vfio-pci,host=01:00.0\" does not match \"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+\"",
+    ])]
+    #[case::other_args(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha2"]}]), Some(APERTURE.into()), &["sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): args[1] \"v1alpha2\" does not match \"v1alpha3\""])]
+    #[case::no_args(json!([{"image": GPU_HOOK}]), Some(APERTURE.into()), &["args [] has 0 elements, not the 2 of [\"--version\", \"v1alpha3\"]"])]
+    #[case::command_not_granted(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"], "command": ["/bin/sh"]}]), Some(APERTURE.into()), &["sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): command [\"/bin/sh\"] replaces the image's entrypoint, and allowCommand is false"])]
+    #[case::long_value_shortened(gpu_sidecar(), Some("-fw_cfg x".repeat(40)), &["… (360 bytes) does not match"])]
+    fn profiles_reject(
+        #[case] sidecars: Value,
+        #[case] aperture: Option<String>,
+        #[case] fragments: &[&str],
+    ) {
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        let verdict = evaluate(&gpu_vm(sidecars, aperture.as_deref()), &settings);
+        assert_rejected(&verdict, fragments);
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+    }
+
+    #[test]
+    fn a_profile_never_allows_an_image_by_itself() {
+        let settings = json!({"sidecarProfiles": [mmio_profile()]});
+        assert_rejected(
+            &evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings),
+            &["is not in allowedImages"],
+        );
+    }
+
+    #[test]
+    fn one_satisfied_profile_of_several_is_enough_and_each_failure_is_named() {
+        let profiles = json!([
+            mmio_profile(),
+            {"image": "registry.example.com/kubevirt-hooks/qemu-commandline:*", "args": [["--version", "v1alpha2"]]},
+            {"image": "registry.example.com/other:1"},
+        ]);
+        let settings = profile_settings(profiles, json!({}));
+        let v1alpha2 = json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha2"]}]);
+        assert_eq!(
+            evaluate(&gpu_vm(v1alpha2, Some(APERTURE)), &settings),
+            Verdict::default()
+        );
+        let neither = json!([{"image": GPU_HOOK, "args": ["--version", "v1"]}]);
+        let verdict = evaluate(&gpu_vm(neither, Some(APERTURE)), &settings);
+        assert_rejected(
+            &verdict,
+            &[
+                "sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): args[1] \"v1\" does not match \"v1alpha3\"",
+                "sidecarProfiles[1] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:*\"): args[1] \"v1\" does not match \"v1alpha2\"",
+            ],
+        );
+        assert_eq!(verdict.violations.len(), 2, "{verdict:?}");
+    }
+
+    #[rstest]
+    #[case::granted(&["/hook", "--fast"], json!({}), true)]
+    #[case::not_listed(&["/bin/sh", "-c", "x"], json!({}), false)]
+    #[case::not_listed_even_with_allow_command(&["/bin/sh"], json!({"allowCommand": true}), false)]
+    fn a_profile_command_grants_only_what_it_lists(
+        #[case] command: &[&str],
+        #[case] extra: Value,
+        #[case] accepted: bool,
+    ) {
+        let profiles = json!([{"image": GPU_HOOK, "command": [["/hook", "--fast|--slow"]]}]);
+        let sidecars = json!([{"image": GPU_HOOK, "command": command}]);
+        let verdict = evaluate(&gpu_vm(sidecars, None), &profile_settings(profiles, extra));
+        assert_eq!(verdict.violations.is_empty(), accepted, "{verdict:?}");
+        if !accepted {
+            assert_rejected(&verdict, &["sidecarProfiles[0] (image", "): command ["]);
+        }
+    }
+
+    #[rstest]
+    #[case::shim_governed(json!([{"image": SHIM, "args": [["--version", "v1alpha3"]]}]), json!([{"args": ["--version", "v1alpha3"]}]), None)]
+    #[case::shim_pinned(json!([{"image": "quay.io/kubevirt/sidecar-shim:*", "args": [[]]}]), json!([{"args": ["x"]}]), Some("sidecarProfiles[0] (image \"quay.io/kubevirt/sidecar-shim:*\"): args [\"x\"] has 1 elements, not the 0 of []"))]
+    #[case::shim_not_governed_by_other_images(json!([{"image": GPU_HOOK, "args": [[]]}]), json!([null]), None)]
+    fn entries_without_image_are_governed_through_the_shim(
+        #[case] profiles: Value,
+        #[case] sidecars: Value,
+        #[case] rejection: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &vm_with(&sidecars.to_string()),
+            &profile_settings(profiles, json!({})),
+        );
+        match rejection {
+            None => assert_eq!(verdict, Verdict::default()),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[rstest]
+    #[case::ungoverned(json!([{"image": "registry.example.com/other:1"}]), Some("image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\" (registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0) is allowed, but no sidecarProfiles entry governs it, and profilesRequired is true"))]
+    #[case::governed(json!([mmio_profile()]), None)]
+    fn profiles_required(#[case] profiles: Value, #[case] rejection: Option<&str>) {
+        let settings = profile_settings(profiles, json!({"profilesRequired": true}));
+        let verdict = evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings);
+        match rejection {
+            None => assert_eq!(verdict, Verdict::default()),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[test]
+    fn profiles_required_does_not_hide_an_unlisted_image() {
+        let settings = profile_settings(json!([]), json!({"profilesRequired": true}));
+        let verdict = evaluate(
+            &vm_with(&json!([{"image": "evil:1"}]).to_string()),
+            &settings,
+        );
+        let violations: Vec<String> = verdict.violations.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            violations,
+            [format!("spec.template.metadata.annotations[{HOOK_SIDECARS_ANNOTATION:?}][0]: image \"evil:1\" (docker.io/library/evil:1) is not in allowedImages")]
+        );
+    }
+
+    #[test]
+    fn required_annotations_must_be_beside_the_sidecar_annotation() {
+        let mut profile = mmio_profile();
+        profile["requiredAnnotations"] = json!([ARGS_KEY]);
+        let settings = profile_settings(json!([profile]), json!({}));
+        assert_eq!(
+            evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings),
+            Verdict::default()
+        );
+        assert_rejected(
+            &evaluate(&gpu_vm(gpu_sidecar(), None), &settings),
+            &[&format!("annotation {ARGS_KEY:?} is required and absent")],
+        );
+        // On the VM's own metadata, the annotation is not where the sidecar reads it.
+        let mut request = gpu_vm(gpu_sidecar(), None);
+        request["object"]["metadata"]["annotations"][ARGS_KEY] = json!(APERTURE);
+        assert_rejected(&evaluate(&request, &settings), &["is required and absent"]);
+    }
+
+    /// Every kind is checked where its sidecar annotation is: a VMI's own metadata, an
+    /// instancetype's `spec.annotations`, a template's metadata.
+    #[rstest]
+    #[case("vmi-create")]
+    #[case("vmirs-create")]
+    #[case("vmpool-v1beta1-create")]
+    #[case("instancetype-create")]
+    #[case("clusterpreference-create")]
+    fn constrained_annotations_are_read_beside_the_sidecar_annotation(#[case] name: &str) {
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        let good = set_annotations(fixture(name), &[(ARGS_KEY, Some(APERTURE))]);
+        assert_eq!(evaluate(&good, &settings), Verdict::default());
+        let bad = set_annotations(fixture(name), &[(ARGS_KEY, Some("-kernel /tmp/x"))]);
+        assert_rejected(&evaluate(&bad, &settings), &["annotation \"qemu-commandline.hooks.example.com/args\" \"-kernel /tmp/x\" does not match"]);
+    }
+
+    #[test]
+    fn a_constrained_annotation_that_is_no_string_is_rejected() {
+        let mut request = gpu_vm(gpu_sidecar(), None);
+        request["object"]["spec"]["template"]["metadata"]["annotations"][ARGS_KEY] = json!(5);
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        assert_rejected(
+            &evaluate(&request, &settings),
+            &["\"qemu-commandline.hooks.example.com/args\" is 5, not a string"],
+        );
+    }
+
+    #[rstest]
+    #[case(json!({"sidecarProfiles": [{"image": "*"}]}), "invalid policy settings: sidecarProfiles[0].image \"*\"")]
+    #[case(json!({"sidecarProfiles": [{"image": GPU_HOOK, "arg": []}]}), "invalid policy settings: sidecarProfiles[0]: unknown field `arg`")]
+    #[case(json!({"allowedImages": [GPU_HOOK], "sidecarProfiles": [{"image": GPU_HOOK, "args": [["("]]}]}), "invalid policy settings: sidecarProfiles[0].args[0][0] \"(\"")]
+    fn invalid_profiles_reject_requests_with_sidecars(
+        #[case] settings: Value,
+        #[case] fragment: &str,
+    ) {
+        assert_rejected(&evaluate(&fixture("vm-create"), &settings), &[fragment]);
+    }
+
+    #[test]
+    fn requests_without_sidecars_read_no_profile() {
+        // Not even a profile that is no object: requests without sidecars never read one.
+        let settings = json!({"sidecarProfiles": [5, {"image": "*"}]});
+        assert_eq!(
+            evaluate(&fixture("vm-create-no-sidecar"), &settings),
+            Verdict::default()
+        );
+        assert_eq!(evaluate(&vm_with("[]"), &settings), Verdict::default());
+    }
+
+    /// An UPDATE of the VM fixture whose constrained annotation goes from `old` to `new`, the
+    /// sidecar annotation unchanged.
+    fn vm_update_aperture(old: Option<&str>, new: Option<&str>) -> Value {
+        let mut request = fixture("vm-update-unchanged");
+        for (side, value) in [("oldObject", old), ("object", new)] {
+            let map = request[side]["spec"]["template"]["metadata"]["annotations"]
+                .as_object_mut()
+                .expect("annotations");
+            match value {
+                Some(value) => map.insert(ARGS_KEY.to_owned(), json!(value)),
+                None => map.remove(ARGS_KEY),
+            };
+        }
+        request
+    }
+
+    const EXTRA_OPTION: &str = "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=1 -drive file=/dev/sda";
+
+    /// Rule 5: a location is unchanged only if its sidecar annotation and every annotation a
+    /// governing profile constrains are.
+    #[rstest]
+    #[case::both_unchanged_and_allowed(Some(APERTURE), Some(APERTURE), json!([mmio_profile()]), None)]
+    #[case::constrained_annotation_changed_to_a_bad_value(Some(APERTURE), Some(EXTRA_OPTION), json!([mmio_profile()]), Some("does not match"))]
+    #[case::constrained_annotation_added(None, Some(EXTRA_OPTION), json!([mmio_profile()]), Some("does not match"))]
+    #[case::constrained_annotation_changed_to_a_good_value(Some(APERTURE), Some("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=131072"), json!([mmio_profile()]), None)]
+    // The profile pins another version, so a check would reject; the annotation it does not
+    // constrain changed, so the location is unchanged and only warned about.
+    #[case::unconstrained_annotation_changed(Some(APERTURE), Some(EXTRA_OPTION), json!([{"image": GPU_HOOK, "args": [["--version", "v1alpha2"]]}]), None)]
+    fn updates_compare_the_constrained_annotations(
+        #[case] old: Option<&str>,
+        #[case] new: Option<&str>,
+        #[case] profiles: Value,
+        #[case] rejection: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &vm_update_aperture(old, new),
+            &profile_settings(profiles, json!({})),
+        );
+        match rejection {
+            None => assert!(verdict.violations.is_empty(), "{verdict:?}"),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[test]
+    fn an_unchanged_location_whose_profile_now_fails_keeps_its_warning() {
+        // The sidecar and its annotation were there before the profile pinned another version.
+        let mut profile = mmio_profile();
+        profile["args"] = json!([["--version", "v1alpha2"]]);
+        let request = vm_update_aperture(Some(EXTRA_OPTION), Some(EXTRA_OPTION));
+        let verdict = evaluate(&request, &profile_settings(json!([profile]), json!({})));
+        assert!(verdict.violations.is_empty(), "{verdict:?}");
+        assert_eq!(verdict.warnings.len(), 1, "{verdict:?}");
+        assert!(
+            verdict.warnings[0].contains("is unchanged by this update")
+                && verdict.warnings[0].contains("args[1] \"v1alpha3\" does not match \"v1alpha2\"")
+                && verdict.warnings[0].contains("does not match \"-fw_cfg"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn a_running_vmi_whose_constrained_annotation_changes_is_checked() {
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        let mut request = set_annotations(fixture("vmi-create"), &[(ARGS_KEY, Some(APERTURE))]);
+        request["operation"] = json!("UPDATE");
+        request["oldObject"] = request["object"].clone();
+        assert_eq!(evaluate(&request, &settings), Verdict::default());
+        request["object"]["metadata"]["annotations"][ARGS_KEY] = json!(EXTRA_OPTION);
+        assert_rejected(
+            &evaluate(&request, &settings),
+            &[
+                "metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: sidecarProfiles[0]",
+                "does not match",
+            ],
+        );
     }
 }

@@ -206,3 +206,135 @@ proptest! {
         }
     }
 }
+
+const HOOK: &str = "ghcr.io/org/hook:v1";
+const KEY: &str = "example.com/qemu-args";
+
+/// A small vocabulary, so that generated profiles often govern, match and fail.
+fn word() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["a", "b", "v1alpha3", "/hook", "/bin/sh", "1"]).prop_map(String::from)
+}
+
+fn pattern() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "a",
+        "b",
+        "[ab]",
+        ".*",
+        "a|b",
+        "v1alpha[23]",
+        "/hook",
+        "[0-9]+",
+        "",
+    ])
+    .prop_map(String::from)
+}
+
+fn alternatives() -> impl Strategy<Value = Vec<Vec<String>>> {
+    prop::collection::vec(prop::collection::vec(pattern(), 0..3), 1..3)
+}
+
+fn profile() -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(vec![
+            HOOK,
+            "ghcr.io/org/*",
+            "ghcr.io/org/hook:*",
+            "other:1",
+            "evil:1",
+        ]),
+        prop::option::of(alternatives()),
+        prop::option::of(alternatives()),
+        prop::option::of(pattern()),
+        any::<bool>(),
+    )
+        .prop_map(|(image, args, command, annotation, required)| {
+            let mut profile = json!({ "image": image });
+            if let Some(args) = args {
+                profile["args"] = json!(args);
+            }
+            if let Some(command) = command {
+                profile["command"] = json!(command);
+            }
+            if let Some(pattern) = annotation {
+                profile["annotations"] = json!({ KEY: pattern });
+            }
+            if required {
+                profile["requiredAnnotations"] = json!([KEY]);
+            }
+            profile
+        })
+}
+
+/// A sidecar entry and the constrained annotation beside it.
+fn entry() -> impl Strategy<Value = (Value, Option<String>)> {
+    (
+        prop::sample::select(vec![HOOK, "evil:1", "ghcr.io/org/other:2"]),
+        prop::collection::vec(word(), 0..3),
+        prop::collection::vec(word(), 0..2),
+        any::<bool>(),
+        prop::option::of(word()),
+    )
+        .prop_map(|(image, args, command, config_map, annotation)| {
+            let mut entry = json!({ "image": image, "args": args, "command": command });
+            if config_map {
+                entry["configMap"] = json!({"name": "cm", "key": "k", "hookPath": "/hook"});
+            }
+            (entry, annotation)
+        })
+}
+
+fn violations(entry: &Value, annotation: &Option<String>, settings: &Value) -> Vec<String> {
+    let mut request = vm_request(&json!([entry]).to_string());
+    if let Some(value) = annotation {
+        request["object"]["spec"]["template"]["metadata"]["annotations"][KEY] = json!(value);
+    }
+    let payload = json!({ "request": request, "settings": settings });
+    validate_payload(&serde_json::to_vec(&payload).expect("serializable"))
+        .violations
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Profiles only restrict: a sidecar rejected without profiles is accepted with some only when
+    /// its one violation was its command and an added profile grants commands.
+    #[test]
+    fn adding_profiles_never_accepts_a_rejection_unless_a_profile_grants_the_command(
+        (entry, annotation) in entry(),
+        allowed in prop::collection::vec(prop::sample::select(vec![HOOK, "ghcr.io/org/*", "evil:1"]), 0..3),
+        allow_command in any::<bool>(),
+        allow_config_map in any::<bool>(),
+        profiles in prop::collection::vec(profile(), 1..4),
+    ) {
+        let base = json!({ "allowedImages": allowed, "allowCommand": allow_command, "allowConfigMap": allow_config_map });
+        let mut with_profiles = base.clone();
+        with_profiles["sidecarProfiles"] = json!(profiles);
+        let before = violations(&entry, &annotation, &base);
+        let after = violations(&entry, &annotation, &with_profiles);
+        if !before.is_empty() && after.is_empty() {
+            let only_command = before.len() == 1 && before[0].contains("allowCommand is false");
+            let granting = profiles.iter().any(|p| p.get("command").is_some());
+            prop_assert!(only_command && granting, "accepted only with profiles {profiles:?}: {entry} was rejected for {before:?}");
+        }
+    }
+
+    /// Adding a profile that does not govern the entry's image changes nothing.
+    #[test]
+    fn a_profile_for_another_image_changes_nothing(
+        (entry, annotation) in entry(),
+        profiles in prop::collection::vec(profile(), 0..3),
+        other in profile(),
+    ) {
+        let other_image = json!({"image": "registry.example.com/unrelated:1"});
+        let mut other = other;
+        other["image"] = other_image["image"].clone();
+        let settings = json!({ "allowedImages": [HOOK, "evil:1"], "sidecarProfiles": profiles });
+        let mut more = settings.clone();
+        more["sidecarProfiles"].as_array_mut().expect("list").push(other);
+        prop_assert_eq!(violations(&entry, &annotation, &settings), violations(&entry, &annotation, &more));
+    }
+}

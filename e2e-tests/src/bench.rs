@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::admission::{read_settings, ValidationResponse};
-use crate::host::PolicyHost;
+use crate::host::{CodeCache, PolicyHost};
 use wasmtime_provider::wasmtime::{Engine, Module};
 
 #[derive(Args)]
@@ -29,7 +29,7 @@ pub struct BenchArgs {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let payload = raw_payload(&args.request_path, args.settings_path.as_deref())?;
-    let host = PolicyHost::load(&args.module, Duration::from_secs(2))?;
+    let host = PolicyHost::load(&args.module, Duration::from_secs(2), CodeCache::Disabled)?;
 
     // Both modes must evaluate successfully, or the numbers would measure an error path.
     let instance = host.instance()?;

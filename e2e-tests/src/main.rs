@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::admission::{read_request, read_settings};
-use crate::host::{PolicyHost, SettingsVerdict};
+use crate::host::{CodeCache, PolicyHost, SettingsVerdict};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -49,6 +49,9 @@ struct RunArgs {
     /// Evaluation deadline, like policy-server's `--policy-timeout` (seconds).
     #[arg(long, default_value_t = 2.0)]
     timeout: f64,
+    /// Compile the module every time instead of keeping its machine code in wasmtime's cache.
+    #[arg(long)]
+    disable_wasmtime_cache: bool,
 }
 
 fn main() -> ExitCode {
@@ -67,7 +70,12 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let module = module_path(&args.module);
     let settings = read_settings(args.settings_json.as_deref(), args.settings_path.as_deref())?;
     let request = read_request(&args.request_path)?;
-    let host = PolicyHost::load(&module, Duration::from_secs_f64(args.timeout))?;
+    let code_cache = if args.disable_wasmtime_cache {
+        CodeCache::Disabled
+    } else {
+        CodeCache::Enabled
+    };
+    let host = PolicyHost::load(&module, Duration::from_secs_f64(args.timeout), code_cache)?;
     host.check_protocol_version()?;
     if let SettingsVerdict::Invalid(message) = host.validate_settings(&settings)? {
         eprintln!("Error: Provided settings are not valid: {message}");
