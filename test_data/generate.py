@@ -287,6 +287,127 @@ def write_bench_inputs():
         spec["volumes"].append({"name": f"data-{n}", "persistentVolumeClaim": {"claimName": f"gpu-vm-data-{n}-x7k2p"}})
         n += 1
     write_to(bench / "vm-3-sidecars-64k.json", request("vm", "CREATE", padded))
+    write_to(bench / "vmi-status-update.json", vmi_status_update(sidecars))
+
+
+def running_vmi_status(probe_time, ip):
+    """The status virt-handler keeps writing on a running VMI (KubeVirt 1.4, Harvester 1.5)."""
+    def condition(kind, status="True", reason=None, message=None):
+        c = {"lastProbeTime": probe_time if kind == "AgentConnected" else None,
+             "lastTransitionTime": "2026-11-20T09:13:20Z", "status": status, "type": kind}
+        if reason:
+            c["reason"] = reason
+        if message:
+            c["message"] = message
+        return c
+    return {
+        "activePods": {"4b0d7c1e-2f3a-4e5b-8c6d-7e8f9a0b1c2d": "harvester-node-2"},
+        "conditions": [
+            condition("Ready"),
+            condition("LiveMigratable", "False", "DisksNotLiveMigratable",
+                      "cannot migrate VMI: PVC gpu-vm-disk-0-x7k2p is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)"),
+            condition("StorageLiveMigratable"),
+            condition("AgentConnected"),
+        ],
+        "currentCPUTopology": {"cores": 8, "sockets": 1, "threads": 1},
+        "guestOSInfo": {"id": "ubuntu", "kernelRelease": "6.8.0-48-generic",
+                        "kernelVersion": "#48-Ubuntu SMP PREEMPT_DYNAMIC Fri Sep 27 14:04:52 UTC 2024",
+                        "machine": "x86_64", "name": "Ubuntu", "prettyName": "Ubuntu 24.04.1 LTS",
+                        "version": "24.04.1 LTS (Noble Numbat)", "versionId": "24.04"},
+        "interfaces": [{"infoSource": "domain, guest-agent, multus-status", "interfaceName": "enp1s0",
+                        "ipAddress": ip, "ipAddresses": [ip, "fe80::5054:ff:fe4e:7a11"],
+                        "linkState": "up", "mac": "52:54:00:4e:7a:11", "name": "default",
+                        "podInterfaceName": "pod2c1b3e9f0a4", "queueCount": 1}],
+        "launcherContainerImageVersion": "registry.suse.com/suse/sles/15.6/virt-launcher:1.4.0-150600.5.9.1",
+        "machine": {"type": "pc-q35-8.2"},
+        "memory": {"guestAtBoot": "64Gi", "guestCurrent": "64Gi", "guestRequested": "64Gi"},
+        "migrationMethod": "BlockMigration",
+        "migrationTransport": "Unix",
+        "nodeName": "harvester-node-2",
+        "phase": "Running",
+        "phaseTransitionTimestamps": [
+            {"phase": phase, "phaseTransitionTimestamp": f"2026-11-20T09:13:{10 + i:02d}Z"}
+            for i, phase in enumerate(["Pending", "Scheduling", "Scheduled", "Running"])
+        ],
+        "qosClass": "Guaranteed",
+        "selinuxContext": "none",
+        "virtualMachineRevisionName": "revision-start-vm-6f1c2a0e-1d6b-4b59-9b7e-3f2a1c7d9e01-2",
+        "volumeStatus": [
+            {"name": "cloudinitdisk", "size": 1048576, "target": "vdb"},
+            {"name": "disk-0", "persistentVolumeClaimInfo": {
+                "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "200Gi"},
+                "filesystemOverhead": "0", "requests": {"storage": "200Gi"}, "volumeMode": "Block"},
+             "target": "vda"},
+        ],
+    }
+
+
+def vmi_status_update(sidecars):
+    """A running VMI's status write: KubeVirt's VMIs have no status subresource, so every status
+    change of every running VMI is an UPDATE that reaches the policy, its annotation unchanged."""
+    annotations = {HOOKS: json.dumps(sidecars), **GPU_ARGS,
+                   "kubevirt.io/latest-observed-api-version": "v1",
+                   "kubevirt.io/storage-observed-api-version": "v1",
+                   "harvesterhci.io/sshNames": "[]"}
+    old = vmi(annotations)
+    old["metadata"]["finalizers"] = ["kubevirt.io/virtualMachineControllerFinalize", "foregroundDeleteVirtualMachine"]
+    old["metadata"]["ownerReferences"] = [{"apiVersion": "kubevirt.io/v1", "blockOwnerDeletion": True, "controller": True,
+                                           "kind": "VirtualMachine", "name": "gpu-vm", "uid": "6f1c2a0e-1d6b-4b59-9b7e-3f2a1c7d9e01"}]
+    old["status"] = running_vmi_status("2026-11-26T08:00:00Z", "10.52.3.17")
+    new = copy.deepcopy(old)
+    new["metadata"]["resourceVersion"] = "1837266"
+    new["status"] = running_vmi_status("2026-11-26T08:05:00Z", "10.52.3.18")
+    update = request("vmi", "UPDATE", new, old)
+    update["userInfo"] = {"username": "system:serviceaccount:harvester-system:kubevirt-handler",
+                          "groups": ["system:serviceaccounts", "system:serviceaccounts:harvester-system", "system:authenticated"]}
+    return update
+
+
+def write_hostile_inputs(directory):
+    """3 MiB requests (the API server's limit) built to be expensive, for `make bench`; written to
+    a scratch directory, not committed. Each is a bare AdmissionRequest, written compact as the API
+    server sends it."""
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    limit = 3 * 1024 * 1024 - 64 * 1024  # room for the settings and the AdmissionReview around it
+
+    def compact(value):
+        return json.dumps(value, separators=(",", ":"))
+
+    def write_filled(name, build, unit):
+        """Writes build(count) with the largest count whose request stays under the limit."""
+        count = (limit - len(compact(build(0)))) // unit
+        (directory / f"{name}.json").write_text(compact(build(count)))
+
+    # A VM whose template annotation is an array of `{}` (not held to the 256 KiB annotation limit).
+    write_filled("vm-3mib-template-empty-entries",
+                 lambda n: request("vm", "CREATE", vm({HOOKS: "[" + ",".join(["{}"] * n) + "]"})), 3)
+    # The same on a VMI, at the 256 KiB annotation limit.
+    (directory / "vmi-256kib-empty-entries.json").write_text(compact(
+        request("vmi", "CREATE", vmi({HOOKS: "[" + ",".join(["{}"] * (256 * 1024 // 3)) + "]"}))))
+    # 32 allowed entries (the most the policy reads), padded with long args.
+    write_filled("vm-3mib-32-allowed-entries",
+                 lambda n: request("vm", "CREATE", vm({HOOKS: json.dumps([{"image": GPU_HOOK, "args": ["x" * n]}] * 32)})), 32)
+    # Nesting off the annotation's path, beside the annotation, as deep as the API server decodes
+    # (10 000 levels), the rest of the 3 MiB a long string; spliced into the text, since
+    # json.dumps would recurse.
+    depth = 10_000
+    obj = vm({HOOKS: GPU_SIDECARS})
+    obj["spec"]["template"]["spec"]["nested"] = "@"
+    obj["spec"]["template"]["spec"]["padding"] = ""
+    text = compact(request("vm", "CREATE", obj))
+    padding = "p" * (limit - len(text) - 2 * depth)
+    text = text.replace('"@"', "[" * depth + "]" * depth).replace('"padding":""', f'"padding":"{padding}"')
+    (directory / "vm-3mib-deep-nesting.json").write_text(text)
+    # Many keys in the template's annotations map, which the policy reads key by key.
+    write_filled("vm-3mib-many-annotation-keys",
+                 lambda n: request("vm", "CREATE", vm({HOOKS: GPU_SIDECARS, **{f"k{i:07d}": "" for i in range(n)}})),
+                 len('"k0000000":"",'))
+    # An UPDATE whose object and oldObject each carry half of it: both are read.
+    def update_halves(n):
+        annotations = {HOOKS: "[" + ",".join(["{}"] * n) + "]"}
+        return request("vm", "UPDATE", vm(annotations), vm(annotations))
+    write_filled("vm-3mib-update-unchanged-empty-entries", update_halves, 6)
 
 
 # Launcher Pods, rendered by KubeVirt's own template service (tests/kubevirt-render, built by
@@ -397,4 +518,8 @@ def write_to(path, value):
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    if sys.argv[1:2] == ["--hostile"]:
+        write_hostile_inputs(sys.argv[2])
+    else:
+        main()

@@ -2,20 +2,22 @@
 //! request) and warm (one instance called again and again, what `kwctl bench` shows).
 //! Prints one JSON line per run; `e2e-tests/bench.sh` turns them into the README's table.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use crate::admission::{read_request, read_settings};
-use crate::host::{validate_payload, CodeCache, PolicyHost};
+use crate::admission::{read_settings, ValidationResponse};
+use crate::host::{CodeCache, PolicyHost};
+use wasmtime_provider::wasmtime::{Engine, Module};
 
 #[derive(Args)]
 pub struct BenchArgs {
     /// The policy module.
     module: PathBuf,
+    /// A bare AdmissionRequest, passed to the module as written.
     #[arg(short = 'r', long)]
     request_path: PathBuf,
     #[arg(long)]
@@ -26,9 +28,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let request = read_request(&args.request_path)?;
-    let settings = read_settings(None, args.settings_path.as_deref())?;
-    let payload = validate_payload(&request, &settings)?;
+    let payload = raw_payload(&args.request_path, args.settings_path.as_deref())?;
     let host = PolicyHost::load(&args.module, Duration::from_secs(2), CodeCache::Disabled)?;
 
     // Both modes must evaluate successfully, or the numbers would measure an error path.
@@ -43,6 +43,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let warm = measure(warmup, args.iterations, || {
         host.call_validate(&instance, &payload).map(drop)
     })?;
+    let peak_memory_bytes = peak_memory(&std::fs::read(&args.module)?, &payload, &first)?;
     let line = json!({
         "module": args.module.display().to_string(),
         "module_bytes": std::fs::metadata(&args.module)?.len(),
@@ -54,12 +55,78 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .unwrap_or_default(),
         "payload_bytes": payload.len(),
         "accepted": first.accepted,
+        "message_bytes": first.message.as_ref().map_or(0, String::len),
         "iterations": args.iterations,
         "fresh_us": fresh,
         "warm_us": warm,
+        "peak_memory_bytes": peak_memory_bytes,
     });
     println!("{line}");
     Ok(())
+}
+
+/// The `validate` payload around the request, compact as the API server sends it. A request
+/// nested deeper than serde_json's recursion limit is passed as written, as the API server would
+/// still send it.
+fn raw_payload(request_path: &Path, settings_path: Option<&Path>) -> Result<Vec<u8>> {
+    let text = std::fs::read_to_string(request_path)
+        .with_context(|| format!("reading {}", request_path.display()))?;
+    let request = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(request) => request.to_string(),
+        Err(_) => text.trim().to_owned(),
+    };
+    let settings = read_settings(None, settings_path)?;
+    Ok(format!(r#"{{"request":{request},"settings":{settings}}}"#).into_bytes())
+}
+
+/// The wasm page: linear memory grows by whole pages.
+const WASM_PAGE: u64 = 64 * 1024;
+/// Where the search for the peak stops: four times the 64 MiB target.
+const MEMORY_SEARCH_MAX: u64 = 256 * 1024 * 1024;
+
+/// The peak linear memory of a fresh instance evaluating `payload`: the smallest memory limit, in
+/// wasm pages, under which the module still gives the verdict it gives without limit. Wasm memory
+/// only grows, and the module asks for more exactly when it needs more, so that limit (at least
+/// the memory it declares to start with) is its peak. Found by bisection, each probe a module compiled for its limit (wasmtime sizes the
+/// memory reservation at compile time), so it takes some seconds.
+fn peak_memory(module: &[u8], payload: &[u8], verdict: &ValidationResponse) -> Result<u64> {
+    let gives_the_verdict = |limit: u64| -> Result<bool> {
+        let host = PolicyHost::load_with_memory_limit(module, Duration::from_secs(10), limit)?;
+        let outcome = host
+            .instance()
+            .and_then(|instance| host.call_validate(&instance, payload));
+        Ok(outcome.is_ok_and(|response| {
+            response.accepted == verdict.accepted && response.message == verdict.message
+        }))
+    };
+    // Below the module's declared minimum, wasmtime gives the minimum anyway: the search starts
+    // there.
+    let initial = initial_memory_pages(module)?;
+    let (mut too_small, mut enough) = (initial.saturating_sub(1), MEMORY_SEARCH_MAX / WASM_PAGE);
+    ensure!(
+        gives_the_verdict(enough * WASM_PAGE)?,
+        "the module needs more than {} MiB",
+        MEMORY_SEARCH_MAX >> 20
+    );
+    while enough - too_small > 1 {
+        let pages = (too_small + enough) / 2;
+        if gives_the_verdict(pages * WASM_PAGE)? {
+            enough = pages;
+        } else {
+            too_small = pages;
+        }
+    }
+    Ok(enough * WASM_PAGE)
+}
+
+/// The pages of linear memory the module declares it starts with (data, stack, heap base).
+fn initial_memory_pages(module: &[u8]) -> Result<u64> {
+    let module = Module::new(&Engine::default(), module)
+        .map_err(|e| anyhow!("reading the module's memory: {e}"))?;
+    let pages = module
+        .exports()
+        .find_map(|export| export.ty().memory().map(|memory| memory.minimum()));
+    pages.context("the module exports no memory")
 }
 
 /// Median, p99 and mean of `iterations` timed runs, after `warmup` untimed ones, in µs.

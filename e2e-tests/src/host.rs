@@ -58,7 +58,26 @@ impl PolicyHost {
     }
 
     pub fn from_bytes(bytes: &[u8], timeout: Duration, code_cache: CodeCache) -> Result<Self> {
+        Self::with_config(bytes, timeout, Config::new(), code_cache)
+    }
+
+    /// The same, with every instance's linear memory limited to `limit` bytes: the memory is
+    /// reserved at that size up front and may not move, so growing past it fails in the module.
+    pub fn load_with_memory_limit(bytes: &[u8], timeout: Duration, limit: u64) -> Result<Self> {
         let mut config = Config::new();
+        config
+            .memory_reservation(limit)
+            .memory_reservation_for_growth(0)
+            .memory_may_move(false);
+        Self::with_config(bytes, timeout, config, CodeCache::Disabled)
+    }
+
+    fn with_config(
+        bytes: &[u8],
+        timeout: Duration,
+        mut config: Config,
+        code_cache: CodeCache,
+    ) -> Result<Self> {
         config.epoch_interruption(true);
         if code_cache == CodeCache::Enabled {
             let cache = Cache::new(CacheConfig::new())
