@@ -40,7 +40,8 @@ else
   $use_host || echo "no kwctl on PATH: running the examples with the in-repo waPC host" >&2
   # Both builds at once: on a fresh machine the module's serial LTO step and wasmtime's longest
   # crates leave cores idle for each other. The host is the debug build that `cargo test` shares.
-  echo "building the policy module (wasm32-wasip1) and the in-repo waPC host ..." >&2
+  echo "building the policy module (wasm32-wasip1) and the in-repo waPC host" \
+    "(the first time: about 3 minutes on 2 cores) ..." >&2
   build_module &
   module_build=$!
   host_status=0
