@@ -223,6 +223,12 @@ impl<'a> AllowList<'a> {
     }
 }
 
+impl<'a> Extend<AllowedImage<'a>> for AllowList<'a> {
+    fn extend<I: IntoIterator<Item = AllowedImage<'a>>>(&mut self, entries: I) {
+        self.entries.extend(entries);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

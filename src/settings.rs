@@ -7,6 +7,7 @@ use kubewarden_policy_sdk::settings::Validatable;
 use serde::{Deserialize, Serialize};
 
 use crate::allowlist::AllowList;
+use crate::harvester_setting::ListMode;
 use crate::reference::ImageReference;
 
 /// The settings, in the camelCase of Kubernetes APIs. Unknown keys are refused: a misspelt
@@ -28,6 +29,31 @@ pub struct Settings {
     pub allow_pvc: bool,
     #[serde(default)]
     pub allow_shared_compute_path: bool,
+    /// Context-aware mode: also allow the entries of this Harvester Setting, read at admission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harvester_setting: Option<HarvesterSettingRef>,
+}
+
+/// Which Harvester Setting (`harvesterhci.io/v1beta1`, cluster-scoped) adds entries to
+/// `allowedImages`, and how its `default` and `value` combine. The name is required: a form that
+/// writes only `listMode` must not turn the mode on for a Setting nobody named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HarvesterSettingRef {
+    pub name: String,
+    #[serde(default)]
+    pub list_mode: ListMode,
+}
+
+/// A Kubernetes object name (RFC 1123 subdomain): what the API server accepts for a Setting.
+fn is_object_name(name: &str) -> bool {
+    let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            label.starts_with(alphanumeric)
+                && label.ends_with(alphanumeric)
+                && label.chars().all(|c| alphanumeric(c) || c == '-')
+        })
 }
 
 /// The settings in the form the checks use.
@@ -39,6 +65,8 @@ pub struct SidecarRules<'a> {
     pub allow_config_map: bool,
     pub allow_pvc: bool,
     pub allow_shared_compute_path: bool,
+    /// The Harvester Setting whose entries were added to `allowed_images` (context-aware mode).
+    pub setting_name: Option<&'a str>,
 }
 
 impl Settings {
@@ -64,6 +92,15 @@ impl Settings {
                 })
                 .ok(),
         };
+        if let Some(setting) = &self.harvester_setting {
+            if !is_object_name(&setting.name) {
+                problems.push(format!(
+                    "harvesterSetting.name {:?}: not a Kubernetes object name \
+                     (lower-case letters, digits, '-' and '.', at most 253 characters)",
+                    setting.name
+                ));
+            }
+        }
         if self.allow_shared_compute_path && !self.allow_pvc {
             problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());
         }
@@ -77,6 +114,7 @@ impl Settings {
             allow_config_map: self.allow_config_map,
             allow_pvc: self.allow_pvc,
             allow_shared_compute_path: self.allow_shared_compute_path,
+            setting_name: None,
         })
     }
 }
@@ -115,6 +153,8 @@ mod tests {
     #[case(json!({"allowedImages": ["registry:5000/kubevirt/example-hook-sidecar:devel", "ghcr.io/org/*", "busybox:*"]}))]
     #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:v1.4.0", "allowConfigMap": true}))]
     #[case(json!({"allowPVC": true, "allowSharedComputePath": true, "allowCommand": true}))]
+    #[case(json!({"harvesterSetting": {"name": "whitelisted-sidecars", "listMode": "effective"}}))]
+    #[case(json!({"harvesterSetting": {"name": "my.sidecars-2", "listMode": "union"}}))]
     fn accepts(#[case] settings: serde_json::Value) {
         parse_and_validate(&settings).expect("valid settings");
     }
@@ -131,9 +171,37 @@ mod tests {
     #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:*"}), "without wildcard")]
     #[case(json!({"sidecarShimImage": "UPPER"}), "sidecarShimImage \"UPPER\": not a valid image reference")]
     #[case(json!({"allowSharedComputePath": true}), "allowSharedComputePath: true needs allowPVC: true")]
+    #[case(json!({"harvesterSetting": {"name": "s", "listMode": "Union"}}), "unknown variant `Union`")]
+    #[case(json!({"harvesterSetting": {"listMode": "union"}}), "missing field `name`")]
+    #[case(json!({"harvesterSetting": {"nam": "x"}}), "unknown field `nam`")]
+    #[case(json!({"harvesterSetting": "whitelisted-sidecars"}), "invalid type")]
+    #[case(json!({"harvesterSetting": {"name": ""}}), "harvesterSetting.name \"\": not a Kubernetes object name")]
+    #[case(json!({"harvesterSetting": {"name": "Whitelisted"}}), "harvesterSetting.name \"Whitelisted\"")]
+    #[case(json!({"harvesterSetting": {"name": "a..b"}}), "harvesterSetting.name \"a..b\"")]
+    #[case(json!({"harvesterSetting": {"name": "-a"}}), "harvesterSetting.name \"-a\"")]
     fn refuses(#[case] settings: serde_json::Value, #[case] message: &str) {
         let error = parse_and_validate(&settings).expect_err("invalid settings");
         assert!(error.contains(message), "{settings}: {error}");
+    }
+
+    #[test]
+    fn list_mode_defaults_to_union() {
+        let settings =
+            parse_and_validate(&json!({"harvesterSetting": {"name": "whitelisted-sidecars"}}))
+                .expect("valid");
+        assert_eq!(
+            settings.harvester_setting,
+            Some(HarvesterSettingRef {
+                name: "whitelisted-sidecars".into(),
+                list_mode: ListMode::Union,
+            })
+        );
+        assert_eq!(
+            parse_and_validate(&json!({}))
+                .expect("valid")
+                .harvester_setting,
+            None
+        );
     }
 
     #[test]

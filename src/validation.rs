@@ -5,11 +5,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::annotation::{self, HookSidecar};
+use crate::context_aware::{self, PolicyServer, SettingSource, SETTING_API_VERSION};
 use crate::objects::{
     annotation_locations, read_annotations, AnnotationLocation, AnnotationValues, GroupVersionKind,
 };
 use crate::reference::ImageReference;
-use crate::settings::{Settings, SidecarRules};
+use crate::settings::{HarvesterSettingRef, Settings, SidecarRules};
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
 /// decoded; the objects stay raw JSON until a kind that carries the annotation asks for them.
@@ -63,8 +64,15 @@ impl Verdict {
     }
 }
 
-/// Evaluates the raw `validate` payload.
+/// Evaluates the raw `validate` payload; a Setting named by `harvesterSetting` is read from
+/// policy-server.
 pub fn validate_payload(payload: &[u8]) -> Verdict {
+    validate_payload_with(payload, &PolicyServer)
+}
+
+/// Evaluates the raw `validate` payload, reading a Setting named by `harvesterSetting` from
+/// `setting_source`.
+pub fn validate_payload_with(payload: &[u8], setting_source: &dyn SettingSource) -> Verdict {
     let payload: ValidationPayload = match serde_json::from_slice(payload) {
         Ok(payload) => payload,
         Err(e) => return Verdict::rejection(format!("cannot read the validation request: {e}")),
@@ -76,7 +84,7 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
         return Verdict::default();
     }
-    let rules = match payload.settings.rules() {
+    let mut rules = match payload.settings.rules() {
         Ok(rules) => rules,
         Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
     };
@@ -88,11 +96,65 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     };
     let kind = request.kind.kind.as_str();
     let new_values = read_annotations(object, locations);
+    // Context-aware mode: the Setting is read only for a request that carries sidecars.
+    let setting = payload
+        .settings
+        .harvester_setting
+        .as_ref()
+        .filter(|_| carries_annotation(&new_values))
+        .map(|reference| (reference, setting_source.get_setting(&reference.name)));
+    let mut setting_verdict = Verdict::default();
+    if let Some((reference, lookup)) = &setting {
+        setting_verdict = add_setting_entries(&mut rules, reference, lookup);
+    }
     let mut verdict = check(&rules, kind, locations, &new_values);
+    verdict.violations.splice(0..0, setting_verdict.violations);
+    verdict.warnings.splice(0..0, setting_verdict.warnings);
     if request.operation == "UPDATE" {
         keep_unchanged_sidecars(&mut verdict, request.old_object, locations, &new_values);
     }
     verdict
+}
+
+/// Whether any location carries the annotation: only such requests need the Setting.
+fn carries_annotation(values: &AnnotationValues) -> bool {
+    match values {
+        Ok(values) => values.iter().any(Option::is_some),
+        // The object cannot be read: the request is rejected without looking at any list.
+        Err(_) => false,
+    }
+}
+
+/// Adds the entries of the Setting that was looked up to the allow-list. A missing Setting adds
+/// none; a failed lookup rejects (the policy cannot tell what is allowed); invalid entries allow
+/// nothing and are named in warnings.
+fn add_setting_entries<'s>(
+    rules: &mut SidecarRules<'s>,
+    reference: &'s HarvesterSettingRef,
+    lookup: &'s Result<Option<context_aware::SettingObject>, String>,
+) -> Verdict {
+    let name = reference.name.as_str();
+    rules.setting_name = Some(name);
+    match lookup {
+        Ok(Some(setting)) => {
+            let entries = context_aware::setting_allow_list(name, setting, reference.list_mode);
+            rules.allowed_images.extend(entries.allowed);
+            Verdict {
+                violations: Vec::new(),
+                warnings: entries.warnings,
+            }
+        }
+        Ok(None) => Verdict {
+            violations: Vec::new(),
+            warnings: vec![format!(
+                "Setting {name:?} ({SETTING_API_VERSION}) does not exist: it adds no entries"
+            )],
+        },
+        Err(e) => Verdict::rejection(format!(
+            "cannot read Setting {name:?} ({SETTING_API_VERSION}), so the policy cannot tell \
+             which sidecars it allows: {e}"
+        )),
+    }
 }
 
 /// On UPDATE, sidecars that `oldObject` already had at every location are accepted, with the
@@ -217,6 +279,10 @@ fn image_check(rules: &SidecarRules, sidecar: &HookSidecar) -> Result<(), String
     };
     if rules.allowed_images.find(&image).is_some() {
         Ok(())
+    } else if let Some(setting) = rules.setting_name {
+        Err(format!(
+            "{written} ({image}) is not in allowedImages nor in Setting {setting:?}"
+        ))
     } else {
         Err(format!("{written} ({image}) is not in allowedImages"))
     }
