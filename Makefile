@@ -66,6 +66,16 @@ sync-tests: deps
 sync-bench: deps
 	cargo bench -p hook-sidecar-sync --profile host --bench propagation
 
+# Context-aware mode: the wasm module reading the Setting through the in-repo host's
+# kubernetes/get_resource from a real kube-apiserver; its cost and time to enforcement.
+.PHONY: context-aware-tests
+context-aware-tests: deps
+	cargo test -p policy-host --test context_aware
+
+.PHONY: context-aware-bench
+context-aware-bench: deps
+	cargo bench -p policy-host --profile host --bench context_aware
+
 .PHONY: fmt
 fmt:
 	cargo fmt --all -- --check

@@ -49,3 +49,19 @@ assert_invalid_settings() {
   [ "$status" -ne 0 ] || { echo "settings accepted: $output"; return 1; }
   [[ "$stderr" == *"$1"* ]] || { echo "missing «$1» in: $stderr"; return 1; }
 }
+
+OTHER_HOOK="registry.example.com/kubevirt-hooks/other:v1"
+
+# Context-aware settings with list mode $1 (default union).
+context_aware_settings() {
+  echo "{\"harvesterSetting\": {\"name\": \"whitelisted-sidecars\", \"listMode\": \"${1:-union}\"}}"
+}
+
+# kwctl run on the annotated module, the Setting granted, answers replayed from the session
+# e2e-tests/sessions/$1.yml; stdout in $output, stderr in $stderr.
+kwrun_context_aware() {
+  local session="$BATS_TEST_DIRNAME/sessions/$1.yml"
+  shift
+  run --separate-stderr "${KWCTL:-kwctl}" run "$ANNOTATED_POLICY" --allow-context-aware \
+    --replay-host-capabilities-interactions "$session" "$@"
+}

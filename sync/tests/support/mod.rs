@@ -125,7 +125,7 @@ impl Cluster {
 
     /// CRDs, namespaces, the job's RBAC exactly as shipped, and a token for its ServiceAccount.
     fn install(&self) -> Result<()> {
-        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crds");
+        let crds = repo_root().join("sync/tests/crds");
         self.kubectl(&["apply", "--server-side", "-f", &crds.display().to_string()])?;
         self.kubectl(&[
             "wait",
@@ -224,11 +224,15 @@ impl Cluster {
         let log = self.dir.join(format!("job-{n}.log"));
         self.job_logs.lock().expect("lock").push(log.clone());
         let child = spawn_logged(
-            Command::new(env!("CARGO_BIN_EXE_hook-sidecar-sync"))
-                .env("KUBECONFIG", &self.job_kubeconfig)
-                .env("RUST_LOG", "info,hook_sidecar_sync=debug")
-                .arg(format!("--listen=127.0.0.1:{metrics_port}"))
-                .args(args),
+            // Only the sync crate's tests have the job's binary (e2e-tests share this harness).
+            Command::new(
+                option_env!("CARGO_BIN_EXE_hook-sidecar-sync")
+                    .ok_or_else(|| anyhow!("the job's binary is built only for sync's tests"))?,
+            )
+            .env("KUBECONFIG", &self.job_kubeconfig)
+            .env("RUST_LOG", "info,hook_sidecar_sync=debug")
+            .arg(format!("--listen=127.0.0.1:{metrics_port}"))
+            .args(args),
             &log,
         )?;
         Ok(Job {
@@ -566,7 +570,7 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn kubeconfig(port: u16, token: &str) -> String {
+pub fn kubeconfig(port: u16, token: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Config\n\
          clusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\n\
