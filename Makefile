@@ -1,9 +1,9 @@
 # Kubewarden policy conventions: policy.wasm, annotated-policy.wasm, test, e2e-tests, push.
 SOURCE_FILES := $(shell find src -type f -name '*.rs')
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-# Where cargo puts its output (honours CARGO_TARGET_DIR and .cargo/config.toml); evaluated only
-# by the recipes that use it. Override with `make TARGET_DIR=...`.
-TARGET_DIR ?= $(shell cargo metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+# Where cargo puts its output (hack/target-dir); evaluated only by the recipes that use it.
+# Override with `make TARGET_DIR=...`.
+TARGET_DIR ?= $(shell hack/target-dir)
 # OCI registry path to push to, e.g. ghcr.io/my-org/policies (no default: pushing is deliberate).
 REGISTRY ?=
 POLICY_NAME := hook-sidecar-policy
@@ -29,14 +29,15 @@ artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml Cargo.toml
 	kwctl scaffold artifacthub --metadata-path policy-metadata.yml --version $(VERSION) \
 	  --questions-path questions-ui.yml --output artifacthub-pkg.yml
 
-# The main job: evaluate the requests in examples/ and print the verdicts.
+# The main job: evaluate the requests in examples/ and print the verdicts, with kwctl when it is on
+# PATH, else with the in-repo waPC host.
 .PHONY: run
 run:
 	examples/run.sh
 
-# The whole suite, as CI runs it on a fresh machine.
+# The whole gate, as CI runs it on a fresh machine: what is cheap and most often wrong first.
 .PHONY: test
-test: deps unit-tests e2e-tests
+test: deps fmt lint fuzz-check fixtures unit-tests e2e-tests
 
 .PHONY: deps
 deps:
@@ -44,9 +45,12 @@ deps:
 
 # Every crate of the workspace: unit, property, differential, limits and metadata-consistency tests,
 # and the sync job's tests on a real kube-apiserver and etcd (sync/tests/api_server.rs).
+# policy-host on its own: built alone, it gets the dependency features that `cargo build -p
+# policy-host` gets, so wasmtime is compiled once for its tests, `make run` and e2e-tests.
 .PHONY: unit-tests
 unit-tests:
-	cargo test --workspace
+	cargo test --workspace --exclude policy-host
+	cargo test -p policy-host
 
 .PHONY: e2e-tests
 e2e-tests:
@@ -83,6 +87,17 @@ fmt:
 .PHONY: lint
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# The fuzz targets (fuzz/, outside the workspace) compiled and linted with the stable toolchain, so
+# that an API change cannot break them unnoticed; running them needs nightly (cargo fuzz).
+.PHONY: fuzz-check
+fuzz-check:
+	cargo clippy --manifest-path fuzz/Cargo.toml --locked --bins -- -D warnings
+
+# test_data/generate.py writes exactly the fixtures on disk.
+.PHONY: fixtures
+fixtures:
+	hack/check-fixtures.sh
 
 .PHONY: push
 push: annotated-policy.wasm

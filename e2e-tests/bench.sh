@@ -6,11 +6,11 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target_dir=$(hack/target-dir)
 iterations=${ITERATIONS:-3000}
 
 cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy -p parse-only-floor
+# Optimized, unlike the debug build the tests use: the numbers include the host's own work.
 cargo build --quiet --profile host -p policy-host
 host="$target_dir/host/policy-host"
 wasm="$target_dir/wasm32-wasip1/release"

@@ -50,6 +50,16 @@ assert_invalid_settings() {
   [[ "$stderr" == *"$1"* ]] || { echo "missing «$1» in: $stderr"; return 1; }
 }
 
+# True when KWCTL names a real kwctl, not the in-repo host standing in for it.
+real_kwctl() {
+  [[ -n "${KWCTL:-}" && "${KWCTL}" != "${POLICY_HOST:-}" ]] && command -v "$KWCTL" >/dev/null
+}
+
+# What an AdmissionResponse decides, in a stable form: verdict, status, warnings and patch.
+verdict_of() {
+  jq -S '{allowed, code: .status.code, message: .status.message, warnings, patchType, patch}' <<<"$1"
+}
+
 OTHER_HOOK="registry.example.com/kubevirt-hooks/other:v1"
 
 # Context-aware settings with list mode $1 (default union).

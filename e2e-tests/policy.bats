@@ -35,13 +35,47 @@ TABLE
   done
 }
 
-@test "an image matches in any of Docker's spellings" {
+@test "an image matches in any of Docker Hub's spellings" {
+  for image in index.docker.io/library/busybox docker.io/library/busybox:latest busybox; do
+    kwrun --request-path "$(vm_with_sidecars "[{\"image\": \"$image\"}]")" \
+      --settings-json '{"allowedImages": ["busybox:latest"]}'
+    assert_allowed || { echo "image $image"; return 1; }
+  done
+}
+
+@test "registry hosts as the runtime reads them: lower case only, IPv6 with its port" {
   kwrun --request-path "$(vm_with_sidecars '[{"image": "REGISTRY.EXAMPLE.COM/kubevirt-hooks/qemu-commandline:v1.2.0"}]')" \
     --settings-json "$GPU_SETTINGS"
-  assert_allowed
-  kwrun --request-path "$(vm_with_sidecars '[{"image": "index.docker.io/library/busybox"}]')" \
+  assert_rejected 'image "REGISTRY.EXAMPLE.COM/kubevirt-hooks/qemu-commandline:v1.2.0" is not a valid image reference: registry host must be lowercase'
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "INDEX.DOCKER.IO/library/busybox"}]')" \
     --settings-json '{"allowedImages": ["busybox:latest"]}'
+  assert_rejected 'registry host must be lowercase'
+  local ipv6='{"allowedImages": ["[fd00::10]:5000/hooks/*"]}'
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "[fd00::10]:5000/hooks/gpu:v1"}]')" --settings-json "$ipv6"
   assert_allowed
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "[fd00::10]:5001/hooks/gpu:v1"}]')" --settings-json "$ipv6"
+  assert_rejected '([fd00::10]:5001/hooks/gpu:v1) is not in allowedImages'
+  kwrun --request-path "$TEST_DATA/vm-create.json" --settings-json '{"allowedImages": ["QUAY.IO/acme/hook:v1"]}'
+  assert_invalid_settings 'allowedImages[0] "QUAY.IO/acme/hook:v1": not a valid image reference: registry host must be lowercase'
+}
+
+@test "requireRegistry: a short name is rejected, the same image with its registry accepted" {
+  local settings='{"allowedImages": ["acme/hook:v1"], "requireRegistry": true}'
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "acme/hook:v1"}]')" --settings-json "$settings"
+  assert_rejected 'image "acme/hook:v1" does not name its registry, and requireRegistry is true'
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "docker.io/acme/hook:v1"}]')" --settings-json "$settings"
+  assert_allowed
+}
+
+@test "what Go's json.Marshal writes is accepted; an empty configMap or pvc object is present" {
+  kwrun --request-path "$(vm_with_sidecars "[{\"image\":\"$GPU_HOOK\",\"imagePullPolicy\":\"\",\"configMap\":null,\"pvc\":null}]")" \
+    --settings-json "$GPU_SETTINGS"
+  assert_allowed
+  kwrun --request-path "$(vm_with_sidecars "[{\"image\":\"$GPU_HOOK\",\"configMap\":{}}]")" --settings-json "$GPU_SETTINGS"
+  assert_rejected 'allowConfigMap is false'
+  kwrun --request-path "$(vm_with_sidecars "[{\"image\":\"$GPU_HOOK\",\"pvc\":{}}]")" \
+    --settings-json "{\"allowedImages\": [\"$GPU_HOOK\"], \"allowPVC\": true}"
+  assert_rejected 'pvc has no name: KubeVirt would mount a claim named "", so the VM could not start'
 }
 
 @test "wildcards allow what they name and nothing more" {
@@ -125,6 +159,16 @@ TABLE
   assert_rejected "is not in allowedImages"
 }
 
+@test "UPDATE is judged location by location" {
+  # Removing the template's sidecar is not blocked by an unchanged copy on the VM's own metadata.
+  kwrun --request-path "$TEST_DATA/vm-update-removes-sidecar-keeps-metadata-copy.json" --settings-json '{}'
+  assert_allowed
+  assert_warning 'metadata.annotations["hooks.kubevirt.io/hookSidecars"] is unchanged by this update'
+  # Moving that copy into the template changes the template: checked as on CREATE.
+  kwrun --request-path "$TEST_DATA/vm-update-moves-sidecar-into-template.json" --settings-json '{}'
+  assert_rejected 'spec.template.metadata.annotations["hooks.kubevirt.io/hookSidecars"][0]: image' "is not in allowedImages"
+}
+
 @test "the annotation on a VM's own metadata is checked, with a warning" {
   kwrun --request-path "$TEST_DATA/vm-create-annotation-on-vm-metadata.json" --settings-json "$GPU_SETTINGS"
   assert_allowed
@@ -151,7 +195,31 @@ TABLE
 {"sidecarShimImage": "quay.io/kubevirt/*"}|sidecarShimImage "quay.io/kubevirt/*": must name one image
 {"allowSharedComputePath": true}|allowSharedComputePath: true needs allowPVC: true
 {"allowCommand": "yes"}|invalid type
+{"sidecarProfiles": [{"image": "*"}]}|sidecarProfiles[0].image "*": a wildcard is allowed only as
+{"sidecarProfiles": [{"image": "a:1", "args": [["("]]}]}|sidecarProfiles[0].args[0][0] "(":
+{"sidecarProfiles": [{"image": "a:1", "annotations": {"Not A Key": ".*"}}]}|sidecarProfiles[0].annotations key "Not A Key": not a valid annotation key
+{"sidecarProfiles": [{"image": "a:1", "arg": [[]]}]}|sidecarProfiles[0]: unknown field `arg`
+{"sidecarProfiles": [{"image": "a:1", "command": []}]}|sidecarProfiles[0].command: an empty list of alternatives
 TABLE
+}
+
+@test "sidecar profiles pin args and annotations through the module" {
+  local profile='{"image": "'"$GPU_HOOK"'", "args": [["--version", "v1alpha3"]], "annotations": {"qemu-commandline.hooks.example.com/args": "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"}}'
+  local settings='{"allowedImages": ["'"$GPU_HOOK"'"], "sidecarProfiles": ['"$profile"']}'
+  # vm-create.json: the hook with --version v1alpha3 and a 64 GiB aperture.
+  kwrun --request-path "$TEST_DATA/vm-create.json" --settings-json "$settings"
+  assert_allowed
+  kwrun --request-path "$(vm_with_sidecars '[{"image": "'"$GPU_HOOK"'", "args": ["--version", "v1alpha2"]}]')" --settings-json "$settings"
+  assert_rejected 'sidecarProfiles[0] (image "'"$GPU_HOOK"'"): args[1] "v1alpha2" does not match "v1alpha3"'
+  local request="$BATS_TEST_TMPDIR/extra-option.json"
+  jq '.object.spec.template.metadata.annotations["qemu-commandline.hooks.example.com/args"] += " -drive file=/dev/sda"' \
+    "$TEST_DATA/vm-create.json" >"$request"
+  kwrun --request-path "$request" --settings-json "$settings"
+  assert_rejected 'annotation "qemu-commandline.hooks.example.com/args" "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -drive file=/dev/sda" does not match'
+  # profilesRequired: an allowed image that no profile governs is rejected.
+  kwrun --request-path "$TEST_DATA/vm-create.json" \
+    --settings-json '{"allowedImages": ["'"$GPU_HOOK"'"], "profilesRequired": true}'
+  assert_rejected 'no sidecarProfiles entry governs it, and profilesRequired is true'
 }
 
 @test "an AdmissionReview is read as its request, also from stdin" {
@@ -171,19 +239,31 @@ TABLE
   assert_rejected 'image "docker.io/attacker/qemu-hook:latest"'
   kwrun --request-path "$ROOT/examples/3-spoofed-key.json" --settings-path "$ROOT/examples/settings.json"
   assert_rejected 'has the key "Image"'
+  kwrun --request-path "$ROOT/examples/4-aperture-with-another-qemu-option.json" --settings-path "$ROOT/examples/settings.json"
+  assert_rejected 'sidecarProfiles[0] (image "'"$GPU_HOOK"'"): annotation "qemu-commandline.hooks.example.com/args"' 'does not match "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"'
 }
 
-@test "the largest annotations are answered within the deadline, not with a 500" {
-  # 256 KiB of allowed entries (the Kubernetes limit for all annotations together).
+@test "the largest annotations are answered within the deadline, with a short message" {
+  # 32 allowed entries (the most the policy reads) filling 256 KiB (the Kubernetes annotation limit).
   python3 - "$GPU_HOOK" >"$BATS_TEST_TMPDIR/big.txt" <<'PY'
 import json, sys
-entry = json.dumps({"image": sys.argv[1], "args": ["--version", "v1alpha2"]})
-print("[" + ",".join([entry] * (256 * 1024 // (len(entry) + 1))) + "]", end="")
+entry = {"image": sys.argv[1], "args": ["--version", "x" * (256 * 1024 // 32 - 200)]}
+print(json.dumps([entry] * 32), end="")
 PY
   kwrun --request-path "$(vm_with_sidecars "$(<"$BATS_TEST_TMPDIR/big.txt")")" --settings-json "$GPU_SETTINGS"
   assert_allowed
-  # 10 000 unlisted entries: every one is named.
+  # A VM template is not held to that limit: 2.9 MiB of `{}` entries, rejected at entry 32.
+  python3 -c 'print("[" + ",".join(["{}"] * 970000) + "]", end="")' >"$BATS_TEST_TMPDIR/huge.txt"
+  kwrun --request-path "$(vm_with_sidecars "$(<"$BATS_TEST_TMPDIR/huge.txt")")" --settings-json "$GPU_SETTINGS"
+  assert_rejected 'more than 32 entries; KubeVirt would add a container'
+  [ "$(jq -r '.status.message | length' <<<"$output")" -lt 512 ]
+  # 10 000 unlisted entries: the same bound, one short message.
   kwrun --request-path "$(vm_with_sidecars "[$(printf '{"image":"evil:1"},%.0s' $(seq 9999)){\"image\":\"evil:1\"}]")" \
     --settings-json "$GPU_SETTINGS"
-  assert_rejected '][9999]: image "evil:1"'
+  assert_rejected 'more than 32 entries'
+  # 32 entries, each with a reason: identical reasons collapsed, the message a few KiB at most.
+  kwrun --request-path "$(vm_with_sidecars "[$(printf '{"image":"evil:1"},%.0s' $(seq 31)){\"image\":\"evil:1\"}]")" \
+    --settings-json "$GPU_SETTINGS"
+  assert_rejected '[0], [1], [2] and 29 more entries: image "evil:1" (docker.io/library/evil:1) is not in allowedImages'
+  [ "$(jq -r '.status.message | length' <<<"$output")" -lt 4096 ]
 }

@@ -5,15 +5,15 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target_dir=$(hack/target-dir)
 
 cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy -p never-returns
 export POLICY="$target_dir/wasm32-wasip1/release/hook_sidecar_policy.wasm"
 export NEVER_RETURNS="$target_dir/wasm32-wasip1/release/never_returns.wasm"
 
-cargo build --quiet --profile host -p policy-host
-export POLICY_HOST="$target_dir/host/policy-host"
+# The debug build: the one `make run` uses and `cargo test -p policy-host` shares (Cargo.toml).
+cargo build --quiet -p policy-host
+export POLICY_HOST="$target_dir/debug/policy-host"
 
 if [[ -z "${KWCTL:-}" ]] && command -v kwctl >/dev/null; then
   KWCTL=$(command -v kwctl)

@@ -1,43 +1,69 @@
 #!/usr/bin/env bash
-# The main job, locally: builds the policy module and evaluates every request in examples/
-# with examples/settings.json, the way `kwctl run` would, printing each verdict readably.
+# The main job, locally: builds the policy module and evaluates every request in examples/ with
+# examples/settings.json, the way `kwctl run` does, printing each verdict readably.
 #
-#   examples/run.sh                 # in-repo waPC host (policy-server's calling convention)
-#   KWCTL=kwctl examples/run.sh     # a real kwctl instead
+#   examples/run.sh          # kwctl when it is on PATH (or named by KWCTL), else the in-repo host
+#   examples/run.sh --host   # the in-repo waPC host (e2e-tests/: policy-server's calling convention)
+#
+# Verdicts go to stdout (e2e-tests/examples.bats compares them with examples/verdicts.txt),
+# progress to stderr.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+use_host=false
+case "${1:-}" in
+  --host) use_host=true ;;
+  "") ;;
+  *)
+    echo "usage: $0 [--host]" >&2
+    exit 2
+    ;;
+esac
 
-echo "building the policy module (wasm32-wasip1) ..." >&2
-rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
-cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy
+target_dir=$(hack/target-dir)
 module="$target_dir/wasm32-wasip1/release/hook_sidecar_policy.wasm"
+kwctl=${KWCTL:-$(command -v kwctl || true)}
 
-if [[ -n "${KWCTL:-}" ]]; then
-  runner=("$KWCTL" run)
+rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
+build_module() {
+  cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy
+}
+
+if ! $use_host && [[ -n "$kwctl" ]]; then
+  echo "running the examples with kwctl ($kwctl, $("$kwctl" --version 2>/dev/null | head -n1))" >&2
+  echo "building the policy module (wasm32-wasip1) ..." >&2
+  build_module
+  runner=("$kwctl" run)
 else
-  echo "building the in-repo waPC host ..." >&2
-  cargo build --quiet --profile host -p policy-host
-  runner=("$target_dir/host/policy-host" run)
+  $use_host || echo "no kwctl on PATH: running the examples with the in-repo waPC host" >&2
+  # Both builds at once: on a fresh machine the module's serial LTO step and wasmtime's longest
+  # crates leave cores idle for each other. The host is the debug build that `cargo test` shares.
+  echo "building the policy module (wasm32-wasip1) and the in-repo waPC host ..." >&2
+  build_module &
+  module_build=$!
+  host_status=0
+  cargo build --quiet -p policy-host || host_status=$?
+  module_status=0
+  wait "$module_build" || module_status=$?
+  ((host_status == 0 && module_status == 0)) || exit 1
+  runner=("$target_dir/debug/policy-host" run)
 fi
 
 settings="examples/settings.json"
-echo
 echo "settings ($settings):"
 sed 's/^/  /' "$settings"
-for request in examples/*.json; do
-  [[ "$request" == "$settings" ]] && continue
+for request in examples/[0-9]*.json; do
   echo
   echo "── $(basename "$request" .json)"
   python3 - "$request" <<'PY'
 import json, sys
 request = json.load(open(sys.argv[1]))
 annotations = request["object"]["spec"]["template"]["metadata"]["annotations"]
-print("   hookSidecars:", annotations["hooks.kubevirt.io/hookSidecars"])
+print("   hookSidecars:", annotations.pop("hooks.kubevirt.io/hookSidecars"))
+for key, value in annotations.items():
+    print(f"   {key}: {value}")
 PY
   "${runner[@]}" "$module" --request-path "$request" --settings-path "$settings" |
     python3 -c '

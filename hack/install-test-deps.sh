@@ -2,7 +2,8 @@
 # Installs what the test suite needs beyond the Rust, Go and Python toolchains, when missing:
 # the wasm32-wasip1 target; bats and jq (the policy's end-to-end tests), etcd and openssl (the sync
 # job's tests on a real API server) through apt-get; kube-apiserver and kubectl, built from the Go
-# module proxy by hack/build-kube-apiserver.sh and cached under ~/.cache.
+# module proxy by hack/build-kube-apiserver.sh, and the launcher Pod renderer (KubeVirt's template
+# service, tests/kubevirt-render) by hack/build-kubevirt-render.sh, both cached under ~/.cache.
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
@@ -30,3 +31,4 @@ if ((${#missing[@]})); then
 fi
 
 "$(dirname "$0")/build-kube-apiserver.sh" >/dev/null
+"$(dirname "$0")/build-kubevirt-render.sh" >/dev/null

@@ -8,8 +8,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::reference::{
-    is_valid_name, looks_like_registry, normalize_registry, split_reference, ImageReference,
-    ReferenceError,
+    checked_path, checked_registry, is_valid_name, looks_like_registry, split_reference,
+    ImageReference, ReferenceError,
 };
 
 /// One parsed `allowedImages` entry.
@@ -19,14 +19,11 @@ pub enum AllowedImage<'a> {
     Exact(ImageReference<'a>),
     /// `repo:*`: any tag or digest of one repository.
     AnyTag {
-        registry: Cow<'a, str>,
+        registry: &'a str,
         repository: Cow<'a, str>,
     },
     /// `registry/path/*`: any repository under `path` (the whole registry when `path` is empty).
-    Under {
-        registry: Cow<'a, str>,
-        path: &'a str,
-    },
+    Under { registry: &'a str, path: &'a str },
 }
 
 /// Why an `allowedImages` entry was refused.
@@ -65,13 +62,9 @@ impl<'a> AllowedImage<'a> {
         if entry.contains('*') {
             return Err(EntryError::MisplacedWildcard);
         }
-        ImageReference::parse_normalized(entry)
+        ImageReference::parse(entry)
             .map(Self::Exact)
             .map_err(EntryError::Reference)
-    }
-
-    pub fn is_wildcard(&self) -> bool {
-        !matches!(self, Self::Exact(_))
     }
 
     /// Whether this entry allows the (normalized) requested image.
@@ -127,7 +120,7 @@ fn parse_any_tag(repository: &str) -> Result<AllowedImage<'_>, EntryError> {
     if parts.tag.is_some() || parts.digest.is_some() {
         return Err(EntryError::WildcardWithTagOrDigest);
     }
-    let reference = ImageReference::parse_normalized(repository).map_err(EntryError::Reference)?;
+    let reference = ImageReference::parse(repository).map_err(EntryError::Reference)?;
     Ok(AllowedImage::AnyTag {
         registry: reference.registry,
         repository: reference.repository,
@@ -136,17 +129,19 @@ fn parse_any_tag(repository: &str) -> Result<AllowedImage<'_>, EntryError> {
 
 /// `registry/path/*`, `registry/*` or, on Docker Hub, `path/*`.
 fn parse_under(prefix: &str) -> Result<AllowedImage<'_>, EntryError> {
-    if prefix.contains('*') || prefix.contains(':') && !has_registry_port_only(prefix) {
-        return Err(EntryError::MisplacedWildcard);
-    }
     let (first, rest) = match prefix.split_once('/') {
         Some((first, rest)) => (first, Some(rest)),
         None => (prefix, None),
     };
+    // A colon may only be the registry's port (or inside its IPv6 address): `repo:tag/*` is no
+    // prefix of repositories.
+    if prefix.contains('*') || rest.is_some_and(|rest| rest.contains(':')) {
+        return Err(EntryError::MisplacedWildcard);
+    }
     let (registry, path) = if looks_like_registry(first) {
-        (normalize_registry(Cow::Borrowed(first)), rest.unwrap_or(""))
+        (first, rest.unwrap_or(""))
     } else {
-        (Cow::Borrowed("docker.io"), prefix)
+        ("docker.io", prefix)
     };
     // The prefix is valid exactly when a repository below it would be.
     let probe = if path.is_empty() {
@@ -157,16 +152,9 @@ fn parse_under(prefix: &str) -> Result<AllowedImage<'_>, EntryError> {
     if !is_valid_name(&probe) {
         return Err(EntryError::Reference(ReferenceError::InvalidFormat));
     }
-    if path.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(EntryError::Reference(ReferenceError::NameContainsUppercase));
-    }
+    let registry = checked_registry(registry).map_err(EntryError::Reference)?;
+    let path = checked_path(path).map_err(EntryError::Reference)?;
     Ok(AllowedImage::Under { registry, path })
-}
-
-/// A colon in a path prefix may only be a registry port in its first component.
-fn has_registry_port_only(prefix: &str) -> bool {
-    let first = prefix.split('/').next().unwrap_or(prefix);
-    prefix.matches(':').count() == 1 && first.contains(':')
 }
 
 /// A parsed `allowedImages` list.
@@ -213,13 +201,9 @@ impl<'a> AllowList<'a> {
         }
     }
 
-    /// The first entry that allows the (normalized) image.
+    /// The first entry that allows the image.
     pub fn find(&self, image: &ImageReference) -> Option<&AllowedImage<'a>> {
         self.entries.iter().find(|entry| entry.allows(image))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 
@@ -239,7 +223,7 @@ mod tests {
 
     fn allows(entry: &str, image: &str) -> bool {
         let entry = AllowedImage::parse(entry).expect("valid entry");
-        let image = ImageReference::parse_normalized(image).expect("valid image");
+        let image = ImageReference::parse(image).expect("valid image");
         entry.allows(&image)
     }
 
@@ -254,12 +238,14 @@ mod tests {
     #[case("busybox", "busybox", true)]
     #[case("busybox:1.36", "busybox", false)]
     #[case("busybox:1.36", "myorg/busybox:1.36", false)]
-    // hosts are case-insensitive, ports are significant
-    #[case(
-        "Registry.Example.com:5000/hooks/gpu:v1",
-        "registry.example.com:5000/hooks/gpu:v1",
-        true
-    )]
+    // hosts and ports are compared as written (upper-case hosts are refused)
+    #[case("[fd00::10]:5000/hooks/gpu:v1", "[fd00::10]:5000/hooks/gpu:v1", true)]
+    #[case("[fd00::10]:5000/hooks/*", "[fd00::10]:5000/hooks/gpu:v1", true)]
+    #[case("[fd00::10]:5000/*", "[fd00::10]:5000/hooks/gpu:v1", true)]
+    #[case("[fd00::10]:5000/hooks/gpu:*", "[fd00::10]:5000/hooks/gpu:v2", true)]
+    #[case("[fd00::10]:5000/hooks/*", "[fd00::10]:5001/hooks/gpu:v1", false)]
+    #[case("[fd00::10]:5000/hooks/*", "[fd00::10]/hooks/gpu:v1", false)]
+    #[case("[fd00::10]/hooks/*", "[fd00::11]/hooks/gpu:v1", false)]
     #[case(
         "registry.example.com:5000/hooks/gpu:v1",
         "registry.example.com/hooks/gpu:v1",
@@ -292,7 +278,7 @@ mod tests {
     #[case("ghcr.io/org/*", "ghcr.io/organisation/hook:v1", false)]
     #[case("ghcr.io/org/*", "ghcr.io/org:v1", false)]
     #[case("ghcr.io/org/*", "quay.io/org/hook:v1", false)]
-    #[case("GHCR.io/*", "ghcr.io/anything/at/all:v1", true)]
+    #[case("ghcr.io/*", "ghcr.io/anything/at/all:v1", true)]
     #[case(
         "registry:5000/kubevirt/*",
         "registry:5000/kubevirt/example-hook-sidecar:devel",
@@ -328,6 +314,13 @@ mod tests {
     #[case("")]
     #[case("Busybox")]
     #[case("busybox@sha256:abc")]
+    #[case("GHCR.io/*")]
+    #[case("QUAY.IO/acme/hook:v1")]
+    #[case("Quay.io/acme/hook:*")]
+    #[case("INDEX.DOCKER.IO/library/busybox")]
+    #[case("[FD00::10]:5000/hooks/*")]
+    #[case("[fd00::10]:5000/hooks:v1/*")]
+    #[case("fd00::10/hooks/*")]
     fn refuses_invalid_entries(#[case] entry: &str) {
         assert!(
             AllowedImage::parse(entry).is_err(),

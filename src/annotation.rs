@@ -6,28 +6,118 @@
 //! while KubeVirt runs another (`{"image":"ok","Image":"evil"}`). So this decoder accepts only the
 //! subset on which both agree: exact keys, each at most once, with the types Go expects.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// The annotation's key, as virt-controller reads it.
 pub const HOOK_SIDECARS_ANNOTATION: &str = "hooks.kubevirt.io/hookSidecars";
 
-/// The keys of a sidecar entry, the only ones KubeVirt reads, in the order `visit_map` matches.
-pub const SIDECAR_KEYS: [&str; 6] = [
-    "image",
-    "imagePullPolicy",
-    "command",
-    "args",
-    "configMap",
-    "pvc",
-];
+/// The keys of one JSON object this decoder reads, as an enum: every key is matched exhaustively,
+/// so a key added to KubeVirt's API has to be added here, with its own arm, before it decodes.
+trait ObjectKey: Copy + PartialEq + 'static {
+    /// Every key, each with the exact spelling KubeVirt's JSON tags give it.
+    const ALL: &'static [Self];
+    fn name(self) -> &'static str;
+}
+
+/// The keys of a sidecar entry: the only ones KubeVirt reads (`HookSidecar` in pkg/hooks/hooks.go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SidecarKey {
+    Image,
+    ImagePullPolicy,
+    Command,
+    Args,
+    ConfigMap,
+    Pvc,
+}
+
+impl ObjectKey for SidecarKey {
+    const ALL: &'static [Self] = &[
+        Self::Image,
+        Self::ImagePullPolicy,
+        Self::Command,
+        Self::Args,
+        Self::ConfigMap,
+        Self::Pvc,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::ImagePullPolicy => "imagePullPolicy",
+            Self::Command => "command",
+            Self::Args => "args",
+            Self::ConfigMap => "configMap",
+            Self::Pvc => "pvc",
+        }
+    }
+}
+
+impl SidecarKey {
+    /// The JSON names of every sidecar key, for tests and generators.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Self::ALL.iter().map(|key| key.name())
+    }
+}
+
+/// The keys of `configMap` (`ConfigMap` in pkg/hooks/hooks.go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConfigMapKey {
+    Name,
+    Key,
+    HookPath,
+}
+
+impl ObjectKey for ConfigMapKey {
+    const ALL: &'static [Self] = &[Self::Name, Self::Key, Self::HookPath];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Key => "key",
+            Self::HookPath => "hookPath",
+        }
+    }
+}
+
+/// The keys of `pvc` (`PVC` in pkg/hooks/hooks.go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PvcKey {
+    Name,
+    VolumePath,
+    SharedComputePath,
+}
+
+impl ObjectKey for PvcKey {
+    const ALL: &'static [Self] = &[Self::Name, Self::VolumePath, Self::SharedComputePath];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::VolumePath => "volumePath",
+            Self::SharedComputePath => "sharedComputePath",
+        }
+    }
+}
 
 const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
 
-/// One decoded sidecar entry. Empty values mean what they mean to KubeVirt: no image is the
-/// sidecar-shim, an empty `command`, `configMap` or `pvc` is not set.
+/// The most entries the decoder reads; a longer list is rejected at the entry after this one,
+/// before anything is allocated for it.
+///
+/// KubeVirt renders one container per entry into the VM's launcher pod, each pulled, started and
+/// given its own socket before the VM boots; the hooks people run come one to three per VM.
+/// 32 is ten times that. Without a bound, the cost of a request would grow with the annotation,
+/// and a VM's `spec.template` is not held to the 256 KiB annotation limit (it preserves unknown
+/// fields): a 3 MiB request of `{}` entries cost seconds and a gigabyte of module memory.
+pub const MAX_SIDECARS: usize = 32;
+
+/// One decoded sidecar entry, as KubeVirt sees it: no image (absent, `null` or `""`) is the
+/// sidecar-shim; an empty `command` is not set; `configMap` and `pvc` are set whenever the object
+/// is there, even `{}` (Go decodes it to a non-nil pointer, and KubeVirt then uses it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HookSidecar {
     pub image: Option<String>,
@@ -82,43 +172,59 @@ fn go_folds_onto(key: &str, known: &str) -> bool {
     folded.eq(known.chars().map(|c| c.to_ascii_lowercase()))
 }
 
-/// Reads the keys of one JSON object strictly: each key must be exactly one of `known`, once.
-/// `on_field` decodes the value of the known key with the given index.
-fn read_strict_object<'de, A, F>(
+/// Reads the keys of one JSON object strictly: each key must be exactly one of `K`'s, once.
+/// `on_field` decodes the value of each key.
+fn read_strict_object<'de, K, A, F>(
     mut map: A,
     object: &str,
-    known: &[&'static str],
     mut on_field: F,
 ) -> Result<(), A::Error>
 where
+    K: ObjectKey,
     A: MapAccess<'de>,
-    F: FnMut(usize, &mut A) -> Result<(), A::Error>,
+    F: FnMut(K, &mut A) -> Result<(), A::Error>,
 {
-    let mut seen = vec![false; known.len()];
+    let mut seen: Vec<K> = Vec::with_capacity(K::ALL.len());
     while let Some(key) = map.next_key::<String>()? {
-        let Some(index) = known.iter().position(|k| *k == key) else {
-            return Err(de::Error::custom(unknown_key_message(object, &key, known)));
+        let Some(known) = K::ALL.iter().copied().find(|k| k.name() == key) else {
+            return Err(de::Error::custom(unknown_key_message::<K>(object, &key)));
         };
-        if std::mem::replace(&mut seen[index], true) {
+        if seen.contains(&known) {
             return Err(de::Error::custom(format!(
                 "{object} has the key {key:?} twice (KubeVirt would use the last one)"
             )));
         }
-        on_field(index, &mut map)?;
+        seen.push(known);
+        on_field(known, &mut map)?;
     }
     Ok(())
 }
 
-fn unknown_key_message(object: &str, key: &str, known: &[&str]) -> String {
-    match known.iter().find(|k| go_folds_onto(key, k)) {
+fn unknown_key_message<K: ObjectKey>(object: &str, key: &str) -> String {
+    let key = shortened(key);
+    match K::ALL.iter().find(|k| go_folds_onto(&key, k.name())) {
         Some(target) => format!(
-            "{object} has the key {key:?}, which KubeVirt's decoder reads as {target:?}; \
-             write it exactly as {target:?}"
+            "{object} has the key {key:?}, which KubeVirt's decoder reads as {:?}; \
+             write it exactly as {:?}",
+            target.name(),
+            target.name()
         ),
-        None => format!(
-            "{object} has the unknown key {key:?} (known keys: {})",
-            known.join(", ")
-        ),
+        None => {
+            let known: Vec<&str> = K::ALL.iter().map(|k| k.name()).collect();
+            format!(
+                "{object} has the unknown key {key:?} (known keys: {})",
+                known.join(", ")
+            )
+        }
+    }
+}
+
+/// A key or value quoted in a message, cut to a length that keeps the message readable.
+fn shortened(text: &str) -> Cow<'_, str> {
+    const QUOTED_MAX: usize = 64;
+    match text.char_indices().nth(QUOTED_MAX) {
+        Some((end, _)) => Cow::Owned(format!("{}...", &text[..end])),
+        None => Cow::Borrowed(text),
     }
 }
 
@@ -146,12 +252,20 @@ impl<'de> Visitor<'de> for SidecarList {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut sidecars = Vec::new();
-        loop {
+        while sidecars.len() < MAX_SIDECARS {
             let index = sidecars.len();
             match seq.next_element_seed(EntrySeed { index })? {
                 Some(sidecar) => sidecars.push(sidecar),
                 None => return Ok(sidecars),
             }
+        }
+        // One more entry is skipped, not decoded, to tell a full list from a longer one.
+        match seq.next_element::<IgnoredAny>()? {
+            None => Ok(sidecars),
+            Some(IgnoredAny) => Err(de::Error::custom(format!(
+                "more than {MAX_SIDECARS} entries; KubeVirt would add a container to the VM's \
+                 pod for each, and the policy reads at most {MAX_SIDECARS}"
+            ))),
         }
     }
 }
@@ -183,17 +297,19 @@ impl<'de> Visitor<'de> for EntrySeed {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let object = format!("entry {}", self.index);
         let mut sidecar = HookSidecar::default();
-        read_strict_object(map, &object, &SIDECAR_KEYS, |field, map| {
-            match field {
-                0 => sidecar.image = map.next_value()?,
-                1 => sidecar.image_pull_policy = read_pull_policy(map, &object)?,
-                2 => sidecar.command = map.next_value::<Option<Vec<String>>>()?.unwrap_or_default(),
-                3 => sidecar.args = map.next_value::<Option<Vec<String>>>()?.unwrap_or_default(),
-                4 => {
+        read_strict_object(map, &object, |key, map| {
+            match key {
+                SidecarKey::Image => sidecar.image = map.next_value()?,
+                SidecarKey::ImagePullPolicy => {
+                    sidecar.image_pull_policy = read_pull_policy(map, &object)?;
+                }
+                SidecarKey::Command => sidecar.command = read_strings(map)?,
+                SidecarKey::Args => sidecar.args = read_strings(map)?,
+                SidecarKey::ConfigMap => {
                     let object = format!("{object}.configMap");
                     sidecar.config_map = map.next_value_seed(NestedSeed::new(object))?;
                 }
-                _ => {
+                SidecarKey::Pvc => {
                     let object = format!("{object}.pvc");
                     sidecar.pvc = map.next_value_seed(NestedSeed::new(object))?;
                 }
@@ -204,18 +320,29 @@ impl<'de> Visitor<'de> for EntrySeed {
     }
 }
 
+/// `imagePullPolicy`: one of Kubernetes' three values, or unset. Go's `json.Marshal` of KubeVirt's
+/// own `HookSidecar` writes `""` (the field has no `omitempty`), and the API server defaults it,
+/// so `""` and `null` are unset.
 fn read_pull_policy<'de, A: MapAccess<'de>>(
     map: &mut A,
     object: &str,
 ) -> Result<Option<String>, A::Error> {
     let policy: Option<String> = map.next_value()?;
     match policy {
-        Some(p) if !PULL_POLICIES.contains(&p.as_str()) => Err(de::Error::custom(format!(
-            "{object} has imagePullPolicy {p:?}; it must be one of {}",
+        None => Ok(None),
+        Some(p) if p.is_empty() => Ok(None),
+        Some(p) if PULL_POLICIES.contains(&p.as_str()) => Ok(Some(p)),
+        Some(p) => Err(de::Error::custom(format!(
+            "{object} has imagePullPolicy {:?}; it must be one of {} (or empty)",
+            shortened(&p),
             PULL_POLICIES.join(", ")
         ))),
-        policy => Ok(policy),
     }
+}
+
+/// A `[]string` the way Go reads it: `null` is empty.
+fn read_strings<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Vec<String>, A::Error> {
+    Ok(map.next_value::<Option<Vec<String>>>()?.unwrap_or_default())
 }
 
 /// Reads a string field the way Go does for a `string`: `null` leaves it empty.
@@ -223,37 +350,38 @@ fn read_string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<String, A::Error> 
     Ok(map.next_value::<Option<String>>()?.unwrap_or_default())
 }
 
-/// The nested objects of an entry (`configMap`, `pvc`): three string fields each.
-trait StringFields: Default + PartialEq {
-    const KEYS: [&'static str; 3];
-    fn set(&mut self, field: usize, value: String);
+/// The nested objects of an entry (`configMap`, `pvc`): string fields named by their own keys.
+trait StringFields: Default {
+    type Key: ObjectKey;
+    fn set(&mut self, key: Self::Key, value: String);
 }
 
 impl StringFields for ConfigMapSource {
-    const KEYS: [&'static str; 3] = ["name", "key", "hookPath"];
+    type Key = ConfigMapKey;
 
-    fn set(&mut self, field: usize, value: String) {
-        match field {
-            0 => self.name = value,
-            1 => self.key = value,
-            _ => self.hook_path = value,
+    fn set(&mut self, key: ConfigMapKey, value: String) {
+        match key {
+            ConfigMapKey::Name => self.name = value,
+            ConfigMapKey::Key => self.key = value,
+            ConfigMapKey::HookPath => self.hook_path = value,
         }
     }
 }
 
 impl StringFields for PvcSource {
-    const KEYS: [&'static str; 3] = ["name", "volumePath", "sharedComputePath"];
+    type Key = PvcKey;
 
-    fn set(&mut self, field: usize, value: String) {
-        match field {
-            0 => self.name = value,
-            1 => self.volume_path = value,
-            _ => self.shared_compute_path = value,
+    fn set(&mut self, key: PvcKey, value: String) {
+        match key {
+            PvcKey::Name => self.name = value,
+            PvcKey::VolumePath => self.volume_path = value,
+            PvcKey::SharedComputePath => self.shared_compute_path = value,
         }
     }
 }
 
-/// Reads `null` or a strict object of `T`'s keys; an all-empty object counts as absent.
+/// Reads `null` (absent) or a strict object of `T`'s keys (present, even when empty: Go decodes
+/// `{}` to a non-nil pointer and KubeVirt uses it).
 struct NestedSeed<T> {
     object: String,
     _fields: PhantomData<T>,
@@ -289,11 +417,11 @@ impl<'de, T: StringFields> Visitor<'de> for NestedSeed<T> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let mut source = T::default();
-        read_strict_object(map, &self.object, &T::KEYS, |field, map| {
-            source.set(field, read_string(map)?);
+        read_strict_object(map, &self.object, |key, map| {
+            source.set(key, read_string(map)?);
             Ok(())
         })?;
-        Ok((source != T::default()).then_some(source))
+        Ok(Some(source))
     }
 }
 
@@ -348,14 +476,80 @@ mod tests {
         assert_eq!(sidecars[0].explicit_image(), None);
     }
 
+    #[test]
+    fn null_fields_are_unset() {
+        let value = r#"[{"image":null,"imagePullPolicy":null,"command":null,"args":null,"configMap":null,"pvc":null}]"#;
+        assert_eq!(decode(value).expect("decodes"), [HookSidecar::default()]);
+    }
+
     #[rstest]
-    #[case(r#"[{"command":null,"configMap":null,"pvc":null}]"#)]
-    #[case(r#"[{"command":[],"configMap":{},"pvc":{}}]"#)]
-    #[case(r#"[{"configMap":{"name":""},"pvc":{"sharedComputePath":null}}]"#)]
-    fn empty_fields_count_as_absent(#[case] value: &str) {
+    #[case(r#"[{"imagePullPolicy":""}]"#, None)]
+    #[case(r#"[{"imagePullPolicy":null}]"#, None)]
+    #[case(r#"[{"imagePullPolicy":"Never"}]"#, Some("Never"))]
+    fn an_empty_pull_policy_is_unset(#[case] value: &str, #[case] expected: Option<&str>) {
         let sidecar = &decode(value).expect("decodes")[0];
-        assert!(
-            sidecar.command.is_empty() && sidecar.config_map.is_none() && sidecar.pvc.is_none()
+        assert_eq!(sidecar.image_pull_policy.as_deref(), expected);
+    }
+
+    #[rstest]
+    #[case(
+        r#"[{"configMap":{},"pvc":{}}]"#,
+        ConfigMapSource::default(),
+        PvcSource::default()
+    )]
+    #[case(
+        r#"[{"configMap":{"name":""},"pvc":{"sharedComputePath":null}}]"#,
+        ConfigMapSource::default(),
+        PvcSource::default()
+    )]
+    #[case(
+        r#"[{"configMap":{"key":"k"},"pvc":{"volumePath":"/d"}}]"#,
+        ConfigMapSource { key: "k".into(), ..Default::default() },
+        PvcSource { volume_path: "/d".into(), ..Default::default() }
+    )]
+    fn empty_objects_are_present(
+        #[case] value: &str,
+        #[case] config_map: ConfigMapSource,
+        #[case] pvc: PvcSource,
+    ) {
+        let sidecar = &decode(value).expect("decodes")[0];
+        assert_eq!(sidecar.config_map.as_ref(), Some(&config_map));
+        assert_eq!(sidecar.pvc.as_ref(), Some(&pvc));
+    }
+
+    #[test]
+    fn every_key_decodes_into_its_own_field() {
+        // One distinct value per key: a key decoded into another key's field would show here.
+        let value = r#"[{"pvc":{"sharedComputePath":"/s","volumePath":"/v","name":"p"},
+            "configMap":{"hookPath":"/h","key":"k","name":"c"},"args":["a"],"command":["c"],
+            "imagePullPolicy":"Never","image":"i"}]"#;
+        let expected = HookSidecar {
+            image: Some("i".into()),
+            image_pull_policy: Some("Never".into()),
+            command: vec!["c".into()],
+            args: vec!["a".into()],
+            config_map: Some(ConfigMapSource {
+                name: "c".into(),
+                key: "k".into(),
+                hook_path: "/h".into(),
+            }),
+            pvc: Some(PvcSource {
+                name: "p".into(),
+                volume_path: "/v".into(),
+                shared_compute_path: "/s".into(),
+            }),
+        };
+        assert_eq!(decode(value).expect("decodes"), [expected]);
+        assert_eq!(
+            SidecarKey::names().collect::<Vec<_>>(),
+            [
+                "image",
+                "imagePullPolicy",
+                "command",
+                "args",
+                "configMap",
+                "pvc"
+            ]
         );
     }
 
@@ -399,9 +593,8 @@ mod tests {
     #[case(r#"[{"downwardAPI":["pod-info"]}]"#, "unknown key \"downwardAPI\"")]
     #[case(
         r#"[{"imagePullPolicy":"Sometimes"}]"#,
-        "must be one of Always, IfNotPresent, Never"
+        "must be one of Always, IfNotPresent, Never (or empty)"
     )]
-    #[case(r#"[{"imagePullPolicy":""}]"#, "must be one of")]
     #[case(r#"[{"imagePullPolicy":"always"}]"#, "must be one of")]
     #[case(
         r#"[{"pvc":{"name":"a","name":"b"}}]"#,
@@ -412,14 +605,63 @@ mod tests {
         assert!(error.contains(message), "{value}: {error}");
     }
 
-    #[test]
-    fn deep_nesting_is_an_error_not_a_crash() {
+    /// The decoder descends only where KubeVirt's types do (list, entry, `configMap`/`pvc`,
+    /// string lists) and never skips a value, so nesting is refused at the first level where an
+    /// array or object is not the expected type: the error names that place, and nothing recurses.
+    #[rstest]
+    #[case("", "", "entry 0 to be a hook sidecar object")]
+    #[case(r#"[{"configMap":"#, "}]", "entry 0.configMap to be an object")]
+    #[case(r#"[{"pvc":"#, "}]", "entry 0.pvc to be an object")]
+    #[case(r#"[{"args":"#, "}]", "invalid type: sequence, expected a string")]
+    #[case(r#"[{"image":"#, "}]", "invalid type: sequence, expected a string")]
+    #[case(
+        r#"[{"pvc":{"name":"#,
+        "}}]",
+        "invalid type: sequence, expected a string"
+    )]
+    fn deep_nesting_is_an_error_not_a_crash(
+        #[case] before: &str,
+        #[case] after: &str,
+        #[case] message: &str,
+    ) {
+        const DEPTH: usize = 100_000;
         let value = format!(
-            r#"[{{"x":{}{}}}]"#,
-            "[".repeat(100_000),
-            "]".repeat(100_000)
+            "{before}[{}{}]{after}",
+            "[".repeat(DEPTH),
+            "]".repeat(DEPTH)
         );
-        assert!(decode(&value).is_err());
+        let error = decode(&value).expect_err("must be rejected");
+        assert!(error.contains(message), "{before}...{after}: {error}");
+    }
+
+    #[rstest]
+    #[case(MAX_SIDECARS, true)]
+    #[case(MAX_SIDECARS + 1, false)]
+    #[case(970_000, false)]
+    fn at_most_max_sidecars_entries_are_read(#[case] entries: usize, #[case] accepted: bool) {
+        let value = format!("[{}]", vec!["{}"; entries].join(","));
+        match decode(&value) {
+            Ok(sidecars) => assert!(accepted && sidecars.len() == entries),
+            Err(e) => {
+                assert!(!accepted, "{e}");
+                assert!(e.contains("more than 32 entries"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_entry_after_the_bound_is_not_decoded() {
+        // Entry 32 is invalid in a way the decoder would name; the bound is what is reported.
+        let value = format!("[{},{{\"Image\":5}}]", vec!["null"; MAX_SIDECARS].join(","));
+        let error = decode(&value).expect_err("too long");
+        assert!(error.contains("more than 32 entries"), "{error}");
+    }
+
+    #[test]
+    fn quoted_keys_are_shortened() {
+        let key = "k".repeat(100_000);
+        let error = decode(&format!("[{{\"{key}\":1}}]")).expect_err("unknown key");
+        assert!(error.len() < 300, "{} bytes", error.len());
     }
 
     #[test]

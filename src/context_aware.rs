@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::allowlist::AllowedImage;
 use crate::harvester_setting::{setting_entries, ListMode};
+use crate::settings::{HarvesterSettingRef, Settings, SidecarRules};
 
 /// The Setting's API (`policy-metadata.yml` declares it in `contextAwareResources`).
 pub const SETTING_API_VERSION: &str = "harvesterhci.io/v1beta1";
@@ -76,6 +77,62 @@ pub fn is_not_found(message: &str, name: &str) -> bool {
     message.contains(&format!(
         "Cannot find {SETTING_API_VERSION}/{SETTING_KIND} named '{name}'"
     ))
+}
+
+/// What reading the Setting did to a request's rules.
+#[derive(Debug, Default)]
+pub struct SettingOutcome {
+    /// A missing Setting, entries that allow nothing.
+    pub warnings: Vec<String>,
+    /// Why the Setting could not be read: every sidecar of the request is rejected with it.
+    pub failure: Option<String>,
+}
+
+/// The Setting's lookup, made for requests with sidecars only (the caller decides), once.
+pub fn lookup<'s>(
+    settings: &'s Settings,
+    source: &dyn SettingSource,
+) -> Option<(
+    &'s HarvesterSettingRef,
+    Result<Option<SettingObject>, String>,
+)> {
+    let reference = settings.harvester_setting.as_ref()?;
+    Some((reference, source.get_setting(&reference.name)))
+}
+
+/// Adds the entries of the Setting that was looked up to the allow-list. A missing Setting adds
+/// none; a failed lookup is a failure (the policy cannot tell what is allowed); invalid entries
+/// allow nothing and are named in warnings.
+pub fn apply_setting<'s>(
+    rules: &mut SidecarRules<'s>,
+    reference: &'s HarvesterSettingRef,
+    lookup: &'s Result<Option<SettingObject>, String>,
+) -> SettingOutcome {
+    let name = reference.name.as_str();
+    rules.setting_name = Some(name);
+    match lookup {
+        Ok(Some(setting)) => {
+            let entries = setting_allow_list(name, setting, reference.list_mode);
+            rules.allowed_images.extend(entries.allowed);
+            SettingOutcome {
+                warnings: entries.warnings,
+                failure: None,
+            }
+        }
+        Ok(None) => SettingOutcome {
+            warnings: vec![format!(
+                "Setting {name:?} ({SETTING_API_VERSION}) does not exist: it adds no entries"
+            )],
+            failure: None,
+        },
+        Err(e) => SettingOutcome {
+            warnings: Vec::new(),
+            failure: Some(format!(
+                "cannot read Setting {name:?} ({SETTING_API_VERSION}), so the policy cannot \
+                 tell which sidecars it allows: {e}"
+            )),
+        },
+    }
 }
 
 /// What a Setting adds to the allow-list, and a warning for each entry that allows nothing.

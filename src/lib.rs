@@ -7,7 +7,10 @@ pub mod annotation;
 pub mod context_aware;
 pub mod harvester_setting;
 pub mod objects;
+pub mod pod;
+pub mod profiles;
 pub mod reference;
+pub mod rules;
 pub mod settings;
 pub mod validation;
 

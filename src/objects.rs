@@ -84,8 +84,13 @@ pub fn annotation_locations(kind: &GroupVersionKind) -> Option<&'static [Annotat
     }
 }
 
-/// The size of the bit set of locations `PathsSeed` tracks.
-const MAX_LOCATIONS: usize = 64;
+/// The most locations any kind has (a VirtualMachine: its template and its own metadata).
+const MAX_LOCATIONS: usize = 2;
+
+/// Which of a kind's locations (by index) a part of the object concerns.
+type LocationSet = [bool; MAX_LOCATIONS];
+
+const NO_LOCATION: LocationSet = [false; MAX_LOCATIONS];
 
 /// The annotation's value at each location (`None` where absent), in the order of `locations`.
 pub type AnnotationValues = Result<Vec<Option<String>>, String>;
@@ -95,19 +100,31 @@ pub type AnnotationValues = Result<Vec<Option<String>>, String>;
 /// anything that is not what Kubernetes would serialize there is an error naming the place, since
 /// a sidecar request could hide in what the policy cannot read.
 pub fn read_annotations(object: &RawValue, locations: &[AnnotationLocation]) -> AnnotationValues {
+    read_annotation_keys(object, locations, &[HOOK_SIDECARS_ANNOTATION])
+}
+
+/// The values of `keys` in the annotations map at every location, in one pass like
+/// [`read_annotations`]: for location `l` and key `k`, the value is at `l * keys.len() + k`.
+/// What the sidecars of a location read beside their annotation (see `crate::profiles`).
+pub fn read_annotation_keys(
+    object: &RawValue,
+    locations: &[AnnotationLocation],
+    keys: &[&str],
+) -> AnnotationValues {
     if locations.len() > MAX_LOCATIONS {
         return Err(format!(
             "{} annotation locations; at most {MAX_LOCATIONS} can be read in one pass",
             locations.len()
         ));
     }
-    let mut values = vec![None; locations.len()];
+    let mut values = vec![None; locations.len() * keys.len()];
     let reached = Cell::new((0, 0));
+    let mut active = NO_LOCATION;
+    active[..locations.len()].fill(true);
     let seed = PathsSeed {
         locations,
-        active: u64::MAX
-            .checked_shr((MAX_LOCATIONS - locations.len()) as u32)
-            .unwrap_or(0),
+        keys,
+        active,
         depth: 0,
         values: &mut values,
         reached: &reached,
@@ -126,11 +143,13 @@ pub fn read_annotations(object: &RawValue, locations: &[AnnotationLocation]) -> 
     }
 }
 
-/// Reads the map at `depth` on the paths of the `active` locations (a bit set of indices).
+/// Reads the map at `depth` on the paths of the `active` locations.
 /// `reached` records the level being read, so that an error can name it.
 struct PathsSeed<'l, 'v> {
     locations: &'l [AnnotationLocation],
-    active: u64,
+    /// The annotation keys to read in the locations' maps.
+    keys: &'l [&'l str],
+    active: LocationSet,
     depth: usize,
     values: &'v mut [Option<String>],
     reached: &'v Cell<(usize, usize)>,
@@ -138,11 +157,10 @@ struct PathsSeed<'l, 'v> {
 
 impl PathsSeed<'_, '_> {
     fn active(&self) -> impl Iterator<Item = (usize, &AnnotationLocation)> + '_ {
-        let active = self.active;
         self.locations
             .iter()
             .enumerate()
-            .filter(move |(index, _)| active & (1 << index) != 0)
+            .filter(|(index, _)| self.active[*index])
     }
 
     fn mark_reached(&self) {
@@ -153,12 +171,12 @@ impl PathsSeed<'_, '_> {
 
     /// The locations for which `key` at this level matters: those whose annotations map this is
     /// (when `key` is the annotation) and those whose path goes on through `key`.
-    fn interested_in(&self, key: &str) -> (u64, u64) {
-        let (mut here, mut deeper) = (0u64, 0u64);
+    fn interested_in(&self, key: &str) -> (LocationSet, LocationSet) {
+        let (mut here, mut deeper) = (NO_LOCATION, NO_LOCATION);
         for (index, location) in self.active() {
             match location.path.get(self.depth) {
-                None if key == HOOK_SIDECARS_ANNOTATION => here |= 1 << index,
-                Some(segment) if *segment == key => deeper |= 1 << index,
+                None if self.keys.contains(&key) => here[index] = true,
+                Some(segment) if *segment == key => deeper[index] = true,
                 _ => {}
             }
         }
@@ -196,16 +214,17 @@ impl<'de> Visitor<'de> for PathsSeed<'_, '_> {
             if seen.contains(&key) {
                 return Err(de::Error::custom(format!("the key {key:?} appears twice")));
             }
-            if here != 0 {
-                let value = map.next_value_seed(AnnotationValue)?;
-                for (index, slot) in self.values.iter_mut().enumerate() {
-                    if here & (1 << index) != 0 {
-                        *slot = Some(value.clone());
-                    }
+            if here != NO_LOCATION {
+                let value = map.next_value_seed(AnnotationValue(&key))?;
+                let column = self.keys.iter().position(|k| *k == key).unwrap_or(0);
+                let rows = self.values.chunks_mut(self.keys.len().max(1));
+                for (row, _) in rows.zip(here).filter(|(_, here)| *here) {
+                    row[column] = Some(value.clone());
                 }
             } else {
                 map.next_value_seed(PathsSeed {
                     locations: self.locations,
+                    keys: self.keys,
                     active: deeper,
                     depth: self.depth + 1,
                     values: &mut *self.values,
@@ -224,7 +243,7 @@ impl<'de> Visitor<'de> for PathsSeed<'_, '_> {
 struct ClassifyKey<'s, 'l, 'v>(&'s PathsSeed<'l, 'v>);
 
 impl<'de> DeserializeSeed<'de> for ClassifyKey<'_, '_, '_> {
-    type Value = Option<(String, u64, u64)>;
+    type Value = Option<(String, LocationSet, LocationSet)>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(self)
@@ -232,7 +251,7 @@ impl<'de> DeserializeSeed<'de> for ClassifyKey<'_, '_, '_> {
 }
 
 impl<'de> Visitor<'de> for ClassifyKey<'_, '_, '_> {
-    type Value = Option<(String, u64, u64)>;
+    type Value = Option<(String, LocationSet, LocationSet)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string key")
@@ -240,21 +259,22 @@ impl<'de> Visitor<'de> for ClassifyKey<'_, '_, '_> {
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
         let (here, deeper) = self.0.interested_in(key);
-        Ok((here != 0 || deeper != 0).then(|| (key.to_owned(), here, deeper)))
+        Ok((here != NO_LOCATION || deeper != NO_LOCATION).then(|| (key.to_owned(), here, deeper)))
     }
 }
 
-/// The annotation's value, which Kubernetes always serializes as a string.
-struct AnnotationValue;
+/// An annotation's value (of the key given), which Kubernetes always serializes as a string.
+struct AnnotationValue<'k>(&'k str);
 
-impl<'de> DeserializeSeed<'de> for AnnotationValue {
+impl<'de> DeserializeSeed<'de> for AnnotationValue<'_> {
     type Value = String;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
         match serde_json::Value::deserialize(deserializer)? {
             serde_json::Value::String(value) => Ok(value),
             other => Err(de::Error::custom(format!(
-                "{HOOK_SIDECARS_ANNOTATION:?} is {other}, not a string"
+                "{:?} is {other}, not a string",
+                self.0
             ))),
         }
     }
@@ -323,13 +343,20 @@ mod tests {
     fn any_number_of_locations_is_answered_without_panic() {
         let object = raw(r#"{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[]"}}}"#);
         assert_eq!(read_annotations(&object, &[]), Ok(vec![]));
-        let many = vec![VMI[0]; 64];
+        let same_twice = vec![VMI[0]; MAX_LOCATIONS];
         assert_eq!(
-            read_annotations(&object, &many),
-            Ok(vec![Some("[]".to_owned()); 64])
+            read_annotations(&object, &same_twice),
+            Ok(vec![Some("[]".to_owned()); MAX_LOCATIONS])
         );
-        let too_many = vec![VMI[0]; 65];
+        let too_many = vec![VMI[0]; MAX_LOCATIONS + 1];
         assert!(read_annotations(&object, &too_many).is_err());
+    }
+
+    #[test]
+    fn no_kind_has_more_locations_than_one_pass_reads() {
+        for locations in [VMI, VM, REPLICA_SET, POOL, INSTANCETYPE] {
+            assert!(locations.len() <= MAX_LOCATIONS);
+        }
     }
 
     #[test]

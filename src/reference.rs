@@ -1,12 +1,26 @@
-//! Container image references, parsed without regular expressions.
+//! Container image references, parsed without regular expressions, as the container runtime
+//! reads them.
 //!
-//! The grammar is the one of the distribution project (`reference.go`), as implemented by
-//! `oci_spec::distribution::Reference`. oci-spec compiles a large regex the first time it parses,
-//! and policy-server gives every request a fresh wasm instance, so every request would pay for
-//! that compilation (about 35 ms). This hand-written parser accepts the same strings and yields
-//! the same components; `tests/reference_differential.rs` holds it to oci-spec on a generated
-//! corpus. The one deliberate difference: tags are ASCII only, as in the distribution grammar
-//! (Go's `\w`), where oci-spec's Rust regex lets any Unicode word character through.
+//! The kubelet and containerd parse references with Go's `distribution/reference` (v0.6,
+//! `ParseDockerRef`). This hand-written parser accepts the same grammar, bracketed IPv6 hosts
+//! included, and yields the same components; `tests/reference_differential.rs` holds it to
+//! `distribution/reference` itself (through a small Go program) and to oci-spec's `Reference` on
+//! a generated corpus. It exists because oci-spec compiles a large regex the first time it parses,
+//! and policy-server gives every request a fresh wasm instance, so every request would pay for that
+//! compilation (about 35 ms).
+//!
+//! Where the policy is stricter than the runtime, on purpose:
+//! - a registry host with upper-case letters is refused. The runtime keeps the host as written
+//!   and containerd finds a registry's mirror and rewrite configuration (RKE2's `registries.yaml`,
+//!   `hosts.toml`) by its exact name, so `QUAY.IO/...` would bypass a `quay.io` mirror, and
+//!   `INDEX.DOCKER.IO/library/x` is not Docker Hub to the runtime. Only lower-case
+//!   `index.docker.io` is Docker Hub, as for the runtime;
+//! - a first component that looks like a host (a dot or a port) but is not a valid one, as in
+//!   `a_b.c/d`, is refused: distribution/reference reads it as a repository path on no registry,
+//!   while containerd's resolver dials it as the host, so the policy could not tell what is pulled;
+//! - digests in upper-case hex are refused, as go-digest refuses them (oci-spec accepts them);
+//! - tags are ASCII only, as in the distribution grammar (Go's `\w`), where oci-spec's Rust regex
+//!   lets any Unicode word character through.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,6 +28,7 @@ use std::fmt;
 const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_LEGACY: &str = "index.docker.io";
 const OFFICIAL_REPO_PREFIX: &str = "library/";
+const LOCALHOST: &str = "localhost";
 const DEFAULT_TAG: &str = "latest";
 const NAME_TOTAL_LENGTH_MAX: usize = 255;
 const TAG_LENGTH_MAX: usize = 128;
@@ -24,6 +39,8 @@ pub enum ReferenceError {
     Empty,
     InvalidFormat,
     NameContainsUppercase,
+    RegistryContainsUppercase,
+    NotAHost,
     NameTooLong,
     InvalidTag,
     InvalidDigest,
@@ -37,6 +54,13 @@ impl fmt::Display for ReferenceError {
             Self::Empty => "empty image reference",
             Self::InvalidFormat => "invalid image reference format",
             Self::NameContainsUppercase => "repository name must be lowercase",
+            Self::RegistryContainsUppercase => {
+                "registry host must be lowercase (the runtime finds a registry's mirror \
+                 configuration by its exact host name)"
+            }
+            Self::NotAHost => {
+                "the first component looks like a registry host (a dot or a port) but is not one"
+            }
             Self::NameTooLong => "repository name longer than 255 characters",
             Self::InvalidTag => "invalid tag format",
             Self::InvalidDigest => "invalid digest format",
@@ -48,68 +72,39 @@ impl fmt::Display for ReferenceError {
 
 impl std::error::Error for ReferenceError {}
 
-/// A parsed image reference, with the components oci-spec's `Reference` gives:
-/// the registry as written (but `index.docker.io` folded onto `docker.io`), the repository with
-/// Docker Hub's `library/` prefix, the tag (`latest` when neither tag nor digest is written)
-/// and the digest.
+/// A parsed image reference, in the form the policy compares: the registry as written (but
+/// `index.docker.io` folded onto `docker.io`), the repository with Docker Hub's `library/` prefix,
+/// the tag (`latest` when neither tag nor digest is written) and the digest.
 ///
 /// The components borrow from the parsed text where they can: settings arrive with every
 /// request, so every allow-list entry is parsed on every request, and most need no allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageReference<'a> {
-    pub registry: Cow<'a, str>,
+    pub registry: &'a str,
     pub repository: Cow<'a, str>,
-    pub tag: Option<Cow<'a, str>>,
-    pub digest: Option<Cow<'a, str>>,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a str>,
 }
 
 impl<'a> ImageReference<'a> {
-    /// Parses `input` as Docker does (`docker.io` default registry, `library/` for one-part names).
+    /// Parses `input` as the runtime does: `docker.io` is the default registry and one-part names
+    /// on it get `library/`.
     pub fn parse(input: &'a str) -> Result<Self, ReferenceError> {
-        Self::parse_with(input, |registry| registry)
-    }
-
-    /// The form used for comparisons: registry hosts are case-insensitive, so the registry is
-    /// lower-cased, and Docker Hub's spellings are folded onto `docker.io/library/...`.
-    pub fn normalized(self) -> Self {
-        let registry = normalize_registry(self.registry);
-        let repository = with_official_prefix(&registry, self.repository);
-        Self {
-            registry,
-            repository,
-            ..self
-        }
-    }
-
-    /// Parses and normalizes in one step.
-    pub fn parse_normalized(input: &'a str) -> Result<Self, ReferenceError> {
-        Self::parse_with(input, normalize_registry)
-    }
-
-    /// The same reference, owning its components.
-    pub fn into_owned(self) -> ImageReference<'static> {
-        ImageReference {
-            registry: Cow::Owned(self.registry.into_owned()),
-            repository: Cow::Owned(self.repository.into_owned()),
-            tag: self.tag.map(|tag| Cow::Owned(tag.into_owned())),
-            digest: self.digest.map(|digest| Cow::Owned(digest.into_owned())),
-        }
-    }
-
-    fn parse_with(
-        input: &'a str,
-        registry_of: fn(Cow<'a, str>) -> Cow<'a, str>,
-    ) -> Result<Self, ReferenceError> {
         if input.is_empty() {
             return Err(ReferenceError::Empty);
         }
-        let parts = split_reference(input)?;
-        let (domain, remainder) = split_domain(parts.name);
-        if remainder.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(ReferenceError::NameContainsUppercase);
+        // distribution/reference refuses a name that is a 64-hex identifier: it would be taken
+        // for an image ID.
+        if input.len() == 64
+            && input
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(ReferenceError::InvalidFormat);
         }
-        let registry = registry_of(Cow::Borrowed(domain));
-        let repository = with_official_prefix(&registry, Cow::Borrowed(remainder));
+        let parts = split_reference(input)?;
+        let (registry, remainder) = split_domain(parts.name)?;
+        let repository = with_official_prefix(registry, remainder);
         if repository.len() > NAME_TOTAL_LENGTH_MAX {
             return Err(ReferenceError::NameTooLong);
         }
@@ -117,24 +112,24 @@ impl<'a> ImageReference<'a> {
             check_digest_algorithm(digest)?;
         }
         let tag = match (parts.tag, parts.digest) {
-            (None, None) => Some(Cow::Borrowed(DEFAULT_TAG)),
-            (tag, _) => tag.map(Cow::Borrowed),
+            (None, None) => Some(DEFAULT_TAG),
+            (tag, _) => tag,
         };
         Ok(Self {
             registry,
             repository,
             tag,
-            digest: parts.digest.map(Cow::Borrowed),
+            digest: parts.digest,
         })
     }
 }
 
 /// Docker Hub's one-part names are official images under `library/`.
-fn with_official_prefix<'a>(registry: &str, repository: Cow<'a, str>) -> Cow<'a, str> {
+fn with_official_prefix<'a>(registry: &str, repository: &'a str) -> Cow<'a, str> {
     if registry == DOCKER_HUB && !repository.contains('/') {
         Cow::Owned(format!("{OFFICIAL_REPO_PREFIX}{repository}"))
     } else {
-        repository
+        Cow::Borrowed(repository)
     }
 }
 
@@ -161,11 +156,10 @@ pub(crate) struct ReferenceParts<'a> {
 
 /// Splits `name[:tag][@digest]` and checks each part's grammar (not the digest algorithm).
 pub(crate) fn split_reference(input: &str) -> Result<ReferenceParts<'_>, ReferenceError> {
-    let bytes = input.as_bytes();
-    let name_and_tag_end = memchr(b'@', bytes).unwrap_or(bytes.len());
-    // A colon after the last slash starts the tag; any other colon is a registry port.
+    let name_and_tag_end = input.find('@').unwrap_or(input.len());
+    // A colon after the last slash starts the tag; any other colon belongs to the registry host.
     let mut tag_colon = None;
-    for (i, &b) in bytes[..name_and_tag_end].iter().enumerate() {
+    for (i, b) in input.bytes().take(name_and_tag_end).enumerate() {
         match b {
             b'/' => tag_colon = None,
             b':' => tag_colon = Some(i),
@@ -175,7 +169,7 @@ pub(crate) fn split_reference(input: &str) -> Result<ReferenceParts<'_>, Referen
     let name_end = tag_colon.unwrap_or(name_and_tag_end);
     let name = &input[..name_end];
     let tag = tag_colon.map(|colon| &input[colon + 1..name_and_tag_end]);
-    let digest = (name_and_tag_end < bytes.len()).then(|| &input[name_and_tag_end + 1..]);
+    let digest = (name_and_tag_end < input.len()).then(|| &input[name_and_tag_end + 1..]);
     if !is_valid_name(name) {
         return Err(ReferenceError::InvalidFormat);
     }
@@ -188,21 +182,19 @@ pub(crate) fn split_reference(input: &str) -> Result<ReferenceParts<'_>, Referen
     Ok(ReferenceParts { name, tag, digest })
 }
 
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
-}
-
 /// `[domain/]path-component(/path-component)*`
 pub(crate) fn is_valid_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    let first_end = memchr(b'/', bytes).unwrap_or(bytes.len());
-    let (first, rest) = bytes.split_at(first_end);
-    let rest_valid = rest.is_empty() || rest[1..].split(|&b| b == b'/').all(is_path_component);
-    rest_valid && (is_path_component(first) || (!rest.is_empty() && is_domain(first)))
+    let (first, rest) = match name.split_once('/') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (name, None),
+    };
+    let rest_valid = rest.is_none_or(|rest| rest.split('/').all(is_path_component));
+    rest_valid && (is_path_component(first) || (rest.is_some() && is_domain(first)))
 }
 
 /// `[a-z0-9]+` runs joined by one separator each: `.`, `_`, `__` or any run of `-`.
-fn is_path_component(component: &[u8]) -> bool {
+fn is_path_component(component: &str) -> bool {
+    let component = component.as_bytes();
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     let len = component.len();
     let mut i = 0;
@@ -236,16 +228,24 @@ fn is_path_component(component: &[u8]) -> bool {
     }
 }
 
-/// `label(.label)*(:port)?` where a label is alphanumeric with inner hyphens.
-fn is_domain(domain: &[u8]) -> bool {
-    let host_end = memchr(b':', domain).unwrap_or(domain.len());
-    let (host, port) = domain.split_at(host_end);
-    let port_valid =
-        port.is_empty() || (port.len() > 1 && port[1..].iter().all(u8::is_ascii_digit));
-    port_valid && host.split(|&b| b == b'.').all(is_domain_label)
+/// `host(:port)?`, the host a domain name (`label(.label)*`, a label alphanumeric with inner
+/// hyphens) or a bracketed IPv6 address (`[` hex digits and colons `]`).
+fn is_domain(domain: &str) -> bool {
+    let (host_valid, port) = match domain.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((address, port)) => (is_ipv6_address(address), port),
+            None => return false,
+        },
+        None => {
+            let (host, port) = domain.split_at(domain.find(':').unwrap_or(domain.len()));
+            (host.split('.').all(is_domain_label), port)
+        }
+    };
+    host_valid && is_optional_port(port)
 }
 
-fn is_domain_label(label: &[u8]) -> bool {
+fn is_domain_label(label: &str) -> bool {
+    let label = label.as_bytes();
     match (label.first(), label.last()) {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
@@ -255,6 +255,19 @@ fn is_domain_label(label: &[u8]) -> bool {
                     .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         }
         _ => false,
+    }
+}
+
+/// distribution/reference's `ipv6address`: what is between the brackets, loosely.
+fn is_ipv6_address(address: &str) -> bool {
+    !address.is_empty() && address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+}
+
+/// Empty, or `:` and one or more digits.
+fn is_optional_port(port: &str) -> bool {
+    match port.strip_prefix(':') {
+        Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+        None => port.is_empty(),
     }
 }
 
@@ -296,45 +309,62 @@ fn check_digest_algorithm(digest: &str) -> Result<(), ReferenceError> {
         "sha512" => 128,
         _ => return Err(ReferenceError::UnsupportedDigest),
     };
-    if hex.len() == expected_len {
-        Ok(())
-    } else {
+    if hex.len() != expected_len {
         Err(ReferenceError::InvalidDigestLength)
+    } else if hex.bytes().any(|b| b.is_ascii_uppercase()) {
+        // go-digest, which the runtime validates with, takes lower-case hex only.
+        Err(ReferenceError::InvalidDigest)
+    } else {
+        Ok(())
     }
 }
 
-/// Docker's `splitDomain`: the first component is a registry only when it looks like a host
-/// (a dot or a port) or is `localhost`. Returns the registry as written, with `index.docker.io`
-/// folded onto `docker.io`, and the rest of the name (without Docker Hub's `library/`).
-pub(crate) fn split_domain(name: &str) -> (&str, &str) {
-    let (domain, remainder) = match name.split_once('/') {
+/// distribution/reference's `splitDockerDomain`: the registry (`docker.io` when the name has
+/// none, `index.docker.io` folded onto it) and the rest of the name, without Docker Hub's
+/// `library/`. Refuses upper case in either (see the module's documentation for the host).
+pub(crate) fn split_domain(name: &str) -> Result<(&str, &str), ReferenceError> {
+    let (registry, remainder) = match name.split_once('/') {
         Some((first, rest)) if looks_like_registry(first) => (first, rest),
         _ => (DOCKER_HUB, name),
     };
-    (canonical_registry(domain), remainder)
+    if !is_domain(registry) {
+        return Err(ReferenceError::NotAHost);
+    }
+    Ok((checked_registry(registry)?, checked_path(remainder)?))
 }
 
+/// Whether the first component of a name is a registry host, as the runtime decides: it has a
+/// dot or a port, is `localhost`, or has upper-case letters (which no repository may have).
 pub(crate) fn looks_like_registry(component: &str) -> bool {
-    component.contains('.') || component.contains(':') || component == "localhost"
+    component.contains(['.', ':'])
+        || component == LOCALHOST
+        || component.bytes().any(|b| b.is_ascii_uppercase())
 }
 
-/// A registry host lower-cased, with Docker Hub's legacy name folded onto `docker.io`.
-pub(crate) fn normalize_registry(registry: Cow<'_, str>) -> Cow<'_, str> {
-    if registry.eq_ignore_ascii_case(DOCKER_HUB_LEGACY) {
-        Cow::Borrowed(DOCKER_HUB)
-    } else if registry.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(registry.to_ascii_lowercase())
+/// Whether `image` names its registry rather than leaving it to the runtime's default.
+pub fn names_registry(image: &str) -> bool {
+    image
+        .split_once('/')
+        .is_some_and(|(first, _)| looks_like_registry(first))
+}
+
+/// A registry host in the form compared: lower-case only, Docker Hub's legacy name folded.
+pub(crate) fn checked_registry(registry: &str) -> Result<&str, ReferenceError> {
+    if registry.bytes().any(|b| b.is_ascii_uppercase()) {
+        Err(ReferenceError::RegistryContainsUppercase)
+    } else if registry == DOCKER_HUB_LEGACY {
+        Ok(DOCKER_HUB)
     } else {
-        registry
+        Ok(registry)
     }
 }
 
-/// Folds the spellings of Docker Hub onto one name (case-sensitively, as Docker does).
-pub(crate) fn canonical_registry(registry: &str) -> &str {
-    if registry == DOCKER_HUB_LEGACY {
-        DOCKER_HUB
+/// A repository path: lower-case only.
+pub(crate) fn checked_path(path: &str) -> Result<&str, ReferenceError> {
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        Err(ReferenceError::NameContainsUppercase)
     } else {
-        registry
+        Ok(path)
     }
 }
 
@@ -373,13 +403,21 @@ mod tests {
     )]
     #[case("quay.io/kubevirt/sidecar-shim@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "quay.io", "kubevirt/sidecar-shim", None, Some(SHA))]
     #[case(
-        "Quay.IO/a__b/c---d.e_f:T_1.x-y",
-        "Quay.IO",
+        "quay.io/a__b/c---d.e_f:T_1.x-y",
+        "quay.io",
         "a__b/c---d.e_f",
         Some("T_1.x-y"),
         None
     )]
-    #[case("a_b.c/d", "a_b.c", "d", Some("latest"), None)]
+    #[case(
+        "[fd00::10]:5000/hooks/gpu:v1",
+        "[fd00::10]:5000",
+        "hooks/gpu",
+        Some("v1"),
+        None
+    )]
+    #[case("[::1]/hook", "[::1]", "hook", Some("latest"), None)]
+    #[case("127.0.0.1:5000/hook", "127.0.0.1:5000", "hook", Some("latest"), None)]
     fn parses_like_docker(
         #[case] input: &str,
         #[case] registry: &str,
@@ -390,8 +428,8 @@ mod tests {
         let parsed = ImageReference::parse(input).expect("valid reference");
         assert_eq!(parsed.registry, registry);
         assert_eq!(parsed.repository, repository);
-        assert_eq!(parsed.tag.as_deref(), tag);
-        assert_eq!(parsed.digest.as_deref(), digest);
+        assert_eq!(parsed.tag, tag);
+        assert_eq!(parsed.digest, digest);
     }
 
     #[rstest]
@@ -420,12 +458,41 @@ mod tests {
         "busybox@@sha256:0123456789abcdef0123456789abcdef",
         ReferenceError::InvalidDigest
     )]
+    #[case(
+        "busybox@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+        ReferenceError::InvalidDigest
+    )]
     #[case("image:*", ReferenceError::InvalidTag)]
     #[case("a b", ReferenceError::InvalidFormat)]
-    // Found by fuzzing: an upper-case first component that is no registry.
-    #[case("Regstr/by", ReferenceError::NameContainsUppercase)]
-    #[case("Foo/bar:v1", ReferenceError::NameContainsUppercase)]
+    // Found by fuzzing: an upper-case first component. The runtime takes it for a registry host.
+    #[case("Regstr/by", ReferenceError::RegistryContainsUppercase)]
+    #[case("Foo/bar:v1", ReferenceError::RegistryContainsUppercase)]
     #[case("localhost:5000/Foo", ReferenceError::InvalidFormat)]
+    // Hosts as the runtime keeps them: upper case would miss the mirror configured for the host.
+    #[case("QUAY.IO/acme/hook:v1", ReferenceError::RegistryContainsUppercase)]
+    #[case("Quay.io/acme/hook", ReferenceError::RegistryContainsUppercase)]
+    #[case(
+        "INDEX.DOCKER.IO/library/busybox",
+        ReferenceError::RegistryContainsUppercase
+    )]
+    #[case("Docker.io/busybox", ReferenceError::RegistryContainsUppercase)]
+    #[case("[FD00::10]:5000/hook", ReferenceError::RegistryContainsUppercase)]
+    // IPv6 only in brackets, the port only after them.
+    #[case("fd00::10/hook", ReferenceError::InvalidFormat)]
+    #[case("[fd00::10/hook", ReferenceError::InvalidFormat)]
+    #[case("[]:5000/hook", ReferenceError::InvalidFormat)]
+    #[case("[fd00::g]/hook", ReferenceError::InvalidFormat)]
+    #[case("[fd00::10]:/hook", ReferenceError::InvalidFormat)]
+    #[case("[fd00::10]x/hook", ReferenceError::InvalidFormat)]
+    #[case("[fd00::10]:5000", ReferenceError::InvalidFormat)]
+    // A host or a path? The runtime's parser and its resolver disagree.
+    #[case("a_b.c/d", ReferenceError::NotAHost)]
+    #[case("registry_1.example.com/hooks/gpu:v1", ReferenceError::NotAHost)]
+    // An image ID, not a name.
+    #[case(
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ReferenceError::InvalidFormat
+    )]
     fn rejects_invalid(#[case] input: &str, #[case] error: ReferenceError) {
         assert_eq!(ImageReference::parse(input), Err(error));
     }
@@ -449,17 +516,33 @@ mod tests {
     #[case("busybox")]
     #[case("docker.io/library/busybox:latest")]
     #[case("index.docker.io/library/busybox")]
-    #[case("DOCKER.IO/busybox")]
-    #[case("Index.Docker.Io/busybox:latest")]
-    fn normalizes_docker_hub_spellings(#[case] input: &str) {
-        let normalized = ImageReference::parse_normalized(input).expect("valid reference");
-        assert_eq!(normalized.to_string(), "docker.io/library/busybox:latest");
+    #[case("index.docker.io/busybox:latest")]
+    #[case("library/busybox")]
+    fn folds_docker_hub_spellings(#[case] input: &str) {
+        let parsed = ImageReference::parse(input).expect("valid reference");
+        assert_eq!(parsed.to_string(), "docker.io/library/busybox:latest");
     }
 
-    #[test]
-    fn registry_port_is_significant() {
-        let a = ImageReference::parse_normalized("registry:5000/a").expect("valid");
-        let b = ImageReference::parse_normalized("registry:5001/a").expect("valid");
+    #[rstest]
+    #[case("acme/hook:v1", false)]
+    #[case("busybox", false)]
+    #[case("docker.io/acme/hook", true)]
+    #[case("registry:5000/hook", true)]
+    #[case("localhost/hook", true)]
+    #[case("[fd00::10]/hook", true)]
+    #[case("registry.example.com/hooks/gpu", true)]
+    fn names_its_registry(#[case] image: &str, #[case] expected: bool) {
+        assert_eq!(names_registry(image), expected);
+    }
+
+    #[rstest]
+    #[case("registry:5000/a", "registry:5001/a")]
+    #[case("[fd00::10]:5000/a", "[fd00::10]:5001/a")]
+    #[case("[fd00::10]:5000/a", "[fd00::10]/a")]
+    #[case("[fd00::10]/a", "[fd00:0::10]/a")]
+    fn registry_host_and_port_are_compared_as_written(#[case] a: &str, #[case] b: &str) {
+        let a = ImageReference::parse(a).expect("valid");
+        let b = ImageReference::parse(b).expect("valid");
         assert_ne!(a, b);
     }
 }

@@ -5,14 +5,16 @@
 
 use kubewarden_policy_sdk::settings::Validatable;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::allowlist::AllowList;
 use crate::harvester_setting::ListMode;
+use crate::profiles::Profiles;
 use crate::reference::ImageReference;
 
 /// The settings, in the camelCase of Kubernetes APIs. Unknown keys are refused: a misspelt
 /// `allowComand: false` must not silently leave a restriction at its default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     /// Images allowed to run as hook sidecars; empty rejects every sidecar.
@@ -29,6 +31,17 @@ pub struct Settings {
     pub allow_pvc: bool,
     #[serde(default)]
     pub allow_shared_compute_path: bool,
+    /// Requested images must name their registry: on CRI-O, a short name is resolved through
+    /// `unqualified-search-registries`, not necessarily from Docker Hub.
+    #[serde(default)]
+    pub require_registry: bool,
+    /// What governed images may be given (`crate::profiles::SidecarProfile` each). Kept as JSON
+    /// text until a request has a sidecar to check: most requests have none.
+    #[serde(default)]
+    pub sidecar_profiles: Vec<Box<RawValue>>,
+    /// Reject an allowed image that no profile governs.
+    #[serde(default)]
+    pub profiles_required: bool,
     /// Context-aware mode: also allow the entries of this Harvester Setting, read at admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harvester_setting: Option<HarvesterSettingRef>,
@@ -56,8 +69,9 @@ fn is_object_name(name: &str) -> bool {
         })
 }
 
-/// The settings in the form the checks use.
-#[derive(Debug, Clone)]
+/// The settings in the form the checks use. Profiles are read, but their patterns are compiled
+/// only when a profile first governs a sidecar.
+#[derive(Debug)]
 pub struct SidecarRules<'a> {
     pub allowed_images: AllowList<'a>,
     pub sidecar_shim_image: Option<ImageReference<'a>>,
@@ -65,12 +79,16 @@ pub struct SidecarRules<'a> {
     pub allow_config_map: bool,
     pub allow_pvc: bool,
     pub allow_shared_compute_path: bool,
+    pub require_registry: bool,
+    pub profiles: Profiles,
+    pub profiles_required: bool,
     /// The Harvester Setting whose entries were added to `allowed_images` (context-aware mode).
     pub setting_name: Option<&'a str>,
 }
 
 impl Settings {
-    /// Parses the settings into rules, naming every culprit when they are invalid.
+    /// Parses the settings into rules, naming every culprit when they are invalid. Patterns are
+    /// not compiled: [`Settings::validate`] compiles them all, a request only those it needs.
     pub fn rules(&self) -> Result<SidecarRules<'_>, String> {
         let mut problems = Vec::new();
         let allowed_images = AllowList::parse(&self.allowed_images)
@@ -84,7 +102,7 @@ impl Settings {
                 ));
                 None
             }
-            Some(image) => ImageReference::parse_normalized(image)
+            Some(image) => ImageReference::parse(image)
                 .map_err(|e| {
                     problems.push(format!(
                         "sidecarShimImage {image:?}: not a valid image reference: {e}"
@@ -104,6 +122,9 @@ impl Settings {
         if self.allow_shared_compute_path && !self.allow_pvc {
             problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());
         }
+        let profiles = Profiles::parse(&self.sidecar_profiles)
+            .map_err(|mut e| problems.append(&mut e))
+            .unwrap_or_default();
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
@@ -114,6 +135,9 @@ impl Settings {
             allow_config_map: self.allow_config_map,
             allow_pvc: self.allow_pvc,
             allow_shared_compute_path: self.allow_shared_compute_path,
+            require_registry: self.require_registry,
+            profiles,
+            profiles_required: self.profiles_required,
             setting_name: None,
         })
     }
@@ -121,7 +145,8 @@ impl Settings {
 
 impl Validatable for Settings {
     fn validate(&self) -> Result<(), String> {
-        self.rules().map(|_| ())
+        let rules = self.rules()?;
+        rules.profiles.compile_all().map_err(|e| e.join("; "))
     }
 }
 
@@ -135,10 +160,15 @@ pub fn parse_and_validate(json: &serde_json::Value) -> Result<Settings, String> 
 
 /// The same, from the bytes `validate_settings` receives.
 pub fn parse_and_validate_slice(payload: &[u8]) -> Result<Settings, String> {
-    let settings: Settings =
-        serde_json::from_slice(payload).map_err(|e| format!("invalid settings: {e}"))?;
+    let settings = decode_slice(payload).map_err(|e| format!("invalid settings: {e}"))?;
     settings.validate()?;
     Ok(settings)
+}
+
+/// Decodes settings from the JSON text `validate_settings` and `validate` receive; the error is
+/// serde's (an unknown key, a wrong type).
+pub fn decode_slice(payload: &[u8]) -> Result<Settings, String> {
+    serde_json::from_slice(payload).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -153,6 +183,9 @@ mod tests {
     #[case(json!({"allowedImages": ["registry:5000/kubevirt/example-hook-sidecar:devel", "ghcr.io/org/*", "busybox:*"]}))]
     #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:v1.4.0", "allowConfigMap": true}))]
     #[case(json!({"allowPVC": true, "allowSharedComputePath": true, "allowCommand": true}))]
+    #[case(json!({"requireRegistry": true, "allowedImages": ["busybox:1.36", "[fd00::10]:5000/hooks/*"]}))]
+    #[case(json!({"sidecarProfiles": [], "profilesRequired": true}))]
+    #[case(json!({"sidecarProfiles": [{"image": "ghcr.io/org/*", "args": [[], ["--version", "v1alpha[23]"]], "command": [["/hook"]], "annotations": {"smbios.vm.kubevirt.io/baseBoardManufacturer": "[A-Za-z ]{1,32}"}, "requiredAnnotations": ["smbios.vm.kubevirt.io/baseBoardManufacturer"]}]}))]
     #[case(json!({"harvesterSetting": {"name": "whitelisted-sidecars", "listMode": "effective"}}))]
     #[case(json!({"harvesterSetting": {"name": "my.sidecars-2", "listMode": "union"}}))]
     fn accepts(#[case] settings: serde_json::Value) {
@@ -171,9 +204,18 @@ mod tests {
     #[case(json!({"sidecarShimImage": "quay.io/kubevirt/sidecar-shim:*"}), "without wildcard")]
     #[case(json!({"sidecarShimImage": "UPPER"}), "sidecarShimImage \"UPPER\": not a valid image reference")]
     #[case(json!({"allowSharedComputePath": true}), "allowSharedComputePath: true needs allowPVC: true")]
+    #[case(json!({"requireRegistry": "yes"}), "invalid type")]
+    #[case(json!({"allowedImages": ["QUAY.IO/acme/hook:v1"]}), "allowedImages[0] \"QUAY.IO/acme/hook:v1\": not a valid image reference: registry host must be lowercase")]
+    #[case(json!({"sidecarProfiles": {"image": "a"}}), "invalid type: map, expected a sequence")]
+    #[case(json!({"profilesRequired": "yes"}), "invalid type")]
+    #[case(json!({"sidecarProfiles": [{"image": "a"}, {"image": "b", "args": [["(x"]]}]}), "sidecarProfiles[1].args[0][0] \"(x\": ")]
+    #[case(json!({"sidecarProfiles": [{"image": "a", "annotations": {"a b": ".*"}}]}), "sidecarProfiles[0].annotations key \"a b\": not a valid annotation key")]
+    #[case(json!({"sidecarProfiles": [{"image": "a", "Args": [[]]}]}), "sidecarProfiles[0]: unknown field `Args`")]
+    #[case(json!({"sidecarProfiles": [{"image": "a", "command": []}]}), "sidecarProfiles[0].command: an empty list of alternatives")]
+    #[case(json!({"sidecarProfiles": [{"image": "a:1:*"}]}), "sidecarProfiles[0].image \"a:1:*\": `repo:*` takes a repository")]
     #[case(json!({"harvesterSetting": {"name": "s", "listMode": "Union"}}), "unknown variant `Union`")]
     #[case(json!({"harvesterSetting": {"listMode": "union"}}), "missing field `name`")]
-    #[case(json!({"harvesterSetting": {"nam": "x"}}), "unknown field `nam`")]
+    #[case(json!({"harvesterSetting": {"name": "s", "nam": "x"}}), "unknown field `nam`")]
     #[case(json!({"harvesterSetting": "whitelisted-sidecars"}), "invalid type")]
     #[case(json!({"harvesterSetting": {"name": ""}}), "harvesterSetting.name \"\": not a Kubernetes object name")]
     #[case(json!({"harvesterSetting": {"name": "Whitelisted"}}), "harvesterSetting.name \"Whitelisted\"")]
@@ -215,5 +257,32 @@ mod tests {
         ] {
             assert!(error.contains(culprit), "{error}");
         }
+        let settings = json!({"allowedImages": ["*"], "sidecarProfiles": [{"image": "*"}, {"image": "a", "args": []}]});
+        let error = parse_and_validate(&settings).expect_err("invalid settings");
+        for culprit in [
+            "allowedImages[0]",
+            "sidecarProfiles[0].image",
+            "sidecarProfiles[1].args",
+        ] {
+            assert!(error.contains(culprit), "{error}");
+        }
+    }
+
+    #[test]
+    fn every_pattern_that_does_not_compile_is_named() {
+        let settings = json!({"sidecarProfiles": [
+            {"image": "a", "args": [["ok", "("]]},
+            {"image": "b", "annotations": {"x": "[", "y": "fine"}},
+        ]});
+        let error = parse_and_validate(&settings).expect_err("invalid settings");
+        assert!(
+            error.contains("sidecarProfiles[0].args[0][1] \"(\""),
+            "{error}"
+        );
+        assert!(
+            error.contains("sidecarProfiles[1].annotations[\"x\"] \"[\""),
+            "{error}"
+        );
+        assert!(!error.contains("\"fine\""), "{error}");
     }
 }

@@ -1,25 +1,32 @@
 //! The admission decision for one request.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::annotation::{self, HookSidecar};
-use crate::context_aware::{self, PolicyServer, SettingSource, SETTING_API_VERSION};
+use crate::context_aware::{self, PolicyServer, SettingSource};
 use crate::objects::{
-    annotation_locations, read_annotations, AnnotationLocation, AnnotationValues, GroupVersionKind,
+    annotation_locations, read_annotation_keys, read_annotations, AnnotationLocation,
+    GroupVersionKind,
 };
-use crate::reference::ImageReference;
-use crate::settings::{HarvesterSettingRef, Settings, SidecarRules};
+use crate::pod;
+use crate::profiles::AnnotationLookup;
+use crate::rules::{annotations_read, sidecar_violations, Sidecar};
+use crate::settings::{self, Settings, SidecarRules};
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
-/// decoded; the objects stay raw JSON until a kind that carries the annotation asks for them.
+/// decoded; the objects and the settings stay raw JSON until a kind that carries the annotation
+/// asks for them (so that invalid settings are reported as such, not as an unreadable request).
 #[derive(Deserialize)]
 struct ValidationPayload<'a> {
     #[serde(borrow)]
     request: AdmissionRequest<'a>,
-    #[serde(default)]
-    settings: Settings,
+    #[serde(borrow, default)]
+    settings: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -38,14 +45,45 @@ struct AdmissionRequest<'a> {
 /// The outcome before it becomes a waPC response.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
-    pub violations: Vec<String>,
+    pub violations: Vec<Violation>,
     pub warnings: Vec<String>,
 }
 
+/// One reason to reject, and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The annotation location (empty for a problem of the whole request).
+    pub location: String,
+    /// The entry of the annotation's list the reason is about, if it is about one.
+    pub entry: Option<usize>,
+    pub reason: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.location.is_empty(), self.entry) {
+            (true, _) => f.write_str(&self.reason),
+            (false, None) => write!(f, "{}: {}", self.location, self.reason),
+            (false, Some(entry)) => write!(f, "{}[{entry}]: {}", self.location, self.reason),
+        }
+    }
+}
+
+/// A rejection lists at most this many distinct reasons, then counts the others.
+const LISTED_REASONS_MAX: usize = 6;
+/// One reason names at most this many entries, then counts the others.
+const LISTED_ENTRIES_MAX: usize = 3;
+/// Reasons quote what the VM owner wrote; a longer one is cut here (in characters).
+const REASON_CHARS_MAX: usize = 400;
+
 impl Verdict {
-    fn rejection(reason: String) -> Self {
+    pub(crate) fn rejection(reason: String) -> Self {
         Self {
-            violations: vec![reason],
+            violations: vec![Violation {
+                location: String::new(),
+                entry: None,
+                reason,
+            }],
             warnings: Vec::new(),
         }
     }
@@ -55,12 +93,69 @@ impl Verdict {
         ValidationResponse {
             accepted,
             message: (!accepted)
-                .then(|| format!("hook sidecars rejected: {}", self.violations.join("; "))),
+                .then(|| format!("hook sidecars rejected: {}", summary(&self.violations))),
             code: None,
             mutated_object: None,
             audit_annotations: None,
             warnings: (!self.warnings.is_empty()).then_some(self.warnings),
         }
+    }
+}
+
+/// The violations as one bounded text: identical reasons at one location collapsed onto the
+/// entries they concern, at most `LISTED_REASONS_MAX` reasons, each at most `REASON_CHARS_MAX`
+/// characters. With 32 entries at most per location, this stays within a few KiB whatever the
+/// request (the message goes back to the API server and into events and audit logs).
+pub fn summary(violations: &[Violation]) -> String {
+    let mut groups: Vec<(&str, &str, Vec<Option<usize>>)> = Vec::new();
+    for violation in violations {
+        let key = (violation.location.as_str(), violation.reason.as_str());
+        match groups.iter_mut().find(|(l, r, _)| (*l, *r) == key) {
+            Some((_, _, entries)) => entries.push(violation.entry),
+            None => groups.push((key.0, key.1, vec![violation.entry])),
+        }
+    }
+    let mut parts: Vec<String> = groups
+        .iter()
+        .take(LISTED_REASONS_MAX)
+        .map(|(location, reason, entries)| {
+            let place = match entries.as_slice() {
+                [None, ..] if location.is_empty() => String::new(),
+                [None, ..] => format!("{location}: "),
+                _ => format!("{location}{}: ", entry_list(entries)),
+            };
+            format!("{place}{}", shortened(reason, REASON_CHARS_MAX))
+        })
+        .collect();
+    if groups.len() > LISTED_REASONS_MAX {
+        parts.push(format!(
+            "and {} more reasons",
+            groups.len() - LISTED_REASONS_MAX
+        ));
+    }
+    parts.join("; ")
+}
+
+/// `[0]`, `[0], [3]`, `[0], [1], [2] and 29 more entries`.
+fn entry_list(entries: &[Option<usize>]) -> String {
+    let listed: Vec<String> = entries
+        .iter()
+        .flatten()
+        .take(LISTED_ENTRIES_MAX)
+        .map(|entry| format!("[{entry}]"))
+        .collect();
+    let more = entries.len().saturating_sub(LISTED_ENTRIES_MAX);
+    match more {
+        0 => listed.join(", "),
+        more => format!("{} and {more} more entries", listed.join(", ")),
+    }
+}
+
+/// `text` cut to `max` characters, marked when cut.
+fn shortened(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => Cow::Owned(format!("{}... (cut)", &text[..end])),
+        None => Cow::Borrowed(text),
     }
 }
 
@@ -78,15 +173,20 @@ pub fn validate_payload_with(payload: &[u8], setting_source: &dyn SettingSource)
         Err(e) => return Verdict::rejection(format!("cannot read the validation request: {e}")),
     };
     let request = payload.request;
-    let Some(locations) = annotation_locations(&request.kind) else {
-        return Verdict::default();
-    };
     if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
         return Verdict::default();
     }
-    let mut rules = match payload.settings.rules() {
-        Ok(rules) => rules,
-        Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
+    if pod::is_pod(&request.kind) {
+        return pod::check(
+            payload.settings,
+            setting_source,
+            &request.operation,
+            request.object,
+            request.old_object,
+        );
+    }
+    let Some(locations) = annotation_locations(&request.kind) else {
+        return Verdict::default();
     };
     let Some(object) = request.object else {
         return Verdict::rejection(format!(
@@ -95,197 +195,251 @@ pub fn validate_payload_with(payload: &[u8], setting_source: &dyn SettingSource)
         ));
     };
     let kind = request.kind.kind.as_str();
-    let new_values = read_annotations(object, locations);
-    // Context-aware mode: the Setting is read only for a request that carries sidecars.
-    let setting = payload
-        .settings
-        .harvester_setting
+    let new_values = match read_annotations(object, locations) {
+        Ok(values) => values,
+        Err(e) => return Verdict::rejection(e),
+    };
+    let decoded: Vec<Option<Decoded>> = new_values
+        .iter()
+        .map(|value| value.as_deref().map(annotation::decode))
+        .collect();
+    // The settings matter only to sidecars: a request without any reads none of them.
+    let has_sidecars = decoded
+        .iter()
+        .any(|d| matches!(d, Some(Ok(sidecars)) if !sidecars.is_empty()));
+    let settings = match (has_sidecars, payload.settings) {
+        (false, _) => Ok(Settings::default()),
+        (true, Some(settings)) => settings::decode_slice(settings.get().as_bytes()),
+        (true, None) => Ok(Settings::default()),
+    };
+    let mut rules = match settings
         .as_ref()
-        .filter(|_| carries_annotation(&new_values))
-        .map(|reference| (reference, setting_source.get_setting(&reference.name)));
-    let mut setting_verdict = Verdict::default();
+        .map_err(String::clone)
+        .and_then(Settings::rules)
+    {
+        Ok(rules) => rules,
+        Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
+    };
+    // Context-aware mode: the Setting is read for a request with sidecars only, once.
+    let setting = settings
+        .as_ref()
+        .ok()
+        .filter(|_| has_sidecars)
+        .and_then(|settings| context_aware::lookup(settings, setting_source));
+    let mut outcome = context_aware::SettingOutcome::default();
     if let Some((reference, lookup)) = &setting {
-        setting_verdict = add_setting_entries(&mut rules, reference, lookup);
+        outcome = context_aware::apply_setting(&mut rules, reference, lookup);
     }
-    let mut verdict = check(&rules, kind, locations, &new_values);
-    verdict.violations.splice(0..0, setting_verdict.violations);
-    verdict.warnings.splice(0..0, setting_verdict.warnings);
-    if request.operation == "UPDATE" {
-        keep_unchanged_sidecars(&mut verdict, request.old_object, locations, &new_values);
+    // What the profiles governing each location's sidecars read beside them.
+    let keys = annotations_read_at(&rules, &decoded);
+    let new_others = match read_profile_annotations(object, locations, &keys) {
+        Ok(values) => values,
+        Err(e) => return Verdict::rejection(e),
+    };
+    // On UPDATE, an old object that cannot be read compares as changed everywhere.
+    let old = match (request.operation.as_str(), request.old_object) {
+        ("UPDATE", Some(old_object)) => read_annotations(old_object, locations)
+            .and_then(|values| {
+                read_profile_annotations(old_object, locations, &keys).map(|o| (values, o))
+            })
+            .ok(),
+        _ => None,
+    };
+    let mut verdict = Verdict {
+        violations: Vec::new(),
+        warnings: outcome.warnings,
+    };
+    for (index, location) in locations.iter().enumerate() {
+        let new = LocationFingerprint::of(&new_values, &new_others, &keys, index);
+        let mut checked = check_location(&rules, kind, location, &decoded[index], &new);
+        // A Setting that cannot be read leaves every sidecar undecided: rejected, or warned
+        // about at a location the update leaves unchanged.
+        if let (Some(reason), Some(Ok(sidecars))) = (&outcome.failure, &decoded[index]) {
+            if !sidecars.is_empty() {
+                checked.violations.insert(
+                    0,
+                    Violation {
+                        location: location.to_string(),
+                        entry: None,
+                        reason: reason.clone(),
+                    },
+                );
+            }
+        }
+        let old = old
+            .as_ref()
+            .map(|(values, others)| LocationFingerprint::of(values, others, &keys, index));
+        if old.is_some_and(|old| old.is_unchanged_by(&new)) {
+            keep_unchanged(&mut checked, location);
+        }
+        verdict.violations.append(&mut checked.violations);
+        verdict.warnings.append(&mut checked.warnings);
     }
     verdict
 }
 
-/// Whether any location carries the annotation: only such requests need the Setting.
-fn carries_annotation(values: &AnnotationValues) -> bool {
-    match values {
-        Ok(values) => values.iter().any(Option::is_some),
-        // The object cannot be read: the request is rejected without looking at any list.
-        Err(_) => false,
-    }
+/// A location's sidecars, or why its annotation cannot be decoded.
+type Decoded = Result<Vec<HookSidecar>, String>;
+
+/// For each location, the annotations that the profiles governing its sidecars read.
+fn annotations_read_at<'r>(
+    rules: &'r SidecarRules,
+    decoded: &[Option<Decoded>],
+) -> Vec<Vec<&'r str>> {
+    decoded
+        .iter()
+        .map(|sidecars| {
+            let mut keys: Vec<&str> = match sidecars {
+                Some(Ok(sidecars)) => sidecars
+                    .iter()
+                    .flat_map(|sidecar| annotations_read(rules, &Sidecar::from(sidecar)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        })
+        .collect()
 }
 
-/// Adds the entries of the Setting that was looked up to the allow-list. A missing Setting adds
-/// none; a failed lookup rejects (the policy cannot tell what is allowed); invalid entries allow
-/// nothing and are named in warnings.
-fn add_setting_entries<'s>(
-    rules: &mut SidecarRules<'s>,
-    reference: &'s HarvesterSettingRef,
-    lookup: &'s Result<Option<context_aware::SettingObject>, String>,
-) -> Verdict {
-    let name = reference.name.as_str();
-    rules.setting_name = Some(name);
-    match lookup {
-        Ok(Some(setting)) => {
-            let entries = context_aware::setting_allow_list(name, setting, reference.list_mode);
-            rules.allowed_images.extend(entries.allowed);
-            Verdict {
-                violations: Vec::new(),
-                warnings: entries.warnings,
-            }
-        }
-        Ok(None) => Verdict {
-            violations: Vec::new(),
-            warnings: vec![format!(
-                "Setting {name:?} ({SETTING_API_VERSION}) does not exist: it adds no entries"
-            )],
-        },
-        Err(e) => Verdict::rejection(format!(
-            "cannot read Setting {name:?} ({SETTING_API_VERSION}), so the policy cannot tell \
-             which sidecars it allows: {e}"
-        )),
-    }
-}
-
-/// On UPDATE, sidecars that `oldObject` already had at every location are accepted, with the
-/// violations turned into a warning: a VM whose sidecar left the list can still be stopped, edited
-/// or deleted. Any change, or an object that cannot be read, is checked like a creation.
-fn keep_unchanged_sidecars(
-    verdict: &mut Verdict,
-    old_object: Option<&RawValue>,
+/// The values of every location's `keys` (indexed as `read_annotation_keys` does over the union
+/// of the keys), in another pass over the object made only when a governing profile reads any.
+fn read_profile_annotations(
+    object: &RawValue,
     locations: &[AnnotationLocation],
-    new_values: &AnnotationValues,
-) {
-    let (Some(old_object), Ok(new_values)) = (old_object, new_values) else {
-        return;
-    };
-    if verdict.violations.is_empty()
-        || read_annotations(old_object, locations).as_ref() != Ok(new_values)
-    {
+    keys: &[Vec<&str>],
+) -> Result<ProfileAnnotations, String> {
+    let mut union: Vec<&str> = keys.iter().flatten().copied().collect();
+    if union.is_empty() {
+        return Ok(ProfileAnnotations::default());
+    }
+    union.sort_unstable();
+    union.dedup();
+    let values = read_annotation_keys(object, locations, &union)?;
+    let keys = union.iter().map(|key| (*key).to_owned()).collect();
+    Ok(ProfileAnnotations { keys, values })
+}
+
+/// Annotation values read for the profiles, `values[location * keys.len() + key]`.
+#[derive(Debug, Default)]
+struct ProfileAnnotations {
+    keys: Vec<String>,
+    values: Vec<Option<String>>,
+}
+
+impl ProfileAnnotations {
+    fn get(&self, location: usize, key: &str) -> Option<&str> {
+        let column = self.keys.iter().position(|k| k == key)?;
+        self.values
+            .get(location * self.keys.len() + column)?
+            .as_deref()
+    }
+}
+
+/// What an UPDATE compares at one annotation location to tell whether it changed the sidecars
+/// there. Anything that can change which containers KubeVirt runs from this location, or what
+/// they are allowed, belongs here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationFingerprint<'a> {
+    /// The hook-sidecar annotation's value, as written (`None` when absent).
+    pub sidecars: Option<&'a str>,
+    /// Every annotation that a profile governing these sidecars constrains, with its value
+    /// beside the sidecar annotation (`None` when absent): the sidecar reads it again at the next
+    /// start or migration.
+    pub constrained: Vec<(&'a str, Option<&'a str>)>,
+}
+
+impl<'a> LocationFingerprint<'a> {
+    fn of(
+        values: &'a [Option<String>],
+        others: &'a ProfileAnnotations,
+        keys: &[Vec<&'a str>],
+        index: usize,
+    ) -> Self {
+        let constrained = keys
+            .get(index)
+            .map(|keys| {
+                keys.iter()
+                    .map(|key| (*key, others.get(index, key)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            sidecars: values.get(index).and_then(Option::as_deref),
+            constrained,
+        }
+    }
+
+    /// A location is unchanged when everything in its fingerprint is. A value moved from one
+    /// location to another changes both, so the location it moved to is checked.
+    pub fn is_unchanged_by(&self, new: &Self) -> bool {
+        self == new
+    }
+}
+
+impl AnnotationLookup for LocationFingerprint<'_> {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.constrained
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, value)| *value)
+    }
+}
+
+/// On UPDATE, sidecars that `oldObject` already had at this location are accepted, with the
+/// violations turned into a warning: a VM whose sidecar left the list can still be stopped, edited
+/// or deleted, and a disallowed copy at one location does not block edits of another.
+fn keep_unchanged(verdict: &mut Verdict, location: &AnnotationLocation) {
+    if verdict.violations.is_empty() {
         return;
     }
-    let reasons = std::mem::take(&mut verdict.violations).join("; ");
+    let reasons = summary(&std::mem::take(&mut verdict.violations));
     verdict.warnings.push(format!(
-        "hook sidecars are unchanged by this update, so it is accepted, \
-         but they would be rejected now: {reasons}"
+        "{location} is unchanged by this update, so it is accepted, \
+         but its hook sidecars would be rejected now: {reasons}"
     ));
 }
 
-fn check(
+/// The verdict on one location's annotation, as on CREATE. `annotations` holds what the
+/// governing profiles read there.
+fn check_location(
     rules: &SidecarRules,
     kind: &str,
-    locations: &[AnnotationLocation],
-    values: &AnnotationValues,
+    location: &AnnotationLocation,
+    decoded: &Option<Decoded>,
+    annotations: &dyn AnnotationLookup,
 ) -> Verdict {
-    let values = match values {
-        Ok(values) => values,
-        Err(e) => return Verdict::rejection(e.clone()),
-    };
     let mut verdict = Verdict::default();
-    for (location, value) in locations.iter().zip(values) {
-        let Some(value) = value else {
-            continue;
-        };
-        if !location.effective {
-            verdict.warnings.push(format!(
-                "{location} has no effect on a {kind}: KubeVirt reads hook sidecars from \
-                 spec.template.metadata.annotations"
-            ));
-        }
-        match annotation::decode(value) {
-            Ok(sidecars) => {
-                for (index, sidecar) in sidecars.iter().enumerate() {
-                    for reason in sidecar_violations(rules, sidecar) {
-                        verdict
-                            .violations
-                            .push(format!("{location}[{index}]: {reason}"));
-                    }
-                }
-            }
-            Err(e) => verdict.violations.push(format!("{location}: {e}")),
-        }
-    }
-    verdict
-}
-
-/// Every reason why one sidecar entry is not allowed.
-fn sidecar_violations(rules: &SidecarRules, sidecar: &HookSidecar) -> Vec<String> {
-    let mut reasons = Vec::new();
-    match image_check(rules, sidecar) {
-        Ok(()) => {}
-        Err(reason) => reasons.push(reason),
-    }
-    if !sidecar.command.is_empty() && !rules.allow_command {
-        reasons.push(format!(
-            "command {:?} replaces the image's entrypoint, and allowCommand is false",
-            sidecar.command
+    let Some(decoded) = decoded else {
+        return verdict;
+    };
+    if !location.effective {
+        verdict.warnings.push(format!(
+            "{location} has no effect on a {kind}: KubeVirt reads hook sidecars from \
+             spec.template.metadata.annotations"
         ));
     }
-    if let Some(config_map) = &sidecar.config_map {
-        if !rules.allow_config_map {
-            reasons.push(format!(
-                "configMap {:?} mounts a user script at {:?}, and allowConfigMap is false",
-                config_map.name, config_map.hook_path
-            ));
-        }
-    }
-    if let Some(pvc) = &sidecar.pvc {
-        if !rules.allow_pvc {
-            reasons.push(format!(
-                "pvc {:?} mounts user data in the sidecar, and allowPVC is false",
-                pvc.name
-            ));
-        }
-        if !pvc.shared_compute_path.is_empty() && !rules.allow_shared_compute_path {
-            reasons.push(format!(
-                "pvc.sharedComputePath {:?} mounts user data in the compute container, \
-                 and allowSharedComputePath is false",
-                pvc.shared_compute_path
-            ));
-        }
-    }
-    reasons
-}
-
-fn image_check(rules: &SidecarRules, sidecar: &HookSidecar) -> Result<(), String> {
-    let (written, image) = match sidecar.explicit_image() {
-        Some(written) => {
-            let image = ImageReference::parse_normalized(written)
-                .map_err(|e| format!("image {written:?} is not a valid image reference: {e}"))?;
-            (format!("image {written:?}"), image)
-        }
-        None => match &rules.sidecar_shim_image {
-            Some(shim) => (
-                "no image (KubeVirt's sidecar-shim)".to_owned(),
-                shim.clone(),
-            ),
-            None => {
-                return Err("no image: KubeVirt would run its sidecar-shim, and \
-                            sidecarShimImage is not set, so the policy cannot tell which \
-                            image that is"
-                    .to_owned())
+    let location = location.to_string();
+    match decoded {
+        Ok(sidecars) => {
+            for (index, sidecar) in sidecars.iter().enumerate() {
+                for reason in sidecar_violations(rules, &Sidecar::from(sidecar), annotations) {
+                    verdict.violations.push(Violation {
+                        location: location.clone(),
+                        entry: Some(index),
+                        reason,
+                    });
+                }
             }
-        },
-    };
-    if rules.allowed_images.find(&image).is_some() {
-        Ok(())
-    } else if let Some(setting) = rules.setting_name {
-        Err(format!(
-            "{written} ({image}) is not in allowedImages nor in Setting {setting:?}"
-        ))
-    } else {
-        Err(format!("{written} ({image}) is not in allowedImages"))
+        }
+        Err(reason) => verdict.violations.push(Violation {
+            location,
+            entry: None,
+            reason: reason.clone(),
+        }),
     }
+    verdict
 }
 
 #[cfg(test)]
@@ -332,7 +486,7 @@ mod tests {
             !verdict.violations.is_empty(),
             "expected a rejection, got {verdict:?}"
         );
-        let message = verdict.violations.join("; ");
+        let message = summary(&verdict.violations);
         for fragment in fragments {
             assert!(message.contains(fragment), "{fragment:?} not in: {message}");
         }
@@ -376,7 +530,6 @@ mod tests {
     #[case(Value::Null)]
     #[case(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}, {"image": GPU_HOOK}]))]
     #[case(json!([{"image": "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0", "imagePullPolicy": "Always"}]))]
-    #[case(json!([{"image": "REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"}]))]
     fn allowed_annotations(#[case] sidecars: Value) {
         let verdict = evaluate(&vm_with(&sidecars.to_string()), &gpu_settings());
         assert_eq!(verdict, Verdict::default());
@@ -399,6 +552,14 @@ mod tests {
     #[case::not_json(Value::String("[{image: x}]".into()), json!({}), &["not a valid hook sidecar list"])]
     #[case::empty(Value::String(String::new()), json!({}), &["the value is empty"])]
     #[case::object(json!({"image": GPU_HOOK}), json!({}), &["expected a JSON array"])]
+    #[case::empty_pvc_needs_its_switch(json!([{"image": GPU_HOOK, "pvc": {}}]), json!({}), &["pvc \"\" mounts user data in the sidecar, and allowPVC is false"])]
+    #[case::empty_config_map_needs_its_switch(json!([{"image": GPU_HOOK, "configMap": {}}]), json!({}), &["allowConfigMap is false"])]
+    #[case::config_map_without_name(json!([{"image": GPU_HOOK, "configMap": {"key": "k", "hookPath": "/h"}}]), json!({"allowConfigMap": true}), &["[0]: configMap has no name: KubeVirt would look up a ConfigMap named \"\", so the VM could not start"])]
+    #[case::pvc_without_name(json!([{"image": GPU_HOOK, "pvc": {"name": "", "volumePath": "/d"}}]), json!({"allowPVC": true}), &["[0]: pvc has no name: KubeVirt would mount a claim named \"\", so the VM could not start"])]
+    #[case::uppercase_host(json!([{"image": "REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"}]), json!({}), &["image \"REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\" is not a valid image reference: registry host must be lowercase"])]
+    #[case::uppercase_docker_hub(json!([{"image": "INDEX.DOCKER.IO/library/busybox"}]), json!({"allowedImages": ["busybox"]}), &["registry host must be lowercase"])]
+    #[case::short_name_with_require_registry(json!([{"image": "acme/hook:v1"}]), json!({"allowedImages": ["acme/hook:v1"], "requireRegistry": true}), &["image \"acme/hook:v1\" does not name its registry, and requireRegistry is true"])]
+    #[case::ipv6_other_port(json!([{"image": "[fd00::10]:5001/hooks/gpu:v1"}]), json!({"allowedImages": ["[fd00::10]:5000/hooks/*"]}), &["([fd00::10]:5001/hooks/gpu:v1) is not in allowedImages"])]
     #[case::bad_pull_policy(json!([{"image": GPU_HOOK, "imagePullPolicy": "Sometimes"}]), json!({}), &["imagePullPolicy \"Sometimes\""])]
     fn rejected_annotations(
         #[case] sidecars: impl Into<AnnotationText>,
@@ -435,7 +596,11 @@ mod tests {
     #[case(json!([{"image": GPU_HOOK, "command": ["/hook"]}]), json!({"allowCommand": true}))]
     #[case(json!([{"configMap": {"name": "cm", "key": "k", "hookPath": "/usr/bin/onDefineDomain"}}]), json!({"allowConfigMap": true, "sidecarShimImage": SHIM, "allowedImages": [SHIM]}))]
     #[case(json!([{"image": GPU_HOOK, "pvc": {"name": "d", "volumePath": "/d", "sharedComputePath": "/s"}}]), json!({"allowPVC": true, "allowSharedComputePath": true}))]
-    #[case(json!([{"image": GPU_HOOK, "command": [], "configMap": null, "pvc": {}}]), json!({}))]
+    #[case(json!([{"image": GPU_HOOK, "command": [], "configMap": null, "pvc": null}]), json!({}))]
+    #[case(json!([{"image": "docker.io/acme/hook:v1"}, {"image": GPU_HOOK}]), json!({"allowedImages": ["acme/hook:v1", GPU_HOOK], "requireRegistry": true}))]
+    #[case(json!([{"image": "index.docker.io/library/busybox"}]), json!({"allowedImages": ["busybox"]}))]
+    #[case(json!([{"image": "[fd00::10]:5000/hooks/gpu:v1"}]), json!({"allowedImages": ["[fd00::10]:5000/hooks/*"], "requireRegistry": true}))]
+    #[case(json!([{"image": GPU_HOOK, "imagePullPolicy": "", "command": null, "args": null, "configMap": null, "pvc": null}]), json!({}))]
     fn switches_allow_what_they_name(#[case] sidecars: Value, #[case] extra: Value) {
         let mut settings = gpu_settings();
         if let Value::Object(extra) = extra {
@@ -468,6 +633,70 @@ mod tests {
         );
         let message = verdict.into_response().message.expect("message");
         assert!(message.starts_with("hook sidecars rejected: "), "{message}");
+    }
+
+    fn message_of(sidecars: &str, settings: &Value) -> String {
+        let verdict = evaluate(&vm_with(sidecars), settings);
+        verdict.into_response().message.expect("rejected")
+    }
+
+    #[test]
+    fn identical_reasons_are_collapsed_onto_their_entries() {
+        let sidecars = format!("[{}]", vec!["{}"; 32].join(","));
+        let message = message_of(&sidecars, &gpu_settings());
+        assert_eq!(
+            message.matches("sidecarShimImage is not set").count(),
+            1,
+            "{message}"
+        );
+        assert!(
+            message.contains("hookSidecars\"][0], [1], [2] and 29 more entries: no image"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn distinct_reasons_are_listed_up_to_a_bound() {
+        let sidecars: Vec<Value> = (0..20)
+            .map(|i| json!({"image": format!("evil:{i}")}))
+            .collect();
+        let message = message_of(&Value::from(sidecars).to_string(), &gpu_settings());
+        assert_eq!(
+            message.matches("is not in allowedImages").count(),
+            LISTED_REASONS_MAX
+        );
+        assert!(message.ends_with("; and 14 more reasons"), "{message}");
+    }
+
+    #[test]
+    fn more_entries_than_kubevirt_should_run_are_rejected() {
+        let sidecars = format!(
+            "[{}]",
+            vec![format!("{{\"image\":\"{GPU_HOOK}\"}}"); 33].join(",")
+        );
+        let message = message_of(&sidecars, &gpu_settings());
+        assert!(message.contains("more than 32 entries"), "{message}");
+    }
+
+    /// Whatever the VM owner writes, the message stays within a few KiB.
+    #[rstest]
+    #[case::long_invalid_images((0..32).map(|i| json!({"image": format!("{i}{}", "X".repeat(100_000))})).collect())]
+    #[case::long_unlisted_images((0..32).map(|i| json!({"image": format!("a{i}/{}:v1", "b".repeat(250))})).collect())]
+    #[case::long_commands((0..32).map(|i| json!({"image": GPU_HOOK, "command": [format!("{i}{}", "c".repeat(100_000))]})).collect())]
+    #[case::long_names((0..32).map(|i| json!({"configMap": {"name": format!("{i}{}", "n".repeat(100_000)), "hookPath": "h".repeat(100_000)}, "pvc": {"name": "p".repeat(100_000), "sharedComputePath": "s".repeat(100_000)}})).collect())]
+    fn a_rejection_message_is_bounded(#[case] sidecars: Vec<Value>) {
+        let message = message_of(&Value::from(sidecars).to_string(), &gpu_settings());
+        assert!(message.len() <= 4096, "{} bytes: {message}", message.len());
+    }
+
+    #[test]
+    fn a_long_key_or_value_in_a_decoding_error_is_cut() {
+        let sidecars = format!(r#"[{{"configMap": "{}"}}]"#, "x".repeat(1_000_000));
+        let message = message_of(&sidecars, &gpu_settings());
+        assert!(
+            message.len() <= 1024 && message.contains("(cut)"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -512,6 +741,104 @@ mod tests {
         );
     }
 
+    const VM_METADATA: &str = "/object/metadata/annotations";
+    const VM_TEMPLATE: &str = "/object/spec/template/metadata/annotations";
+
+    /// An UPDATE of the VM fixture with the given annotation values, old and new, at its own
+    /// metadata and at its template (`None`: absent).
+    fn vm_update(old: [Option<&str>; 2], new: [Option<&str>; 2]) -> Value {
+        let mut request = fixture("vm-update-unchanged");
+        for (side, values) in [("object", new), ("oldObject", old)] {
+            for (pointer, value) in [VM_METADATA, VM_TEMPLATE].iter().zip(values) {
+                let pointer = pointer.replacen("/object", &format!("/{side}"), 1);
+                let map = request.pointer_mut(&pointer).expect("annotations");
+                let map = map.as_object_mut().expect("map");
+                match value {
+                    Some(value) => map.insert(HOOK_SIDECARS_ANNOTATION.into(), json!(value)),
+                    None => map.remove(HOOK_SIDECARS_ANNOTATION),
+                };
+            }
+        }
+        request
+    }
+
+    const EVIL: &str = r#"[{"image":"evil:1"}]"#;
+    const GOOD: &str =
+        r#"[{"image":"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"}]"#;
+    const OTHER_EVIL: &str = r#"[{"image":"evil:2"}]"#;
+
+    #[rstest]
+    // An unchanged, disallowed copy in the VM's own metadata (never read by KubeVirt) does not
+    // block an edit of the template, not even the one that removes the sidecar.
+    #[case::remove_template_sidecar([Some(EVIL), Some(EVIL)], [Some(EVIL), None], &["metadata.annotations[", "unchanged"])]
+    #[case::allowed_template_edit([Some(EVIL), None], [Some(EVIL), Some(GOOD)], &["metadata.annotations[", "unchanged"])]
+    // The unchanged template keeps its warning while the VM's own copy is removed.
+    #[case::remove_metadata_copy([Some(EVIL), Some(EVIL)], [None, Some(EVIL)], &["spec.template.metadata.annotations[", "unchanged"])]
+    fn an_unchanged_location_keeps_its_warning(
+        #[case] old: [Option<&str>; 2],
+        #[case] new: [Option<&str>; 2],
+        #[case] warning: &[&str],
+    ) {
+        let verdict = evaluate(&vm_update(old, new), &gpu_settings());
+        assert!(verdict.violations.is_empty(), "{verdict:?}");
+        let unchanged: Vec<_> = verdict
+            .warnings
+            .iter()
+            .filter(|w| w.contains("unchanged"))
+            .collect();
+        assert_eq!(unchanged.len(), 1, "{verdict:?}");
+        for fragment in warning {
+            assert!(
+                unchanged[0].contains(fragment),
+                "{fragment:?} not in {unchanged:?}"
+            );
+        }
+    }
+
+    #[rstest]
+    #[case::template_changes_to_disallowed([Some(EVIL), Some(GOOD)], [Some(EVIL), Some(OTHER_EVIL)], "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil:2\"")]
+    #[case::template_added([Some(EVIL), None], [Some(EVIL), Some(OTHER_EVIL)], "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil:2\"")]
+    // A value moved from the VM's own metadata (no effect) to the template (where KubeVirt reads
+    // it) changes the target location: it is checked.
+    #[case::moved_into_the_template([Some(EVIL), None], [None, Some(EVIL)], "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil:1\"")]
+    #[case::swapped([Some(EVIL), Some(GOOD)], [Some(GOOD), Some(EVIL)], "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: image \"evil:1\"")]
+    fn a_changed_location_is_checked_as_on_create(
+        #[case] old: [Option<&str>; 2],
+        #[case] new: [Option<&str>; 2],
+        #[case] violation: &str,
+    ) {
+        let verdict = evaluate(&vm_update(old, new), &gpu_settings());
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+        assert!(
+            verdict.violations[0].to_string().starts_with(violation),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_old_object_counts_as_changed() {
+        let mut request = vm_update([Some(EVIL), None], [Some(EVIL), None]);
+        request["oldObject"]["spec"] = json!("not an object");
+        assert_rejected(&evaluate(&request, &gpu_settings()), &["image \"evil:1\""]);
+    }
+
+    #[test]
+    fn fingerprints_compare_every_field() {
+        let a = LocationFingerprint {
+            sidecars: Some("[]"),
+            constrained: vec![("k", Some("1"))],
+        };
+        let with = |sidecars, constrained| LocationFingerprint {
+            sidecars,
+            constrained,
+        };
+        assert!(a.is_unchanged_by(&a.clone()));
+        assert!(!a.is_unchanged_by(&with(None, vec![("k", Some("1"))])));
+        assert!(!a.is_unchanged_by(&with(Some("[ ]"), vec![("k", Some("1"))])));
+        assert!(!a.is_unchanged_by(&with(Some("[]"), vec![("k", Some("2"))])));
+        assert!(!a.is_unchanged_by(&with(Some("[]"), vec![("k", None)])));
+    }
+
     #[test]
     fn a_vmi_whose_annotation_changes_is_checked() {
         let mut request = fixture("vmi-create");
@@ -519,7 +846,7 @@ mod tests {
         request["oldObject"] = request["object"].clone();
         assert_eq!(
             evaluate(&request, &json!({})).violations,
-            Vec::<String>::new()
+            Vec::<Violation>::new()
         );
         request["object"]["metadata"]["annotations"][HOOK_SIDECARS_ANNOTATION] =
             json!("[{\"image\":\"evil\"}]");
@@ -554,11 +881,24 @@ mod tests {
         assert_rejected(&evaluate(&request, &gpu_settings()), &["has no object"]);
     }
 
+    /// Every way settings can be invalid takes one path to one message.
     #[rstest]
     #[case(json!({"allowedImages": ["*"]}), "invalid policy settings: allowedImages[0] \"*\"")]
-    #[case(json!({"allowedImage": []}), "unknown field `allowedImage`")]
-    fn invalid_settings_reject_requests(#[case] settings: Value, #[case] fragment: &str) {
-        assert_rejected(&evaluate(&fixture("vm-create"), &settings), &[fragment]);
+    #[case(json!({"allowedImage": []}), "invalid policy settings: unknown field `allowedImage`")]
+    #[case(json!({"allowCommand": "yes"}), "invalid policy settings: invalid type: string \"yes\", expected a boolean")]
+    #[case(json!(5), "invalid policy settings: invalid type: integer `5`")]
+    fn invalid_settings_reject_requests(#[case] settings: Value, #[case] message: &str) {
+        let verdict = evaluate(&fixture("vm-create"), &settings);
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+        assert!(
+            verdict.violations[0].to_string().starts_with(message),
+            "{verdict:?}"
+        );
+        // Kinds the policy does not check are not judged, whatever the settings.
+        assert_eq!(
+            evaluate(&fixture("pod-create"), &settings),
+            Verdict::default()
+        );
     }
 
     #[rstest]
@@ -578,5 +918,330 @@ mod tests {
         let response = evaluate(&fixture("vm-update-unchanged"), &json!({})).into_response();
         assert!(response.accepted && response.message.is_none());
         assert_eq!(response.warnings.map(|w| w.len()), Some(1));
+    }
+
+    const ARGS_KEY: &str = "qemu-commandline.hooks.example.com/args";
+    const MMIO: &str = "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+";
+    const APERTURE: &str = "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536";
+
+    /// The README's profile: the hook's args pinned, its QEMU arguments limited to the aperture.
+    fn mmio_profile() -> Value {
+        json!({"image": GPU_HOOK, "args": [["--version", "v1alpha3"]], "annotations": {ARGS_KEY: MMIO}})
+    }
+
+    fn profile_settings(profiles: Value, extra: Value) -> Value {
+        let mut settings = json!({"allowedImages": [GPU_HOOK, SHIM], "sidecarShimImage": SHIM, "sidecarProfiles": profiles});
+        if let Value::Object(extra) = extra {
+            settings.as_object_mut().expect("object").extend(extra);
+        }
+        settings
+    }
+
+    /// Sets (or, with `None`, removes) annotations beside the sidecar annotation.
+    fn set_annotations(mut request: Value, annotations: &[(&str, Option<&str>)]) -> Value {
+        let kind: GroupVersionKind = serde_json::from_value(request["kind"].clone()).expect("kind");
+        let location = annotation_locations(&kind).expect("a checked kind")[0];
+        let pointer = format!("/object/{}", location.path.join("/"));
+        let map = request
+            .pointer_mut(&pointer)
+            .and_then(Value::as_object_mut)
+            .expect("annotations map");
+        for (key, value) in annotations {
+            match value {
+                Some(value) => map.insert((*key).to_owned(), json!(value)),
+                None => map.remove(*key),
+            };
+        }
+        request
+    }
+
+    fn gpu_vm(sidecars: Value, aperture: Option<&str>) -> Value {
+        set_annotations(vm_with(&sidecars.to_string()), &[(ARGS_KEY, aperture)])
+    }
+
+    fn gpu_sidecar() -> Value {
+        json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}])
+    }
+
+    #[rstest]
+    #[case::pinned(json!([mmio_profile()]), gpu_sidecar(), Some(APERTURE))]
+    #[case::annotation_absent(json!([mmio_profile()]), gpu_sidecar(), None)]
+    #[case::other_image_form_does_not_govern(
+        json!([{"image": format!("{GPU_HOOK}@sha256:{}", "a".repeat(64)), "args": [[]]}]),
+        json!([{"image": GPU_HOOK, "args": ["anything"]}]),
+        Some("anything")
+    )]
+    fn profiles_accept(
+        #[case] profiles: Value,
+        #[case] sidecars: Value,
+        #[case] aperture: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &gpu_vm(sidecars, aperture),
+            &profile_settings(profiles, json!({})),
+        );
+        assert_eq!(verdict, Verdict::default());
+    }
+
+    #[rstest]
+    #[case::appended_option(gpu_sidecar(), Some("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -device vfio-pci,host=01:00.0".into()), &[
+        "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): annotation \"qemu-commandline.hooks.example.com/args\" \"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -device vfio-pci,host=01:00.0\" does not match \"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+\"",
+    ])]
+    #[case::other_args(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha2"]}]), Some(APERTURE.into()), &["sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): args[1] \"v1alpha2\" does not match \"v1alpha3\""])]
+    #[case::no_args(json!([{"image": GPU_HOOK}]), Some(APERTURE.into()), &["args [] has 0 elements, not the 2 of [\"--version\", \"v1alpha3\"]"])]
+    #[case::command_not_granted(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"], "command": ["/bin/sh"]}]), Some(APERTURE.into()), &["sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): command [\"/bin/sh\"] replaces the image's entrypoint, and allowCommand is false"])]
+    #[case::long_value_shortened(gpu_sidecar(), Some("-fw_cfg x".repeat(40)), &["… (360 bytes) does not match"])]
+    fn profiles_reject(
+        #[case] sidecars: Value,
+        #[case] aperture: Option<String>,
+        #[case] fragments: &[&str],
+    ) {
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        let verdict = evaluate(&gpu_vm(sidecars, aperture.as_deref()), &settings);
+        assert_rejected(&verdict, fragments);
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+    }
+
+    #[test]
+    fn a_profile_never_allows_an_image_by_itself() {
+        let settings = json!({"sidecarProfiles": [mmio_profile()]});
+        assert_rejected(
+            &evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings),
+            &["is not in allowedImages"],
+        );
+    }
+
+    #[test]
+    fn one_satisfied_profile_of_several_is_enough_and_each_failure_is_named() {
+        let profiles = json!([
+            mmio_profile(),
+            {"image": "registry.example.com/kubevirt-hooks/qemu-commandline:*", "args": [["--version", "v1alpha2"]]},
+            {"image": "registry.example.com/other:1"},
+        ]);
+        let settings = profile_settings(profiles, json!({}));
+        let v1alpha2 = json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha2"]}]);
+        assert_eq!(
+            evaluate(&gpu_vm(v1alpha2, Some(APERTURE)), &settings),
+            Verdict::default()
+        );
+        let neither = json!([{"image": GPU_HOOK, "args": ["--version", "v1"]}]);
+        let verdict = evaluate(&gpu_vm(neither, Some(APERTURE)), &settings);
+        assert_rejected(
+            &verdict,
+            &[
+                "sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): args[1] \"v1\" does not match \"v1alpha3\"",
+                "sidecarProfiles[1] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:*\"): args[1] \"v1\" does not match \"v1alpha2\"",
+            ],
+        );
+        assert_eq!(verdict.violations.len(), 2, "{verdict:?}");
+    }
+
+    #[rstest]
+    #[case::granted(&["/hook", "--fast"], json!({}), true)]
+    #[case::not_listed(&["/bin/sh", "-c", "x"], json!({}), false)]
+    #[case::not_listed_even_with_allow_command(&["/bin/sh"], json!({"allowCommand": true}), false)]
+    fn a_profile_command_grants_only_what_it_lists(
+        #[case] command: &[&str],
+        #[case] extra: Value,
+        #[case] accepted: bool,
+    ) {
+        let profiles = json!([{"image": GPU_HOOK, "command": [["/hook", "--fast|--slow"]]}]);
+        let sidecars = json!([{"image": GPU_HOOK, "command": command}]);
+        let verdict = evaluate(&gpu_vm(sidecars, None), &profile_settings(profiles, extra));
+        assert_eq!(verdict.violations.is_empty(), accepted, "{verdict:?}");
+        if !accepted {
+            assert_rejected(&verdict, &["sidecarProfiles[0] (image", "): command ["]);
+        }
+    }
+
+    #[rstest]
+    #[case::shim_governed(json!([{"image": SHIM, "args": [["--version", "v1alpha3"]]}]), json!([{"args": ["--version", "v1alpha3"]}]), None)]
+    #[case::shim_pinned(json!([{"image": "quay.io/kubevirt/sidecar-shim:*", "args": [[]]}]), json!([{"args": ["x"]}]), Some("sidecarProfiles[0] (image \"quay.io/kubevirt/sidecar-shim:*\"): args [\"x\"] has 1 elements, not the 0 of []"))]
+    #[case::shim_not_governed_by_other_images(json!([{"image": GPU_HOOK, "args": [[]]}]), json!([null]), None)]
+    fn entries_without_image_are_governed_through_the_shim(
+        #[case] profiles: Value,
+        #[case] sidecars: Value,
+        #[case] rejection: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &vm_with(&sidecars.to_string()),
+            &profile_settings(profiles, json!({})),
+        );
+        match rejection {
+            None => assert_eq!(verdict, Verdict::default()),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[rstest]
+    #[case::ungoverned(json!([{"image": "registry.example.com/other:1"}]), Some("image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\" (registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0) is allowed, but no sidecarProfiles entry governs it, and profilesRequired is true"))]
+    #[case::governed(json!([mmio_profile()]), None)]
+    fn profiles_required(#[case] profiles: Value, #[case] rejection: Option<&str>) {
+        let settings = profile_settings(profiles, json!({"profilesRequired": true}));
+        let verdict = evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings);
+        match rejection {
+            None => assert_eq!(verdict, Verdict::default()),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[test]
+    fn profiles_required_does_not_hide_an_unlisted_image() {
+        let settings = profile_settings(json!([]), json!({"profilesRequired": true}));
+        let verdict = evaluate(
+            &vm_with(&json!([{"image": "evil:1"}]).to_string()),
+            &settings,
+        );
+        let violations: Vec<String> = verdict.violations.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            violations,
+            [format!("spec.template.metadata.annotations[{HOOK_SIDECARS_ANNOTATION:?}][0]: image \"evil:1\" (docker.io/library/evil:1) is not in allowedImages")]
+        );
+    }
+
+    #[test]
+    fn required_annotations_must_be_beside_the_sidecar_annotation() {
+        let mut profile = mmio_profile();
+        profile["requiredAnnotations"] = json!([ARGS_KEY]);
+        let settings = profile_settings(json!([profile]), json!({}));
+        assert_eq!(
+            evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings),
+            Verdict::default()
+        );
+        assert_rejected(
+            &evaluate(&gpu_vm(gpu_sidecar(), None), &settings),
+            &[&format!("annotation {ARGS_KEY:?} is required and absent")],
+        );
+        // On the VM's own metadata, the annotation is not where the sidecar reads it.
+        let mut request = gpu_vm(gpu_sidecar(), None);
+        request["object"]["metadata"]["annotations"][ARGS_KEY] = json!(APERTURE);
+        assert_rejected(&evaluate(&request, &settings), &["is required and absent"]);
+    }
+
+    /// Every kind is checked where its sidecar annotation is: a VMI's own metadata, an
+    /// instancetype's `spec.annotations`, a template's metadata.
+    #[rstest]
+    #[case("vmi-create")]
+    #[case("vmirs-create")]
+    #[case("vmpool-v1beta1-create")]
+    #[case("instancetype-create")]
+    #[case("clusterpreference-create")]
+    fn constrained_annotations_are_read_beside_the_sidecar_annotation(#[case] name: &str) {
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        let good = set_annotations(fixture(name), &[(ARGS_KEY, Some(APERTURE))]);
+        assert_eq!(evaluate(&good, &settings), Verdict::default());
+        let bad = set_annotations(fixture(name), &[(ARGS_KEY, Some("-kernel /tmp/x"))]);
+        assert_rejected(&evaluate(&bad, &settings), &["annotation \"qemu-commandline.hooks.example.com/args\" \"-kernel /tmp/x\" does not match"]);
+    }
+
+    #[test]
+    fn a_constrained_annotation_that_is_no_string_is_rejected() {
+        let mut request = gpu_vm(gpu_sidecar(), None);
+        request["object"]["spec"]["template"]["metadata"]["annotations"][ARGS_KEY] = json!(5);
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        assert_rejected(
+            &evaluate(&request, &settings),
+            &["\"qemu-commandline.hooks.example.com/args\" is 5, not a string"],
+        );
+    }
+
+    #[rstest]
+    #[case(json!({"sidecarProfiles": [{"image": "*"}]}), "invalid policy settings: sidecarProfiles[0].image \"*\"")]
+    #[case(json!({"sidecarProfiles": [{"image": GPU_HOOK, "arg": []}]}), "invalid policy settings: sidecarProfiles[0]: unknown field `arg`")]
+    #[case(json!({"allowedImages": [GPU_HOOK], "sidecarProfiles": [{"image": GPU_HOOK, "args": [["("]]}]}), "invalid policy settings: sidecarProfiles[0].args[0][0] \"(\"")]
+    fn invalid_profiles_reject_requests_with_sidecars(
+        #[case] settings: Value,
+        #[case] fragment: &str,
+    ) {
+        assert_rejected(&evaluate(&fixture("vm-create"), &settings), &[fragment]);
+    }
+
+    #[test]
+    fn requests_without_sidecars_read_no_profile() {
+        // Not even a profile that is no object: requests without sidecars never read one.
+        let settings = json!({"sidecarProfiles": [5, {"image": "*"}]});
+        assert_eq!(
+            evaluate(&fixture("vm-create-no-sidecar"), &settings),
+            Verdict::default()
+        );
+        assert_eq!(evaluate(&vm_with("[]"), &settings), Verdict::default());
+    }
+
+    /// An UPDATE of the VM fixture whose constrained annotation goes from `old` to `new`, the
+    /// sidecar annotation unchanged.
+    fn vm_update_aperture(old: Option<&str>, new: Option<&str>) -> Value {
+        let mut request = fixture("vm-update-unchanged");
+        for (side, value) in [("oldObject", old), ("object", new)] {
+            let map = request[side]["spec"]["template"]["metadata"]["annotations"]
+                .as_object_mut()
+                .expect("annotations");
+            match value {
+                Some(value) => map.insert(ARGS_KEY.to_owned(), json!(value)),
+                None => map.remove(ARGS_KEY),
+            };
+        }
+        request
+    }
+
+    const EXTRA_OPTION: &str = "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=1 -drive file=/dev/sda";
+
+    /// Rule 5: a location is unchanged only if its sidecar annotation and every annotation a
+    /// governing profile constrains are.
+    #[rstest]
+    #[case::both_unchanged_and_allowed(Some(APERTURE), Some(APERTURE), json!([mmio_profile()]), None)]
+    #[case::constrained_annotation_changed_to_a_bad_value(Some(APERTURE), Some(EXTRA_OPTION), json!([mmio_profile()]), Some("does not match"))]
+    #[case::constrained_annotation_added(None, Some(EXTRA_OPTION), json!([mmio_profile()]), Some("does not match"))]
+    #[case::constrained_annotation_changed_to_a_good_value(Some(APERTURE), Some("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=131072"), json!([mmio_profile()]), None)]
+    // The profile pins another version, so a check would reject; the annotation it does not
+    // constrain changed, so the location is unchanged and only warned about.
+    #[case::unconstrained_annotation_changed(Some(APERTURE), Some(EXTRA_OPTION), json!([{"image": GPU_HOOK, "args": [["--version", "v1alpha2"]]}]), None)]
+    fn updates_compare_the_constrained_annotations(
+        #[case] old: Option<&str>,
+        #[case] new: Option<&str>,
+        #[case] profiles: Value,
+        #[case] rejection: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &vm_update_aperture(old, new),
+            &profile_settings(profiles, json!({})),
+        );
+        match rejection {
+            None => assert!(verdict.violations.is_empty(), "{verdict:?}"),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[test]
+    fn an_unchanged_location_whose_profile_now_fails_keeps_its_warning() {
+        // The sidecar and its annotation were there before the profile pinned another version.
+        let mut profile = mmio_profile();
+        profile["args"] = json!([["--version", "v1alpha2"]]);
+        let request = vm_update_aperture(Some(EXTRA_OPTION), Some(EXTRA_OPTION));
+        let verdict = evaluate(&request, &profile_settings(json!([profile]), json!({})));
+        assert!(verdict.violations.is_empty(), "{verdict:?}");
+        assert_eq!(verdict.warnings.len(), 1, "{verdict:?}");
+        assert!(
+            verdict.warnings[0].contains("is unchanged by this update")
+                && verdict.warnings[0].contains("args[1] \"v1alpha3\" does not match \"v1alpha2\"")
+                && verdict.warnings[0].contains("does not match \"-fw_cfg"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn a_running_vmi_whose_constrained_annotation_changes_is_checked() {
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        let mut request = set_annotations(fixture("vmi-create"), &[(ARGS_KEY, Some(APERTURE))]);
+        request["operation"] = json!("UPDATE");
+        request["oldObject"] = request["object"].clone();
+        assert_eq!(evaluate(&request, &settings), Verdict::default());
+        request["object"]["metadata"]["annotations"][ARGS_KEY] = json!(EXTRA_OPTION);
+        assert_rejected(
+            &evaluate(&request, &settings),
+            &[
+                "metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: sidecarProfiles[0]",
+                "does not match",
+            ],
+        );
     }
 }

@@ -6,7 +6,9 @@ like `kubectl get -o json` of that kind. Run it again after editing; the output 
 """
 import copy
 import json
+import os
 import pathlib
+import subprocess
 import zlib
 
 HERE = pathlib.Path(__file__).parent
@@ -155,7 +157,7 @@ def request(name, operation, obj, old=None, namespaced=True):
     req = {
         "uid": f"0d6e8c3a-{zlib.crc32((str(name) + operation).encode()) % 10**4:04d}-4c1b-9f0e-5a7b2c9d1e33",
         "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
-        "name": obj["metadata"]["name"], "operation": operation,
+        "name": obj["metadata"].get("name", ""), "operation": operation,
         "userInfo": {"username": "alice", "groups": ["vm-owners", "system:authenticated"]},
         "object": obj, "oldObject": old, "dryRun": False,
         "options": {"kind": f"{operation.capitalize()}Options", "apiVersion": "meta.k8s.io/v1"},
@@ -187,6 +189,15 @@ def main():
     on_vm = vm({})
     on_vm["metadata"]["annotations"][HOOKS] = GPU_SIDECARS
     write("vm-create-annotation-on-vm-metadata", request("vm", "CREATE", on_vm))
+    # UPDATEs judged location by location: the template's sidecar removed while an unchanged copy
+    # stays on the VM's own metadata; and that copy moved into the template.
+    both = vm(annotations)
+    both["metadata"]["annotations"][HOOKS] = GPU_SIDECARS
+    removed = copy.deepcopy(both)
+    del removed["spec"]["template"]["metadata"]["annotations"][HOOKS]
+    write("vm-update-removes-sidecar-keeps-metadata-copy", request("vm", "UPDATE", removed, both))
+    moved = vm(annotations)
+    write("vm-update-moves-sidecar-into-template", request("vm", "UPDATE", moved, on_vm))
     deleted = request("vm", "DELETE", vm(annotations))
     deleted["oldObject"], deleted["object"] = deleted["object"], None
     write("vm-delete", deleted)
@@ -195,19 +206,39 @@ def main():
     write("pod-create", request(("", "v1", "Pod", "pods"), "CREATE", pod))
     write_examples()
     write_bench_inputs()
+    write_launcher_pods()
+
+
+# The README's profile: the hook's args pinned, its QEMU arguments limited to the MMIO aperture.
+MMIO_PROFILE = {
+    "image": GPU_HOOK,
+    "args": [["--version", "v1alpha3"]],
+    "annotations": {"qemu-commandline.hooks.example.com/args": "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"},
+}
 
 
 def write_examples():
-    """The requests `make run` evaluates: one allowed, two rejected."""
+    """The requests `make run` evaluates against examples/settings.json: the GPU sidecar within its
+    profile (accepted), an unlisted image, a spoofed key, and the GPU sidecar whose QEMU arguments
+    append another option (rejected)."""
     examples = HERE.parent / "examples"
+    gpu = [{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}]
+    extra_option = {"qemu-commandline.hooks.example.com/args":
+                    GPU_ARGS["qemu-commandline.hooks.example.com/args"] + " -drive file=/dev/sda,format=raw,if=virtio"}
     cases = {
-        "1-gpu-aperture-sidecar": [{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}],
-        "2-unlisted-image": [{"image": "docker.io/attacker/qemu-hook:latest"}],
-        "3-spoofed-key": [{"image": GPU_HOOK, "Image": "docker.io/attacker/qemu-hook:latest"}],
+        "1-gpu-aperture-sidecar": (gpu, GPU_ARGS),
+        "2-unlisted-image": ([{"image": "docker.io/attacker/qemu-hook:latest"}], GPU_ARGS),
+        "3-spoofed-key": ([{"image": GPU_HOOK, "Image": "docker.io/attacker/qemu-hook:latest"}], GPU_ARGS),
+        "4-aperture-with-another-qemu-option": (gpu, extra_option),
     }
-    for name, sidecars in cases.items():
-        obj = vm({HOOKS: json.dumps(sidecars), **GPU_ARGS})
+    for name, (sidecars, others) in cases.items():
+        obj = vm({HOOKS: json.dumps(sidecars), **others})
         (examples / f"{name}.json").write_text(json.dumps(request("vm", "CREATE", obj), indent=2) + "\n")
+    settings = {
+        "allowedImages": [GPU_HOOK, "registry:5000/kubevirt/example-hook-sidecar:devel"],
+        "sidecarProfiles": [MMIO_PROFILE],
+    }
+    write_to(examples / "settings.json", settings)
 
 
 def write_bench_inputs():
@@ -223,6 +254,18 @@ def write_bench_inputs():
     allowed = [f"registry{i}.example.com/team-{i}/hook-{i}:v{i}.0.1" for i in range(47)]
     allowed += [GPU_HOOK, "ghcr.io/example-org/hooks/*", "registry:5000/kubevirt/example-hook-sidecar:devel"]
     (bench / "settings-50.json").write_text(json.dumps({"allowedImages": allowed}, indent=2) + "\n")
+    # Five profiles, three of which govern the request's images (one each); the other two govern
+    # images of the list that the request does not use.
+    profiles = [
+        {"image": "registry3.example.com/team-3/hook-3:*", "args": [["--version", "v1alpha[23]"]],
+         "annotations": {"hooks.example.com/team-3": "[a-z0-9-]{1,63}"}},
+        MMIO_PROFILE,
+        {"image": "ghcr.io/example-org/hooks/smbios:*", "args": [["--version", "v1alpha[23]"]],
+         "annotations": {"smbios.vm.kubevirt.io/baseBoardManufacturer": "[A-Za-z0-9 .,-]{1,64}"}},
+        {"image": "registry7.example.com/team-7/*", "args": [[]], "command": [["/hook", "--mode=(fast|safe)"]]},
+        {"image": "registry:5000/kubevirt/example-hook-sidecar:devel", "args": [[]]},
+    ]
+    write_to(bench / "settings-50-profiles-5.json", {"allowedImages": allowed, "sidecarProfiles": profiles})
     obj = vm({HOOKS: json.dumps(sidecars), **GPU_ARGS})
     # What the API server sends has managedFields, which `kubectl get` hides.
     obj["metadata"]["managedFields"] = [
@@ -243,6 +286,109 @@ def write_bench_inputs():
         spec["volumes"].append({"name": f"data-{n}", "persistentVolumeClaim": {"claimName": f"gpu-vm-data-{n}-x7k2p"}})
         n += 1
     write_to(bench / "vm-3-sidecars-64k.json", request("vm", "CREATE", padded))
+
+
+# Launcher Pods, rendered by KubeVirt's own template service (tests/kubevirt-render, built by
+# hack/build-kubevirt-render.sh) with virt-controller's SIDECAR_SHIM_IMAGE set to SHIM.
+SHIM = "quay.io/kubevirt/sidecar-shim:v1.7.0"
+ONDEFINE_HOOK = {"name": "gpu-vm-hooks", "key": "onDefineDomain", "hookPath": "/usr/bin/onDefineDomain"}
+DEVICE_INFO_BINDING = "registry.example.com/network/device-info-binding:v1.0.0"
+POD_GVR = ("", "v1", "Pod", "pods")
+KUBEVIRT_CONFIGURATION = {
+    "developerConfiguration": {"featureGates": ["Sidecar"]},
+    "permittedHostDevices": {"pciHostDevices": [
+        {"pciVendorSelector": "10DE:26B9", "resourceName": "nvidia.com/AD102GL_L40S"}]},
+    "network": {"binding": {"device-info": {"sidecarImage": DEVICE_INFO_BINDING, "downwardAPI": "device-info"}}},
+}
+
+
+def launcher_vmi(sidecars, binding=None):
+    """The VMI virt-controller renders from: the fixtures' VM on the pod network (the renderer's
+    fake clients hold no NetworkAttachmentDefinition), optionally through a binding plugin."""
+    spec = vmi_spec()
+    spec["networks"] = [{"name": "default", "pod": {}}]
+    spec["domain"]["devices"]["interfaces"] = [
+        {"name": "default", **({"binding": {"name": binding}} if binding else {"masquerade": {}})}]
+    annotations = {HOOKS: json.dumps(sidecars), **GPU_ARGS} if sidecars is not None else {}
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+            "metadata": meta("gpu-vm", annotations=annotations, labels={"harvesterhci.io/vmName": "gpu-vm"}),
+            "spec": spec}
+
+
+# name: (the annotation's sidecars or None, network-binding plugin or None)
+LAUNCHER_CASES = {
+    "gpu-hook": ([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}], None),
+    "no-sidecar": (None, None),
+    "shim-configmap": ([{"args": ["--version", "v1alpha3"], "configMap": ONDEFINE_HOOK}], None),
+    "command": ([{"image": GPU_HOOK, "command": ["/usr/bin/qemu-commandline-hook", "--debug"]}], None),
+    "pvc-shared": ([{"image": GPU_HOOK, "pvc": {"name": "gpu-vm-efivars", "volumePath": "/efivars",
+                                                "sharedComputePath": "/var/run/kubevirt-private/efivars"}}], None),
+    "network-binding": ([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}], "device-info"),
+}
+
+
+def renderer():
+    script = HERE.parent / "hack" / "build-kubevirt-render.sh"
+    return subprocess.run([str(script)], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def render_launcher_pods(inputs):
+    """Renders each {"vmi", "kubevirtConfiguration", "configMaps"} with KubeVirt's code; returns
+    the Pods, or the renderer's error text for inputs KubeVirt cannot render."""
+    lines = "".join(json.dumps(i) + "\n" for i in inputs)
+    out = subprocess.run([renderer()], input=lines, capture_output=True, text=True, check=True,
+                         env={**os.environ, "SIDECAR_SHIM_IMAGE": SHIM}).stdout
+    results = []
+    for line in out.splitlines():
+        result = json.loads(line)
+        pod = result.get("pod")
+        if pod is not None:
+            # Go leaves TypeMeta empty; the API server fills it in before admission.
+            pod = {"apiVersion": "v1", "kind": "Pod", **pod}
+        results.append(pod if pod is not None else result["error"])
+    return results
+
+
+def render_input(sidecars, binding=None):
+    config_maps = [s["configMap"]["name"] for s in sidecars or [] if s.get("configMap")]
+    vmi = launcher_vmi(sidecars, binding)
+    claims = [{"metadata": {"name": v["persistentVolumeClaim"]["claimName"], "namespace": "default"},
+               "spec": {"accessModes": ["ReadWriteMany"], "volumeMode": "Block",
+                        "resources": {"requests": {"storage": "40Gi"}}},
+               "status": {"phase": "Bound", "capacity": {"storage": "40Gi"}}}
+              for v in vmi["spec"]["volumes"] if "persistentVolumeClaim" in v]
+    return {"vmi": vmi, "kubevirtConfiguration": KUBEVIRT_CONFIGURATION, "configMaps": config_maps,
+            "persistentVolumeClaims": claims}
+
+
+def write_launcher_pods():
+    """test_data/launcher-pod-*.json, and the launcher Pod benchmark inputs."""
+    pods = dict(zip(LAUNCHER_CASES, render_launcher_pods(
+        [render_input(*case) for case in LAUNCHER_CASES.values()])))
+    for name, pod in pods.items():
+        if isinstance(pod, str):
+            raise SystemExit(f"KubeVirt could not render the launcher Pod {name!r}: {pod}")
+        write(f"launcher-pod-create-{name}", request(POD_GVR, "CREATE", pod))
+    # UPDATE: the image of hook-sidecar-0 swapped (what `kubectl edit` of a Pod may do).
+    old = pods["gpu-hook"]
+    swapped = copy.deepcopy(old)
+    next(c for c in swapped["spec"]["containers"] if c["name"] == "hook-sidecar-0")["image"] = \
+        "docker.io/attacker/qemu-hook:latest"
+    write("launcher-pod-update-image-swap", request(POD_GVR, "UPDATE", swapped, old))
+    # UPDATE that leaves the containers alone (a label added, as virt-handler and others do).
+    relabelled = copy.deepcopy(old)
+    relabelled["metadata"]["labels"]["kubevirt.io/nodeName"] = "harvester-node-1"
+    write("launcher-pod-update-unchanged", request(POD_GVR, "UPDATE", relabelled, old))
+    # UPDATE that takes the launcher label away, after which the objectSelector would not match.
+    unlabelled = copy.deepcopy(old)
+    del unlabelled["metadata"]["labels"]["kubevirt.io"]
+    write("launcher-pod-update-removes-label", request(POD_GVR, "UPDATE", unlabelled, old))
+    bench = HERE.parent / "e2e-tests" / "bench"
+    write_to(bench / "pod-launcher-no-sidecar.json", request(POD_GVR, "CREATE", pods["no-sidecar"]))
+    # A Pod that is not a launcher, of the same size: the launcher Pod without its label.
+    other = copy.deepcopy(pods["no-sidecar"])
+    other["metadata"]["labels"] = {"app": "gpu-exporter"}
+    write_to(bench / "pod-not-launcher.json", request(POD_GVR, "CREATE", other))
 
 
 def write_to(path, value):

@@ -6,7 +6,7 @@
 use std::cell::Cell;
 
 use hook_sidecar_policy::context_aware::{SettingObject, SettingSource};
-use hook_sidecar_policy::validation::{validate_payload_with, Verdict};
+use hook_sidecar_policy::validation::{summary, validate_payload_with, Verdict};
 use rstest::rstest;
 use serde_json::{json, Value};
 
@@ -59,7 +59,7 @@ fn evaluate(request: &Value, settings: &Value, cluster: &FakeCluster) -> Verdict
 }
 
 fn message(verdict: &Verdict) -> String {
-    verdict.violations.join("; ")
+    summary(&verdict.violations)
 }
 
 #[rstest]
@@ -165,8 +165,8 @@ fn a_failed_lookup_rejects_with_the_reason() {
     settings["allowedImages"] = json!([GPU_HOOK]);
     let verdict = evaluate(&fixture("vm-create"), &settings, &cluster);
     assert_eq!(
-        verdict.violations,
-        ["cannot read Setting \"whitelisted-sidecars\" (harvesterhci.io/v1beta1), so the policy cannot tell which sidecars it allows: connection refused"]
+        message(&verdict),
+        "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"]: cannot read Setting \"whitelisted-sidecars\" (harvesterhci.io/v1beta1), so the policy cannot tell which sidecars it allows: connection refused"
     );
 }
 

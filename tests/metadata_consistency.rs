@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use hook_sidecar_policy::context_aware::{SETTING_API_VERSION, SETTING_KIND};
 use hook_sidecar_policy::harvester_setting::ListMode;
 use hook_sidecar_policy::objects::{annotation_locations, GroupVersionKind};
-use hook_sidecar_policy::settings::{HarvesterSettingRef, Settings};
+use hook_sidecar_policy::pod::is_pod;
+use hook_sidecar_policy::profiles::SidecarProfile;
+use hook_sidecar_policy::settings::{parse_and_validate, HarvesterSettingRef, Settings};
 use serde_yaml::Value;
 
 fn yaml(path: &str) -> Value {
@@ -139,19 +141,19 @@ fn rules_cover_exactly_the_kinds_the_policy_checks() {
     let kinds = [
         (
             "kubevirt.io",
-            &["v1"][..],
+            &["v1", "v1alpha3"][..],
             "virtualmachines",
             "VirtualMachine",
         ),
         (
             "kubevirt.io",
-            &["v1"],
+            &["v1", "v1alpha3"],
             "virtualmachineinstances",
             "VirtualMachineInstance",
         ),
         (
             "kubevirt.io",
-            &["v1"],
+            &["v1", "v1alpha3"],
             "virtualmachineinstancereplicasets",
             "VirtualMachineInstanceReplicaSet",
         ),
@@ -206,13 +208,99 @@ fn rules_cover_exactly_the_kinds_the_policy_checks() {
             ));
         }
     }
+    // The virt-launcher Pods, checked by the same module (src/pod.rs).
+    let pod = GroupVersionKind {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Pod".into(),
+    };
+    assert!(is_pod(&pod), "the policy does not check Pods");
+    expected.insert((
+        String::new(),
+        "v1".into(),
+        "pods".into(),
+        "CREATE,UPDATE".into(),
+    ));
     assert_eq!(
         rule_targets(&yaml("policy-metadata.yml")["rules"]),
         expected
     );
 }
 
-/// Every `variable` of the questions, subquestions included; `a.b` (a nested setting) as `a`.
+/// The ClusterAdmissionPolicies the README shows, from its `yaml` code blocks.
+fn readme_policies() -> Vec<Value> {
+    let readme = text("README.md");
+    readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .filter(|block| block.contains("kind: ClusterAdmissionPolicy"))
+        .map(|block| serde_yaml::from_str(block).expect("README policy is YAML"))
+        .collect()
+}
+
+/// The rules of the metadata are split over two policies: the objects that carry the annotation,
+/// and the virt-launcher Pods (with an objectSelector, so that only launcher Pods are sent).
+#[test]
+fn every_shipped_policy_has_the_metadata_rules_and_equivalent_matching() {
+    let (pods, annotated): (BTreeSet<_>, BTreeSet<_>) =
+        rule_targets(&yaml("policy-metadata.yml")["rules"])
+            .into_iter()
+            .partition(|(group, _, resource, _)| group.is_empty() && resource == "pods");
+    assert!(!pods.is_empty() && !annotated.is_empty());
+    let mut policies = vec![
+        ("deploy/policy.yaml".to_owned(), yaml("deploy/policy.yaml")),
+        (
+            "deploy/policy-launcher-pods.yaml".to_owned(),
+            yaml("deploy/policy-launcher-pods.yaml"),
+        ),
+    ];
+    let readme = readme_policies();
+    assert!(
+        !readme.is_empty(),
+        "the README shows no ClusterAdmissionPolicy"
+    );
+    policies.extend(
+        readme
+            .into_iter()
+            .enumerate()
+            .map(|(i, policy)| (format!("README.md policy {i}"), policy)),
+    );
+    let mut launcher_policies = 0;
+    for (name, policy) in policies {
+        assert_eq!(
+            str_of(&policy["kind"], "kind"),
+            "ClusterAdmissionPolicy",
+            "{name}"
+        );
+        let targets = rule_targets(&policy["spec"]["rules"]);
+        if targets == pods {
+            launcher_policies += 1;
+            assert_eq!(
+                policy["spec"]["objectSelector"]["matchLabels"]["kubevirt.io"].as_str(),
+                Some("virt-launcher"),
+                "{name}: the Pod policy must select launcher Pods only"
+            );
+        } else {
+            assert_eq!(targets, annotated, "{name}");
+        }
+        // Exact would let a request through an unlisted version (kubevirt.io/v1alpha3, a new
+        // pool or instancetype version) bypass the policy.
+        assert_eq!(
+            policy["spec"]["matchPolicy"].as_str(),
+            Some("Equivalent"),
+            "{name}"
+        );
+    }
+    assert!(
+        launcher_policies >= 2,
+        "deploy/ and the README show the Pod policy"
+    );
+}
+
+/// Every `variable` of the questions, subquestions included (the fields of a list's items,
+/// `sequence_questions`, are not settings: see `profile_questions_are_the_profile_fields`);
+/// `a.b`, a key of a nested setting, as `a`.
 fn question_variables(questions: &Value, into: &mut BTreeSet<String>) {
     for question in questions.as_sequence().expect("questions is a list") {
         let variable = str_of(&question["variable"], "variable");
@@ -221,6 +309,91 @@ fn question_variables(questions: &Value, into: &mut BTreeSet<String>) {
             question_variables(sub, into);
         }
     }
+}
+
+fn question<'q>(questions: &'q Value, variable: &str) -> &'q Value {
+    questions
+        .as_sequence()
+        .expect("questions is a list")
+        .iter()
+        .find(|q| q["variable"].as_str() == Some(variable))
+        .unwrap_or_else(|| panic!("no question {variable}"))
+}
+
+/// Profile fields that the Rancher form cannot express (lists of lists of patterns): its
+/// description must send the administrator to the YAML view for them.
+const PROFILE_FIELDS_WITHOUT_FORM: [&str; 2] = ["args", "command"];
+
+#[test]
+fn profile_questions_are_the_profile_fields() {
+    let questions = yaml("questions-ui.yml");
+    let profiles = question(&questions["questions"], "sidecarProfiles");
+    // The form Kubewarden's own policies use for a list of objects.
+    assert_eq!(str_of(&profiles["type"], "type"), "sequence[");
+    assert_eq!(profiles["default"], Value::Sequence(Vec::new()));
+    let items = &profiles["sequence_questions"];
+    let mut fields = BTreeSet::new();
+    question_variables(items, &mut fields);
+    fields.extend(PROFILE_FIELDS_WITHOUT_FORM.map(String::from));
+    let profile = SidecarProfile {
+        image: "a".into(),
+        args: Some(vec![vec![]]),
+        command: Some(vec![vec![]]),
+        annotations: [("k".to_owned(), "v".to_owned())].into(),
+        required_annotations: vec!["k".into()],
+    };
+    let keys: BTreeSet<String> = serde_json::to_value(profile)
+        .expect("serializable")
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(fields, keys);
+    let description = str_of(&profiles["description"], "description");
+    for field in PROFILE_FIELDS_WITHOUT_FORM {
+        assert!(description.contains(&format!("`{field}`")), "{description}");
+    }
+    assert!(description.contains("YAML view"), "{description}");
+    for (variable, kind) in [
+        ("image", "string"),
+        ("annotations", "map["),
+        ("requiredAnnotations", "array["),
+    ] {
+        assert_eq!(str_of(&question(items, variable)["type"], "type"), kind);
+    }
+    assert_eq!(question(items, "image")["required"], Value::Bool(true));
+    let required = question(&questions["questions"], "profilesRequired");
+    assert_eq!(str_of(&required["type"], "type"), "boolean");
+    assert_eq!(required["default"], Value::Bool(false));
+}
+
+/// What the form writes with its defaults (and an image) is valid settings.
+#[test]
+fn the_form_defaults_are_valid_settings() {
+    let questions = yaml("questions-ui.yml");
+    let mut settings = serde_json::Map::new();
+    for q in questions["questions"].as_sequence().expect("list") {
+        let variable = str_of(&q["variable"], "variable").to_owned();
+        let default: serde_json::Value =
+            serde_json::to_value(&q["default"]).expect("JSON-compatible default");
+        // null in the form (sidecarShimImage, harvesterSetting.*): not written.
+        if !default.is_null() {
+            settings.insert(variable, default);
+        }
+    }
+    let items = &question(&questions["questions"], "sidecarProfiles")["sequence_questions"];
+    let mut profile = serde_json::Map::new();
+    for q in items.as_sequence().expect("list") {
+        let default = serde_json::to_value(&q["default"]).expect("JSON-compatible default");
+        profile.insert(str_of(&q["variable"], "variable").to_owned(), default);
+    }
+    profile.insert("image".into(), "registry.example.com/hook:v1".into());
+    settings.insert(
+        "sidecarProfiles".into(),
+        vec![serde_json::Value::Object(profile)].into(),
+    );
+    parse_and_validate(&serde_json::Value::Object(settings)).expect("valid settings");
 }
 
 #[test]

@@ -1,15 +1,34 @@
-//! The regex-free reference parser against oci-spec's `Reference` (the reference implementation)
-//! on a large generated corpus of valid and nearly valid references.
+//! The regex-free reference parser against two oracles, on a large generated corpus of valid and
+//! nearly valid references:
 //!
-//! Two deliberate differences are allowed, both where oci-spec accepts what Docker refuses:
-//! oci-spec's Rust regex reads `\w` in the tag grammar as any Unicode word character, where the
-//! distribution grammar (Go's regexp) means ASCII only; and oci-spec accepts an upper-case
-//! repository (`Foo/bar` as `docker.io/Foo/bar`), which Docker's `ParseNormalizedNamed` refuses.
+//! - Go's `github.com/distribution/reference` v0.6 (`tests/go-reference`), what the kubelet and
+//!   containerd parse with: the runtime's own reading of an image name;
+//! - oci-spec's `Reference`, the Rust reference implementation.
+//!
+//! Whenever both sides accept, the components must be identical. The allowed divergences, each
+//! where the policy refuses what an oracle accepts (never the other way round, except where the
+//! oracle itself is behind the runtime):
+//! - a registry host with upper-case letters (`QUAY.IO/x`, `Foo/bar`, whose `Foo` both Go and the
+//!   runtime take for a host): refused on purpose, since containerd would not find the mirror
+//!   configured for the lower-case host (see `src/reference.rs`);
+//! - a first component with a dot that is no valid host (`a_b.c/d`): distribution/reference
+//!   reads it as a path on no registry, containerd's resolver dials it as a host, oci-spec takes it
+//!   for the registry; the policy refuses it (`NotAHost`), since it cannot tell what is pulled;
+//! - oci-spec only: a tag with non-ASCII word characters (its Rust regex reads `\w` as Unicode,
+//!   the distribution grammar means ASCII), and an upper-case repository (`Foo/bar` read as
+//!   `docker.io/Foo/bar`);
+//! - oci-spec only: a bracketed IPv6 host, which oci-spec refuses and distribution/reference (and
+//!   so the runtime) accepts; the policy follows the runtime;
+//! - oci-spec only: a name that is a 64-hex image ID, and a digest in upper-case hex, both of which
+//!   distribution/reference refuses.
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::str::FromStr;
 
 use hook_sidecar_policy::reference::{ImageReference, ReferenceError};
 use oci_spec::distribution::Reference;
+use serde_json::Value;
 
 mod common;
 use common::Rng;
@@ -34,6 +53,11 @@ const DOMAINS: &[&str] = &[
     "Foo",
     "foo",
     "a_b.c",
+    "[fd00::10]:5000",
+    "[fd00::10]",
+    "[::1]",
+    "[FD00::1]:5000",
+    "[2001:db8::a]:443",
 ];
 const BAD_DOMAINS: &[&str] = &[
     "-a.com",
@@ -45,6 +69,13 @@ const BAD_DOMAINS: &[&str] = &[
     ":5000",
     "a:1:2",
     "",
+    "[fd00::10",
+    "fd00::10",
+    "[]",
+    "[fd00::g]",
+    "[fd00::10]:",
+    "[fd00::10]x",
+    "[[::1]]",
 ];
 const COMPONENTS: &[&str] = &[
     "a",
@@ -71,6 +102,27 @@ const BAD_TAGS: &[&str] = &[
     "", "-x", ".x", "tägé", "t:t", "x y", "中文", "*", "v1@", "ab/cd",
 ];
 const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// The corpus's choices, on top of the shared generator.
+trait Choices {
+    fn chance(&mut self, percent: u64) -> bool;
+    /// Mostly a valid piece, sometimes a hostile one.
+    fn piece<'a>(&mut self, valid: &[&'a str], hostile: &[&'a str]) -> &'a str;
+}
+
+impl Choices for Rng {
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn piece<'a>(&mut self, valid: &[&'a str], hostile: &[&'a str]) -> &'a str {
+        if self.chance(90) {
+            self.pick(valid)
+        } else {
+            self.pick(hostile)
+        }
+    }
+}
 
 fn digest(rng: &mut Rng) -> String {
     let algorithms = [
@@ -148,115 +200,269 @@ fn mutate(rng: &mut Rng, text: &mut String) {
     }
 }
 
-/// The first allowed divergence: oci-spec accepts a tag with non-ASCII word characters.
+/// An upper-case registry host, which the policy refuses on purpose.
+fn is_uppercase_host_case(ours: &Result<ImageReference, ReferenceError>, host: &str) -> bool {
+    host.bytes().any(|b| b.is_ascii_uppercase())
+        && *ours == Err(ReferenceError::RegistryContainsUppercase)
+}
+
+/// A first component that looks like a host but is not one, which the policy refuses.
+fn is_not_a_host_case(ours: &Result<ImageReference, ReferenceError>) -> bool {
+    *ours == Err(ReferenceError::NotAHost)
+}
+
+/// oci-spec accepts a tag with non-ASCII word characters.
 fn is_unicode_tag_case(input: &str, theirs: &Reference) -> bool {
     theirs.tag().is_some_and(|tag| !tag.is_ascii()) && !input.is_ascii()
 }
 
-/// The second: oci-spec accepts an upper-case repository, which the policy refuses as Docker does.
-fn is_uppercase_repository_case(
+/// oci-spec accepts an upper-case repository or host, which the policy refuses.
+fn is_oci_spec_uppercase_case(
     ours: &Result<ImageReference, ReferenceError>,
     theirs: &Reference,
 ) -> bool {
-    theirs.repository().bytes().any(|b| b.is_ascii_uppercase())
-        && *ours == Err(ReferenceError::NameContainsUppercase)
+    let upper = |s: &str| s.bytes().any(|b| b.is_ascii_uppercase());
+    (upper(theirs.repository()) || upper(theirs.registry()))
+        && matches!(
+            ours,
+            Err(ReferenceError::NameContainsUppercase | ReferenceError::RegistryContainsUppercase)
+        )
+}
+
+/// oci-spec accepts a digest in upper-case hex, which go-digest (and the policy) refuse.
+fn is_oci_spec_uppercase_digest_case(
+    ours: &Result<ImageReference, ReferenceError>,
+    theirs: &Reference,
+) -> bool {
+    theirs
+        .digest()
+        .is_some_and(|digest| digest.bytes().any(|b| b.is_ascii_uppercase()))
+        && *ours == Err(ReferenceError::InvalidDigest)
+}
+
+/// oci-spec refuses a bracketed IPv6 host, which the runtime accepts.
+fn is_oci_spec_ipv6_case(ours: &Result<ImageReference, ReferenceError>) -> bool {
+    ours.as_ref()
+        .is_ok_and(|ours| ours.registry.starts_with('['))
+}
+
+fn same_as_oci_spec(ours: &ImageReference, theirs: &Reference) -> bool {
+    ours.registry == theirs.registry()
+        && ours.repository == theirs.repository()
+        && ours.tag == theirs.tag()
+        && ours.digest == theirs.digest()
+}
+
+fn corpus() -> Vec<String> {
+    let mut rng = Rng(0x5EED_CAFE_F00D_0001);
+    (0..200_000).map(|_| reference(&mut rng)).collect()
 }
 
 #[test]
 fn parses_exactly_like_oci_spec() {
-    let mut rng = Rng(0x5EED_CAFE_F00D_0001);
-    let (mut accepted, mut refused, mut unicode_tags, mut uppercase) = (0, 0, 0, 0);
+    let (mut accepted, mut refused) = (0, 0);
+    let (mut unicode_tags, mut uppercase, mut ipv6, mut not_a_host, mut upper_digests) =
+        (0, 0, 0, 0, 0);
     let mut mismatches = Vec::new();
-    for _ in 0..200_000 {
-        let input = reference(&mut rng);
+    for input in corpus() {
         let ours = ImageReference::parse(&input);
         let theirs = Reference::from_str(&input);
         match (&ours, &theirs) {
             (Ok(ours), Ok(theirs)) => {
                 accepted += 1;
-                let same = ours.registry == theirs.registry()
-                    && ours.repository == theirs.repository()
-                    && ours.tag.as_deref() == theirs.tag()
-                    && ours.digest.as_deref() == theirs.digest();
-                if !same {
+                if !same_as_oci_spec(ours, theirs) {
                     mismatches.push(format!("{input:?}: ours {ours:?}, oci-spec {theirs:?}"));
                 }
             }
             (Err(_), Err(_)) => refused += 1,
             (Err(_), Ok(theirs)) if is_unicode_tag_case(&input, theirs) => unicode_tags += 1,
-            (Err(_), Ok(theirs)) if is_uppercase_repository_case(&ours, theirs) => uppercase += 1,
+            (Err(_), Ok(theirs)) if is_oci_spec_uppercase_case(&ours, theirs) => uppercase += 1,
+            (Ok(_), Err(_)) if is_oci_spec_ipv6_case(&ours) => ipv6 += 1,
+            (Err(_), Ok(_)) if is_not_a_host_case(&ours) => not_a_host += 1,
+            (Err(_), Ok(theirs)) if is_oci_spec_uppercase_digest_case(&ours, theirs) => {
+                upper_digests += 1
+            }
             _ => mismatches.push(format!("{input:?}: ours {ours:?}, oci-spec {theirs:?}")),
         }
     }
     println!(
-        "accepted by both: {accepted}, refused by both: {refused}, unicode tags: {unicode_tags}, \
-         upper-case repositories: {uppercase}"
+        "oci-spec: accepted by both: {accepted}, refused by both: {refused}; documented: \
+         unicode tags {unicode_tags}, upper-case repositories or hosts {uppercase}, \
+         IPv6 hosts {ipv6}, first components that are no host {not_a_host}, \
+         upper-case digests {upper_digests}"
     );
-    assert!(
-        mismatches.is_empty(),
-        "{} mismatches, first ones:\n{}",
-        mismatches.len(),
-        mismatches[..mismatches.len().min(20)].join("\n")
-    );
+    assert_no_mismatch(&mismatches);
     // The corpus must exercise both sides, or the comparison would prove little.
     assert!(
         accepted > 40_000 && refused > 40_000,
         "accepted {accepted}, refused {refused}"
     );
     assert!(
-        unicode_tags > 0 && uppercase > 0,
-        "the corpus should reach both documented divergences"
+        unicode_tags > 0 && uppercase > 0 && ipv6 > 0 && not_a_host > 0 && upper_digests > 0,
+        "the corpus should reach every documented divergence"
     );
 }
 
-#[test]
-fn known_edge_cases_agree() {
-    for input in [
-        "busybox",
-        "test.com:tag",
-        "test.com:5000",
-        "test.com/repo:tag",
-        "test:5000/repo",
-        "test:5000/repo:tag",
-        "lowercase:Uppercase",
-        "sub-dom1.foo.com/bar/baz/quux",
-        "sub-dom1.foo.com/bar/baz/quux:some-long-tag",
-        "b.gcr.io/test.example.com/my-app:test.example.com",
-        "xn--n3h.com/myimage:xn--n3h.com",
-        "Foo/bar",
-        "localhost:5000/Foo",
-        "a_b.c/d",
-        "index.docker.io/busybox",
-        "INDEX.DOCKER.IO/busybox",
-        "docker.io/busybox",
-        "DOCKER.IO/busybox",
-        &"a".repeat(247),
-        &"a".repeat(248),
-        &format!("example.com/{}", "a".repeat(255)),
-        &format!("example.com/{}", "a".repeat(256)),
-    ] {
+fn assert_no_mismatch(mismatches: &[String]) {
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches, first ones:\n{}",
+        mismatches.len(),
+        mismatches[..mismatches.len().min(20)].join("\n")
+    );
+}
+
+/// Builds tests/go-reference (Go's distribution/reference, from the Go module proxy) and parses
+/// every input with it.
+fn go_parse_all(inputs: &[String]) -> Vec<Value> {
+    let dir = std::env::temp_dir().join(format!("go-reference-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let binary = dir.join("goreference");
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/go-reference"))
+        .status()
+        .expect("this test needs Go on PATH to build tests/go-reference");
+    assert!(status.success(), "go build of tests/go-reference failed");
+    let mut child = Command::new(&binary)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the Go parser");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input: String = inputs
+        .iter()
+        .map(|i| serde_json::to_string(i).expect("string") + "\n")
+        .collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).expect("write"));
+    let lines: Vec<Value> = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .map(|line| serde_json::from_str(&line.expect("line")).expect("JSON line"))
+        .collect();
+    writer.join().expect("writer");
+    assert!(child.wait().expect("wait").success());
+    assert_eq!(lines.len(), inputs.len());
+    let _ = std::fs::remove_dir_all(&dir);
+    lines
+}
+
+fn same_as_go(ours: &ImageReference, theirs: &Value) -> bool {
+    ours.registry == theirs["domain"].as_str().unwrap_or_default()
+        && ours.repository == theirs["path"].as_str().unwrap_or_default()
+        && ours.tag == theirs["tag"].as_str()
+        && ours.digest == theirs["digest"].as_str()
+}
+
+/// Compares the policy with the runtime's parser; returns the counts and the mismatches.
+fn compare_with_go(inputs: &[String]) -> ([usize; 4], Vec<String>) {
+    let go = go_parse_all(inputs);
+    let (mut accepted, mut refused, mut uppercase, mut not_a_host) = (0, 0, 0, 0);
+    let mut mismatches = Vec::new();
+    for (input, theirs) in inputs.iter().zip(&go) {
         let ours = ImageReference::parse(input);
-        let theirs = Reference::from_str(input);
-        match (&ours, &theirs) {
-            (Ok(ours), Ok(theirs)) => {
-                assert_eq!(
-                    (
-                        ours.registry.as_ref(),
-                        ours.repository.as_ref(),
-                        ours.tag.as_deref(),
-                        ours.digest.as_deref()
-                    ),
-                    (
-                        theirs.registry(),
-                        theirs.repository(),
-                        theirs.tag(),
-                        theirs.digest()
-                    ),
-                    "{input}"
-                );
+        let go_ok = theirs.get("error").is_none();
+        match &ours {
+            Ok(ours) if go_ok && same_as_go(ours, theirs) => accepted += 1,
+            Err(_) if !go_ok => refused += 1,
+            Err(_) if is_uppercase_host_case(&ours, theirs["domain"].as_str().unwrap_or("")) => {
+                uppercase += 1
             }
+            // Go: no domain, the whole name a path.
+            Err(_) if is_not_a_host_case(&ours) && theirs.get("domain").is_none() => {
+                not_a_host += 1
+            }
+            _ => mismatches.push(format!("{input:?}: ours {ours:?}, Go {theirs}")),
+        }
+    }
+    ([accepted, refused, uppercase, not_a_host], mismatches)
+}
+
+#[test]
+fn parses_exactly_like_the_runtime() {
+    let ([accepted, refused, uppercase, not_a_host], mismatches) = compare_with_go(&corpus());
+    println!(
+        "distribution/reference: accepted by both with the same components: {accepted}, \
+         refused by both: {refused}; documented: upper-case registry hosts {uppercase}, \
+         first components that are no host {not_a_host}"
+    );
+    assert_no_mismatch(&mismatches);
+    assert!(
+        accepted > 40_000 && refused > 40_000 && uppercase > 1_000 && not_a_host > 0,
+        "accepted {accepted}, refused {refused}, upper-case hosts {uppercase}, \
+         no host {not_a_host}"
+    );
+}
+
+const EDGE_CASES: &[&str] = &[
+    "busybox",
+    "test.com:tag",
+    "test.com:5000",
+    "test.com/repo:tag",
+    "test:5000/repo",
+    "test:5000/repo:tag",
+    "lowercase:Uppercase",
+    "sub-dom1.foo.com/bar/baz/quux",
+    "sub-dom1.foo.com/bar/baz/quux:some-long-tag",
+    "b.gcr.io/test.example.com/my-app:test.example.com",
+    "xn--n3h.com/myimage:xn--n3h.com",
+    "Foo/bar",
+    "localhost:5000/Foo",
+    "a_b.c/d",
+    "index.docker.io/busybox",
+    "INDEX.DOCKER.IO/busybox",
+    "docker.io/busybox",
+    "DOCKER.IO/busybox",
+    "Docker.io/busybox",
+    "QUAY.IO/acme/hook:v1",
+    "[fd00::10]:5000/hooks/gpu:v1",
+    "[fd00::10]/hooks/gpu",
+    "[FD00::10]:5000/hooks/gpu",
+    "[fd00::10]:5000",
+    "fd00::10/hooks/gpu",
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef:v1",
+];
+
+fn long_edge_cases() -> Vec<String> {
+    vec![
+        "a".repeat(247),
+        "a".repeat(248),
+        format!("example.com/{}", "a".repeat(255)),
+        format!("example.com/{}", "a".repeat(256)),
+    ]
+}
+
+#[test]
+fn known_edge_cases_agree_with_the_runtime() {
+    let inputs: Vec<String> = EDGE_CASES
+        .iter()
+        .map(|s| s.to_string())
+        .chain(long_edge_cases())
+        .collect();
+    let (_, mismatches) = compare_with_go(&inputs);
+    assert_no_mismatch(&mismatches);
+}
+
+#[test]
+fn known_edge_cases_agree_with_oci_spec() {
+    let inputs = EDGE_CASES
+        .iter()
+        .map(|s| s.to_string())
+        .chain(long_edge_cases());
+    for input in inputs {
+        let ours = ImageReference::parse(&input);
+        let theirs = Reference::from_str(&input);
+        match (&ours, &theirs) {
+            (Ok(ours), Ok(theirs)) => assert!(same_as_oci_spec(ours, theirs), "{input}"),
             (Err(_), Err(_)) => {}
-            (Err(_), Ok(theirs)) if is_uppercase_repository_case(&ours, theirs) => {}
+            (Err(_), Ok(theirs)) if is_oci_spec_uppercase_case(&ours, theirs) => {}
+            (Ok(_), Err(_)) if is_oci_spec_ipv6_case(&ours) => {}
+            (Err(_), Ok(_)) if is_not_a_host_case(&ours) => {}
+            // The one case neither documented divergence covers: oci-spec takes an image ID
+            // for a name; the runtime (and so the policy) does not.
+            (Err(_), Ok(_)) if input.len() == 64 => {}
             _ => panic!("{input:?}: ours {ours:?}, oci-spec {theirs:?}"),
         }
     }

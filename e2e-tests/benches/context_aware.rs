@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use policy_host::callbacks::{HostCapabilities, KubernetesBackend};
-use policy_host::host::PolicyHost;
+use policy_host::host::{CodeCache, PolicyHost};
 use policy_host::kubernetes::{ClusterClient, POLICY_SERVER_CACHE_TIME};
 use policy_host::metadata::ContextAwareResource;
 use serde_json::{json, Value};
@@ -40,16 +40,15 @@ fn main() -> Result<()> {
     let host = |cache_time: Duration| -> Result<PolicyHost> {
         let client = ClusterClient::from_kubeconfig(&cluster.admin_kubeconfig, cache_time)?;
         Ok(
-            PolicyHost::load(&module, Duration::from_secs(2))?.with_capabilities(
-                HostCapabilities {
+            PolicyHost::load(&module, Duration::from_secs(2), CodeCache::Disabled)?
+                .with_capabilities(HostCapabilities {
                     allowed_resources: [ContextAwareResource {
                         api_version: "harvesterhci.io/v1beta1".into(),
                         kind: "Setting".into(),
                     }]
                     .into(),
                     kubernetes: KubernetesBackend::Cluster(Box::new(client)),
-                },
-            ),
+                }),
         )
     };
     let cached = host(POLICY_SERVER_CACHE_TIME)?;

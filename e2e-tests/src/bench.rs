@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::admission::{read_request, read_settings};
-use crate::host::{validate_payload, PolicyHost};
+use crate::host::{validate_payload, CodeCache, PolicyHost};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -29,7 +29,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let request = read_request(&args.request_path)?;
     let settings = read_settings(None, args.settings_path.as_deref())?;
     let payload = validate_payload(&request, &settings)?;
-    let host = PolicyHost::load(&args.module, Duration::from_secs(2))?;
+    let host = PolicyHost::load(&args.module, Duration::from_secs(2), CodeCache::Disabled)?;
 
     // Both modes must evaluate successfully, or the numbers would measure an error path.
     let instance = host.instance()?;

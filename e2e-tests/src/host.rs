@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wapc::WapcHost;
-use wasmtime_provider::wasmtime::{Config, Engine};
+use wasmtime_provider::wasmtime::{Cache, CacheConfig, Config, Engine};
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 use crate::admission::{request_uid, AdmissionResponse, ValidationResponse};
@@ -28,6 +28,15 @@ pub struct PolicyHost {
     _ticker: EpochTicker,
 }
 
+/// Whether the module's machine code is kept in wasmtime's on-disk cache (under `~/.cache`), keyed
+/// by the module's bytes, the engine's settings and wasmtime's version: kwctl keeps it unless
+/// `--disable-wasmtime-cache` is given. Compiling the module is the slow part of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCache {
+    Enabled,
+    Disabled,
+}
+
 /// The answer to `validate_settings`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SettingsVerdict {
@@ -42,15 +51,21 @@ struct SettingsValidationResponse {
 }
 
 impl PolicyHost {
-    /// Compiles the module at `path` once.
-    pub fn load(path: &Path, timeout: Duration) -> Result<Self> {
+    /// Compiles the module at `path` once (or loads its machine code from the cache).
+    pub fn load(path: &Path, timeout: Duration, code_cache: CodeCache) -> Result<Self> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_bytes(&bytes, timeout).with_context(|| format!("loading {}", path.display()))
+        Self::from_bytes(&bytes, timeout, code_cache)
+            .with_context(|| format!("loading {}", path.display()))
     }
 
-    pub fn from_bytes(bytes: &[u8], timeout: Duration) -> Result<Self> {
+    pub fn from_bytes(bytes: &[u8], timeout: Duration, code_cache: CodeCache) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        if code_cache == CodeCache::Enabled {
+            let cache = Cache::new(CacheConfig::new())
+                .map_err(|e| anyhow!("opening wasmtime's code cache: {e}"))?;
+            config.cache(Some(cache));
+        }
         let engine = Engine::new(&config).map_err(|e| anyhow!("creating the engine: {e}"))?;
         let ticks = (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64;
         let deadlines = EpochDeadlines {

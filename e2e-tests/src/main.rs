@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use policy_host::admission::{read_request, read_settings};
 use policy_host::bench;
 use policy_host::callbacks::{ContextAwareArgs, HostCapabilities};
-use policy_host::host::{PolicyHost, SettingsVerdict};
+use policy_host::host::{CodeCache, PolicyHost, SettingsVerdict};
 use policy_host::metadata;
 
 #[derive(Parser)]
@@ -58,6 +58,9 @@ struct RunArgs {
     /// Evaluation deadline, like policy-server's `--policy-timeout` (seconds).
     #[arg(long, default_value_t = 2.0)]
     timeout: f64,
+    /// Compile the module every time instead of keeping its machine code in wasmtime's cache.
+    #[arg(long)]
+    disable_wasmtime_cache: bool,
     #[command(flatten)]
     context_aware: ContextAwareArgs,
 }
@@ -79,8 +82,13 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let module = module_path(&args.module);
     let settings = read_settings(args.settings_json.as_deref(), args.settings_path.as_deref())?;
     let request = read_request(&args.request_path)?;
+    let code_cache = if args.disable_wasmtime_cache {
+        CodeCache::Disabled
+    } else {
+        CodeCache::Enabled
+    };
     let capabilities = HostCapabilities::for_module(&module, &args.context_aware)?;
-    let host = PolicyHost::load(&module, Duration::from_secs_f64(args.timeout))?
+    let host = PolicyHost::load(&module, Duration::from_secs_f64(args.timeout), code_cache)?
         .with_capabilities(capabilities);
     host.check_protocol_version()?;
     if let SettingsVerdict::Invalid(message) = host.validate_settings(&settings)? {

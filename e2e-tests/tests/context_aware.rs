@@ -17,7 +17,7 @@ use kube::Client;
 use libtest_mimic::{Arguments, Failed, Trial};
 use policy_host::admission::AdmissionResponse;
 use policy_host::callbacks::{HostCapabilities, KubernetesBackend};
-use policy_host::host::PolicyHost;
+use policy_host::host::{CodeCache, PolicyHost};
 use policy_host::kubernetes::ClusterClient;
 use policy_host::metadata::ContextAwareResource;
 use serde_json::{json, Value};
@@ -99,12 +99,11 @@ impl Context {
             Default::default()
         };
         Ok(
-            PolicyHost::load(&self.module, Duration::from_secs(2))?.with_capabilities(
-                HostCapabilities {
+            PolicyHost::load(&self.module, Duration::from_secs(2), CodeCache::Disabled)?
+                .with_capabilities(HostCapabilities {
                     allowed_resources,
                     kubernetes,
-                },
-            ),
+                }),
         )
     }
 

@@ -1,5 +1,4 @@
-//! Helpers shared by the generated-corpus tests. Each test file uses part of them.
-#![allow(dead_code)]
+//! Helpers shared by the generated-corpus tests; each test file uses all of them.
 
 /// A small deterministic generator (xorshift64*), so that CI sees the same corpus every run.
 pub struct Rng(pub u64);
@@ -18,18 +17,5 @@ impl Rng {
 
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    /// Mostly a valid piece, sometimes a hostile one.
-    pub fn piece<'a>(&mut self, valid: &[&'a str], hostile: &[&'a str]) -> &'a str {
-        if self.chance(90) {
-            self.pick(valid)
-        } else {
-            self.pick(hostile)
-        }
     }
 }

@@ -3,11 +3,16 @@
 //
 // Input: one annotation value per line, JSON-encoded as a string. Output: one JSON line each,
 // {"error": "..."} or {"sidecars": [...]}.
+//
+// With `-generate N`, it instead writes N annotations as KubeVirt's own code would write them
+// (json.Marshal of generated HookSidecarList values; see generate.go), each with what it needs
+// from the policy's settings.
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -43,6 +48,20 @@ type result struct {
 }
 
 func main() {
+	generateCount := flag.Int("generate", 0, "write this many marshalled HookSidecarLists instead of decoding")
+	seed := flag.Int64("seed", 1, "seed of the generator")
+	flag.Parse()
+	if *generateCount > 0 {
+		if err := generate(os.Stdout, *generateCount, *seed); err != nil {
+			fmt.Fprintf(os.Stderr, "generating: %v\n", err)
+			os.Exit(2)
+		}
+		return
+	}
+	decode()
+}
+
+func decode() {
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<26)
 	out := bufio.NewWriter(os.Stdout)

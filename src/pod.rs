@@ -1,0 +1,856 @@
+//! The virt-launcher Pod: the hook sidecars KubeVirt actually rendered, judged by the same rules
+//! as the annotation they came from.
+//!
+//! The annotation check cannot see a sidecar whose image was revoked after its VM started (a live
+//! migration renders the target Pod from the VMI's annotation without admitting the VMI), an
+//! image swapped by a Pod UPDATE, or the sidecar-shim's real image name. The launcher Pod shows
+//! all of them. What KubeVirt renders for each sidecar (pkg/virt-controller/services/template.go,
+//! unchanged in substance from v1.4.1 to v1.8.4; lines of v1.7.4):
+//!
+//! - one container per sidecar, named `hook-sidecar-<i>` (`sidecarContainerName`, 947-949), in the
+//!   order of the sidecar creators: the annotation's entries, then the network-binding plugins'
+//!   (377-384; pkg/virt-controller/watch/application.go 678-682);
+//! - its image, the sidecar-shim from virt-controller's `SIDECAR_SHIM_IMAGE` when empty (796-798),
+//!   its `args`, and its `command` when set (`newSidecarContainerRenderer`, 768-805; 494-495);
+//! - a mount of the `hook-sidecar-sockets` emptyDir (`sidecarVolumeMount`, 917-923; the volume in
+//!   rendervolumes.go 491-500), and for a network-binding plugin that asks for device info a mount
+//!   of the `network-info-annotation` downward API volume (781-783);
+//! - for `configMap`, a volume named after the ConfigMap (mode 0755) mounted at `hookPath` with
+//!   `SubPath` = key (497-512, `configMapVolumeMount` 925-931);
+//! - for `pvc`, a volume named after the claim mounted at `volumePath` (514-524, `pvcVolumeMount`
+//!   933-938), and for `sharedComputePath` a mount of the same volume in the `compute` container,
+//!   `containers[0]` (525-531).
+//!
+//! So each `hook-sidecar-*` container is turned back into the annotation entry it was rendered
+//! from, and that entry goes through the annotation's rules. The Pod is read lazily: its labels
+//! first; the containers only for a launcher Pod; the volumes only when it has sidecars.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::annotation::{ConfigMapSource, HookSidecar, PvcSource};
+use crate::context_aware::{self, SettingSource};
+use crate::objects::{read_annotation_keys, AnnotationLocation, GroupVersionKind};
+use crate::profiles::AnnotationLookup;
+use crate::rules::{annotations_read, sidecar_violations, Sidecar};
+use crate::settings::{self, Settings, SidecarRules};
+use crate::validation::{Verdict, Violation};
+
+/// The label virt-controller puts on every launcher Pod, after copying the VMI's labels, so a VMI
+/// cannot override it (template.go v1.7.4, `podLabels`, 1608-1621).
+pub const LAUNCHER_LABEL_KEY: &str = "kubevirt.io";
+pub const LAUNCHER_LABEL_VALUE: &str = "virt-launcher";
+/// The name prefix of the containers KubeVirt renders for hook sidecars.
+pub const SIDECAR_CONTAINER_PREFIX: &str = "hook-sidecar-";
+/// Where virt-controller copies the VMI's annotations (all but `kubectl.kubernetes.io/*` and the
+/// observed API versions; template.go v1.7.4, `generatePodAnnotations`, 1430-1466): what the
+/// profiles governing a sidecar read, when they read annotations.
+const POD_ANNOTATIONS: AnnotationLocation = AnnotationLocation {
+    path: &["metadata", "annotations"],
+    effective: true,
+};
+/// The launcher's own container, the only other one a sidecar's volume is mounted in.
+const COMPUTE_CONTAINER: &str = "compute";
+/// The emptyDir in which sidecars and the launcher exchange their sockets, and where sidecars
+/// mount it (pkg/hooks/hooks.go v1.7.4, `HookSocketsSharedDirectory`, 31).
+const SOCKETS_VOLUME: &str = "hook-sidecar-sockets";
+const SOCKETS_PATH: &str = "/var/run/kubevirt-hooks";
+/// The downward API volume of network-binding plugins that ask for device info, and where it is
+/// mounted (pkg/network/downwardapi/networkinfo.go v1.7.4, 33-36).
+const NETWORK_INFO_VOLUME: &str = "network-info-annotation";
+const NETWORK_INFO_PATH: &str = "/etc/podinfo";
+
+/// Whether the request is about a core/v1 Pod.
+pub fn is_pod(kind: &GroupVersionKind) -> bool {
+    kind.group.is_empty() && kind.kind == "Pod"
+}
+
+/// One `hook-sidecar-*` container, as the annotation entry it was rendered from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedSidecar {
+    /// Its index in `spec.containers`.
+    pub index: usize,
+    pub container: String,
+    pub sidecar: HookSidecar,
+    /// Mounts KubeVirt never renders in a sidecar (with why), each a reason to reject.
+    pub foreign_mounts: Vec<String>,
+}
+
+impl fmt::Display for RenderedSidecar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "spec.containers[{}] {:?}", self.index, self.container)
+    }
+}
+
+/// The hook sidecars of a launcher Pod, or `None` for a Pod without the launcher label.
+pub type LauncherSidecars = Result<Option<Vec<RenderedSidecar>>, String>;
+
+/// Judges a Pod request. `object` is the Pod, `old_object` the Pod before an UPDATE. The settings
+/// are turned into rules only for a launcher Pod with hook sidecars: any other Pod costs the
+/// reading of its labels.
+pub fn check(
+    settings: Option<&RawValue>,
+    setting_source: &dyn SettingSource,
+    operation: &str,
+    object: Option<&RawValue>,
+    old_object: Option<&RawValue>,
+) -> Verdict {
+    let Some(object) = object else {
+        return Verdict::rejection(format!("the {operation} request has no Pod to check"));
+    };
+    let sidecars = match read_launcher_sidecars(object) {
+        Ok(sidecars) => sidecars,
+        Err(e) => return Verdict::rejection(format!("cannot read the Pod: {e}")),
+    };
+    // An UPDATE is sent when the old or the new Pod matches the objectSelector. The old one is
+    // read only when it matters: a label removed, or a sidecar that would be rejected now.
+    let old_sidecars = || match (operation, old_object) {
+        ("UPDATE", Some(old)) => read_launcher_sidecars(old),
+        _ => Ok(None),
+    };
+    let sidecars = match sidecars {
+        Some(sidecars) if sidecars.is_empty() => return Verdict::default(),
+        Some(sidecars) => sidecars,
+        None => return check_label_kept(old_sidecars()),
+    };
+    let settings = match settings {
+        Some(settings) => settings::decode_slice(settings.get().as_bytes()),
+        None => Ok(Settings::default()),
+    };
+    let mut rules = match settings
+        .as_ref()
+        .map_err(String::clone)
+        .and_then(Settings::rules)
+    {
+        Ok(rules) => rules,
+        Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
+    };
+    // Context-aware mode, as for the annotation: the Setting read once, for these sidecars.
+    let setting = settings
+        .as_ref()
+        .ok()
+        .and_then(|settings| context_aware::lookup(settings, setting_source));
+    let mut outcome = context_aware::SettingOutcome::default();
+    if let Some((reference, lookup)) = &setting {
+        outcome = context_aware::apply_setting(&mut rules, reference, lookup);
+    }
+    let annotations = match read_profile_annotations(&rules, object, &sidecars) {
+        Ok(annotations) => annotations,
+        Err(e) => return Verdict::rejection(format!("cannot read the Pod: {e}")),
+    };
+    let mut verdict = Verdict {
+        violations: Vec::new(),
+        warnings: outcome.warnings,
+    };
+    let mut old: Option<Vec<RenderedSidecar>> = None;
+    for sidecar in &sidecars {
+        let mut reasons = rendered_sidecar_violations(&rules, sidecar, &annotations);
+        if let Some(failure) = &outcome.failure {
+            reasons.insert(0, failure.clone());
+        }
+        if reasons.is_empty() {
+            continue;
+        }
+        // An old Pod that cannot be read exempts nothing.
+        let unchanged = old
+            .get_or_insert_with(|| old_sidecars().ok().flatten().unwrap_or_default())
+            .contains(sidecar);
+        if unchanged {
+            verdict.warnings.push(format!(
+                "{sidecar} is unchanged by this update, so it is accepted, but it would be \
+                 rejected now: {}",
+                reasons.join("; ")
+            ));
+        } else {
+            verdict
+                .violations
+                .extend(reasons.into_iter().map(|reason| Violation {
+                    location: sidecar.to_string(),
+                    entry: None,
+                    reason,
+                }));
+        }
+    }
+    verdict
+}
+
+/// A Pod without the launcher label is accepted, unless the request takes the label away from a
+/// launcher Pod with sidecars: its later updates would no longer match the objectSelector.
+fn check_label_kept(old_sidecars: LauncherSidecars) -> Verdict {
+    match old_sidecars {
+        Ok(Some(old)) if !old.is_empty() => Verdict::rejection(format!(
+            "the update removes the label {LAUNCHER_LABEL_KEY}={LAUNCHER_LABEL_VALUE} from a \
+             launcher Pod with hook sidecars ({}): later updates of the Pod would no longer be \
+             checked",
+            old.iter()
+                .map(|s| s.container.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Ok(_) => Verdict::default(),
+        Err(e) => Verdict::rejection(format!(
+            "cannot read the Pod before the update, so cannot tell whether the update removes \
+             the label {LAUNCHER_LABEL_KEY}={LAUNCHER_LABEL_VALUE} from a launcher Pod: {e}"
+        )),
+    }
+}
+
+/// The Pod's annotations that the profiles governing its sidecars read (none read, none looked
+/// up): KubeVirt copies the VMI's annotations onto the launcher Pod.
+fn read_profile_annotations(
+    rules: &SidecarRules,
+    object: &RawValue,
+    sidecars: &[RenderedSidecar],
+) -> Result<BTreeMap<String, String>, String> {
+    let mut keys: Vec<&str> = sidecars
+        .iter()
+        .flat_map(|rendered| annotations_read(rules, &Sidecar::from(&rendered.sidecar)))
+        .collect();
+    if keys.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    let values = read_annotation_keys(object, &[POD_ANNOTATIONS], &keys)?;
+    Ok(keys
+        .iter()
+        .zip(values)
+        .filter_map(|(key, value)| value.map(|value| ((*key).to_owned(), value)))
+        .collect())
+}
+
+/// The annotation's rules (`crate::rules`, the same function as for the annotation), on the image
+/// the Pod names: the shim appears under its real name, so `sidecarShimImage` plays no part.
+/// Mounts the annotation cannot express are rejected too.
+fn rendered_sidecar_violations(
+    rules: &SidecarRules,
+    rendered: &RenderedSidecar,
+    annotations: &dyn AnnotationLookup,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if rendered.sidecar.explicit_image().is_none() {
+        reasons.push("the container has no image".to_owned());
+    } else {
+        reasons.extend(sidecar_violations(
+            rules,
+            &Sidecar::from(&rendered.sidecar),
+            annotations,
+        ));
+    }
+    reasons.extend(rendered.foreign_mounts.iter().cloned());
+    reasons
+}
+
+/// Reads the labels of `object`; for a launcher Pod, its hook-sidecar containers.
+pub fn read_launcher_sidecars(object: &RawValue) -> LauncherSidecars {
+    let head: PodHead = serde_json::from_str(object.get()).map_err(|e| e.to_string())?;
+    let is_launcher = head.metadata.is_some_and(|m| m.labels.0);
+    if !is_launcher {
+        return Ok(None);
+    }
+    let Some(spec) = head.spec else {
+        return Ok(Some(Vec::new()));
+    };
+    let spec: PodSpec =
+        serde_json::from_str(spec.get()).map_err(|e| format!("cannot read spec: {e}"))?;
+    let containers = spec.containers.unwrap_or_default();
+    if !containers
+        .iter()
+        .any(|c| c.name.starts_with(SIDECAR_CONTAINER_PREFIX))
+    {
+        return Ok(Some(Vec::new()));
+    }
+    let volumes: Vec<Volume> = match spec.volumes {
+        Some(volumes) => serde_json::from_str::<Option<Vec<Volume>>>(volumes.get())
+            .map_err(|e| format!("cannot read spec.volumes: {e}"))?
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let compute = containers.iter().find(|c| c.name == COMPUTE_CONTAINER);
+    Ok(Some(
+        containers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.name.starts_with(SIDECAR_CONTAINER_PREFIX))
+            .map(|(index, container)| rebuild(index, container, &volumes, compute))
+            .collect(),
+    ))
+}
+
+/// The annotation entry KubeVirt would have rendered `container` from.
+fn rebuild(
+    index: usize,
+    container: &Container,
+    volumes: &[Volume],
+    compute: Option<&Container>,
+) -> RenderedSidecar {
+    let mut sidecar = HookSidecar {
+        image: Some(container.image.clone().unwrap_or_default()),
+        command: container.command.clone().unwrap_or_default(),
+        args: container.args.clone().unwrap_or_default(),
+        ..HookSidecar::default()
+    };
+    let mut foreign_mounts = Vec::new();
+    for mount in container.volume_mounts.iter().flatten() {
+        let Some(volume) = volumes.iter().find(|v| v.name == mount.name) else {
+            foreign_mounts.push(format!(
+                "mounts the volume {:?}, which the Pod does not define",
+                mount.name
+            ));
+            continue;
+        };
+        match volume.source() {
+            VolumeSource::Sockets if mount.mount_path == SOCKETS_PATH => {}
+            VolumeSource::NetworkInfo if mount.mount_path == NETWORK_INFO_PATH => {}
+            VolumeSource::ConfigMap(name) if sidecar.config_map.is_none() => {
+                sidecar.config_map = Some(ConfigMapSource {
+                    name: name.to_owned(),
+                    key: mount.sub_path.clone().unwrap_or_default(),
+                    hook_path: mount.mount_path.clone(),
+                });
+            }
+            VolumeSource::Pvc(claim) if sidecar.pvc.is_none() => {
+                let shared_compute_path = compute
+                    .and_then(|c| {
+                        c.volume_mounts
+                            .iter()
+                            .flatten()
+                            .find(|m| m.name == volume.name)
+                    })
+                    .map(|m| m.mount_path.clone())
+                    .unwrap_or_default();
+                sidecar.pvc = Some(PvcSource {
+                    name: claim.to_owned(),
+                    volume_path: mount.mount_path.clone(),
+                    shared_compute_path,
+                });
+            }
+            source => foreign_mounts.push(format!(
+                "mounts the volume {:?} ({source}) at {:?}: KubeVirt renders no such mount in a \
+                 hook sidecar",
+                mount.name, mount.mount_path
+            )),
+        }
+    }
+    RenderedSidecar {
+        index,
+        container: container.name.clone(),
+        sidecar,
+        foreign_mounts,
+    }
+}
+
+/// What the policy reads of a Pod before it knows whether the Pod is a launcher: the labels, and
+/// `spec` kept as raw JSON. Other keys are skipped without being decoded.
+#[derive(Deserialize)]
+struct PodHead<'a> {
+    #[serde(default)]
+    metadata: Option<MetadataHead>,
+    #[serde(borrow, default)]
+    spec: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct MetadataHead {
+    #[serde(default)]
+    labels: LauncherLabel,
+}
+
+/// Whether the labels hold `kubevirt.io: virt-launcher`; no other label is allocated.
+#[derive(Default)]
+struct LauncherLabel(bool);
+
+impl<'de> Deserialize<'de> for LauncherLabel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_option(LauncherLabelVisitor)
+    }
+}
+
+struct LauncherLabelVisitor;
+
+impl<'de> Visitor<'de> for LauncherLabelVisitor {
+    type Value = LauncherLabel;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map of labels")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<LauncherLabel, E> {
+        Ok(LauncherLabel(false))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<LauncherLabel, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LauncherLabel, A::Error> {
+        let mut value = None;
+        while let Some(is_launcher_key) = map.next_key_seed(KeyIs(LAUNCHER_LABEL_KEY))? {
+            if !is_launcher_key {
+                map.next_value::<IgnoredAny>()?;
+            } else if value.is_some() {
+                return Err(de::Error::custom(format!(
+                    "metadata.labels has the key {LAUNCHER_LABEL_KEY:?} twice"
+                )));
+            } else {
+                value = Some(map.next_value::<String>()?);
+            }
+        }
+        Ok(LauncherLabel(
+            value.as_deref() == Some(LAUNCHER_LABEL_VALUE),
+        ))
+    }
+}
+
+/// Compares a map key with one string without allocating it.
+struct KeyIs(&'static str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
+}
+
+/// The part of a launcher Pod's spec that is read; volumes only when there are sidecars.
+#[derive(Deserialize)]
+struct PodSpec<'a> {
+    #[serde(default)]
+    containers: Option<Vec<Container>>,
+    #[serde(borrow, default)]
+    volumes: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Container {
+    name: String,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    command: Option<Vec<String>>,
+    #[serde(default)]
+    args: Option<Vec<String>>,
+    #[serde(default)]
+    volume_mounts: Option<Vec<VolumeMount>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VolumeMount {
+    name: String,
+    mount_path: String,
+    #[serde(default)]
+    sub_path: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Volume {
+    name: String,
+    #[serde(default)]
+    config_map: Option<ConfigMapVolume>,
+    #[serde(default)]
+    persistent_volume_claim: Option<PvcVolume>,
+    #[serde(default)]
+    empty_dir: Option<IgnoredAny>,
+    #[serde(default, rename = "downwardAPI")]
+    downward_api: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct ConfigMapVolume {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PvcVolume {
+    #[serde(default)]
+    claim_name: String,
+}
+
+/// The kinds of volume a hook-sidecar container can mount.
+enum VolumeSource<'v> {
+    /// The socket directory shared with the launcher.
+    Sockets,
+    /// Pod metadata, for network-binding plugins that ask for device info.
+    NetworkInfo,
+    DownwardApi,
+    ConfigMap(&'v str),
+    Pvc(&'v str),
+    EmptyDir,
+    Other,
+}
+
+impl fmt::Display for VolumeSource<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sockets => f.write_str("the hook socket directory"),
+            Self::NetworkInfo => f.write_str("the network-info downward API volume"),
+            Self::DownwardApi => f.write_str("a downward API volume"),
+            Self::ConfigMap(name) => write!(f, "a second ConfigMap volume, of {name:?}"),
+            Self::Pvc(claim) => write!(f, "a second PVC volume, of {claim:?}"),
+            Self::EmptyDir => f.write_str("an emptyDir volume"),
+            Self::Other => f.write_str("neither a ConfigMap nor a PVC volume"),
+        }
+    }
+}
+
+impl Volume {
+    fn source(&self) -> VolumeSource<'_> {
+        match self {
+            Volume {
+                config_map: Some(config_map),
+                ..
+            } => VolumeSource::ConfigMap(&config_map.name),
+            Volume {
+                persistent_volume_claim: Some(pvc),
+                ..
+            } => VolumeSource::Pvc(&pvc.claim_name),
+            Volume {
+                empty_dir: Some(_), ..
+            } if self.name == SOCKETS_VOLUME => VolumeSource::Sockets,
+            Volume {
+                empty_dir: Some(_), ..
+            } => VolumeSource::EmptyDir,
+            Volume {
+                downward_api: Some(_),
+                ..
+            } if self.name == NETWORK_INFO_VOLUME => VolumeSource::NetworkInfo,
+            Volume {
+                downward_api: Some(_),
+                ..
+            } => VolumeSource::DownwardApi,
+            _ => VolumeSource::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotation::{self, HOOK_SIDECARS_ANNOTATION};
+    use crate::validation::{summary, validate_payload};
+    use rstest::rstest;
+    use serde_json::{json, Value};
+
+    const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";
+    /// What test_data/generate.py gives the renderer as SIDECAR_SHIM_IMAGE.
+    const SHIM: &str = "quay.io/kubevirt/sidecar-shim:v1.7.0";
+    const BINDING: &str = "registry.example.com/network/device-info-binding:v1.0.0";
+    const ATTACKER: &str = "docker.io/attacker/qemu-hook:latest";
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/test_data/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).expect("fixture is JSON")
+    }
+
+    fn evaluate(request: &Value, settings: &Value) -> Verdict {
+        let payload = json!({ "request": request, "settings": settings });
+        validate_payload(&serde_json::to_vec(&payload).expect("serializable"))
+    }
+
+    fn assert_rejected(verdict: &Verdict, fragments: &[&str]) {
+        assert!(
+            !verdict.violations.is_empty(),
+            "expected a rejection, got {verdict:?}"
+        );
+        let message = summary(&verdict.violations);
+        for fragment in fragments {
+            assert!(message.contains(fragment), "{fragment:?} not in: {message}");
+        }
+    }
+
+    fn container_mut<'a>(request: &'a mut Value, name: &str) -> &'a mut Value {
+        request["object"]["spec"]["containers"]
+            .as_array_mut()
+            .expect("containers")
+            .iter_mut()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no container {name}"))
+    }
+
+    fn sidecars_of(request: &Value) -> Vec<RenderedSidecar> {
+        let object = serde_json::to_string(&request["object"]).expect("serializable");
+        let raw = RawValue::from_string(object).expect("JSON");
+        read_launcher_sidecars(&raw)
+            .expect("readable")
+            .expect("a launcher Pod")
+    }
+
+    #[rstest]
+    #[case::gpu_hook("gpu-hook", json!({"allowedImages": [GPU_HOOK]}))]
+    #[case::shim_by_its_real_name("shim-configmap", json!({"allowedImages": [SHIM], "allowConfigMap": true}))]
+    #[case::command("command", json!({"allowedImages": [GPU_HOOK], "allowCommand": true}))]
+    #[case::pvc_shared("pvc-shared", json!({"allowedImages": [GPU_HOOK], "allowPVC": true, "allowSharedComputePath": true}))]
+    #[case::network_binding("network-binding", json!({"allowedImages": [GPU_HOOK, BINDING]}))]
+    #[case::no_sidecar("no-sidecar", json!({}))]
+    fn rendered_pods_allowed(#[case] name: &str, #[case] settings: Value) {
+        let request = fixture(&format!("launcher-pod-create-{name}"));
+        assert_eq!(evaluate(&request, &settings), Verdict::default());
+    }
+
+    #[rstest]
+    #[case::image("gpu-hook", json!({}), &["spec.containers[1] \"hook-sidecar-0\": image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\" (registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0) is not in allowedImages"])]
+    #[case::shim_not_listed("shim-configmap", json!({"allowedImages": [GPU_HOOK], "allowConfigMap": true}), &["image \"quay.io/kubevirt/sidecar-shim:v1.7.0\" (quay.io/kubevirt/sidecar-shim:v1.7.0) is not in allowedImages"])]
+    #[case::shim_setting_plays_no_part("shim-configmap", json!({"sidecarShimImage": SHIM, "allowConfigMap": true}), &["is not in allowedImages"])]
+    #[case::config_map("shim-configmap", json!({"allowedImages": [SHIM]}), &["configMap \"gpu-vm-hooks\" mounts a user script at \"/usr/bin/onDefineDomain\", and allowConfigMap is false"])]
+    #[case::command("command", json!({"allowedImages": [GPU_HOOK]}), &["command [\"/usr/bin/qemu-commandline-hook\", \"--debug\"] replaces the image's entrypoint, and allowCommand is false"])]
+    #[case::pvc("pvc-shared", json!({"allowedImages": [GPU_HOOK]}), &["pvc \"gpu-vm-efivars\" mounts user data in the sidecar, and allowPVC is false", "allowSharedComputePath is false"])]
+    #[case::compute_mount("pvc-shared", json!({"allowedImages": [GPU_HOOK], "allowPVC": true}), &["pvc.sharedComputePath \"/var/run/kubevirt-private/efivars\" mounts user data in the compute container, and allowSharedComputePath is false"])]
+    #[case::network_binding("network-binding", json!({"allowedImages": [GPU_HOOK]}), &["\"hook-sidecar-1\": image \"registry.example.com/network/device-info-binding:v1.0.0\""])]
+    fn rendered_pods_rejected(
+        #[case] name: &str,
+        #[case] settings: Value,
+        #[case] fragments: &[&str],
+    ) {
+        let request = fixture(&format!("launcher-pod-create-{name}"));
+        let verdict = evaluate(&request, &settings);
+        assert_rejected(&verdict, fragments);
+        assert!(verdict.warnings.is_empty(), "{verdict:?}");
+    }
+
+    const ARGS_KEY: &str = "qemu-commandline.hooks.example.com/args";
+
+    /// Profiles apply to Pods as to annotations, reading the annotations KubeVirt copied from the
+    /// VMI onto the Pod.
+    #[rstest]
+    #[case::satisfied(json!([["--version", "v1alpha3"]]), "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+", None)]
+    #[case::args(json!([["--version", "v1alpha2"]]), ".*", Some("args[1] \"v1alpha3\" does not match \"v1alpha2\""))]
+    #[case::annotation(json!([["--version", "v1alpha3"]]), "-S", Some("annotation \"qemu-commandline.hooks.example.com/args\""))]
+    fn profiles_apply_to_pods(
+        #[case] args: Value,
+        #[case] pattern: &str,
+        #[case] rejection: Option<&str>,
+    ) {
+        let settings = json!({
+            "allowedImages": [GPU_HOOK],
+            "sidecarProfiles": [{"image": GPU_HOOK, "args": args, "annotations": {ARGS_KEY: pattern}}],
+        });
+        let verdict = evaluate(&fixture("launcher-pod-create-gpu-hook"), &settings);
+        match rejection {
+            None => assert_eq!(verdict, Verdict::default()),
+            Some(fragment) => assert_rejected(
+                &verdict,
+                &["\"hook-sidecar-0\": sidecarProfiles[0]", fragment],
+            ),
+        }
+    }
+
+    /// Each rendered container turns back into the entry of the annotation it was rendered from
+    /// (which KubeVirt copies onto the Pod), the image aside where KubeVirt put in the shim.
+    #[rstest]
+    #[case("gpu-hook")]
+    #[case("shim-configmap")]
+    #[case("command")]
+    #[case("pvc-shared")]
+    #[case("network-binding")]
+    fn containers_are_the_annotation_entries(#[case] name: &str) {
+        let request = fixture(&format!("launcher-pod-create-{name}"));
+        let value = request["object"]["metadata"]["annotations"][HOOK_SIDECARS_ANNOTATION]
+            .as_str()
+            .expect("KubeVirt copies the VMI's annotations onto the Pod");
+        let entries = annotation::decode(value).expect("decodable");
+        let rendered = sidecars_of(&request);
+        assert!(rendered.len() >= entries.len());
+        for (index, (entry, rendered)) in entries.iter().zip(&rendered).enumerate() {
+            assert_eq!(rendered.container, format!("hook-sidecar-{index}"));
+            assert!(rendered.foreign_mounts.is_empty(), "{rendered:?}");
+            let expected = HookSidecar {
+                image: Some(entry.explicit_image().unwrap_or(SHIM).to_owned()),
+                image_pull_policy: None,
+                ..entry.clone()
+            };
+            assert_eq!(rendered.sidecar, expected);
+        }
+    }
+
+    #[rstest]
+    #[case::no_labels(fixture("pod-create"))]
+    #[case::other_labels({
+        let mut request = fixture("launcher-pod-create-gpu-hook");
+        request["object"]["metadata"]["labels"] = json!({"kubevirt.io": "virt-handler", "app": "x"});
+        request
+    })]
+    #[case::null_labels({
+        let mut request = fixture("launcher-pod-create-gpu-hook");
+        request["object"]["metadata"]["labels"] = Value::Null;
+        request
+    })]
+    // The spec of a Pod that is not a launcher is not decoded at all.
+    #[case::unreadable_spec_of_another_pod({
+        let mut request = fixture("pod-create");
+        request["object"]["spec"] = json!({"containers": 5});
+        request
+    })]
+    fn other_pods_accepted(#[case] request: Value) {
+        assert_eq!(evaluate(&request, &json!({})), Verdict::default());
+    }
+
+    #[rstest]
+    #[case::containers_not_a_list(json!({"containers": 5}), "cannot read the Pod: cannot read spec")]
+    #[case::volumes_not_a_list(json!({"containers": [{"name": "hook-sidecar-0", "image": GPU_HOOK}], "volumes": {}}), "cannot read spec.volumes")]
+    #[case::nameless_container(json!({"containers": [{"image": GPU_HOOK}]}), "missing field `name`")]
+    fn unreadable_launcher_pods_rejected(#[case] spec: Value, #[case] fragment: &str) {
+        let mut request = fixture("launcher-pod-create-gpu-hook");
+        request["object"]["spec"] = spec;
+        assert_rejected(
+            &evaluate(&request, &json!({"allowedImages": [GPU_HOOK]})),
+            &[fragment],
+        );
+    }
+
+    #[rstest]
+    #[case::host_path(json!({"name": "host", "hostPath": {"path": "/"}}), "/host", "mounts the volume \"host\" (neither a ConfigMap nor a PVC volume) at \"/host\": KubeVirt renders no such mount")]
+    #[case::empty_dir(json!({"name": "scratch", "emptyDir": {}}), "/usr/bin", "(an emptyDir volume) at \"/usr/bin\"")]
+    #[case::sockets_elsewhere(json!(null), "/usr/bin", "mounts the volume \"hook-sidecar-sockets\" (the hook socket directory) at \"/usr/bin\"")]
+    #[case::undefined(json!({"name": "elsewhere"}), "/x", "")]
+    fn mounts_kubevirt_never_renders_rejected(
+        #[case] volume: Value,
+        #[case] path: &str,
+        #[case] fragment: &str,
+    ) {
+        let mut request = fixture("launcher-pod-create-gpu-hook");
+        let name = volume["name"]
+            .as_str()
+            .unwrap_or("hook-sidecar-sockets")
+            .to_owned();
+        if volume["name"] == "elsewhere" {
+            // A mount of a volume the Pod does not define.
+        } else if !volume.is_null() {
+            request["object"]["spec"]["volumes"]
+                .as_array_mut()
+                .expect("volumes")
+                .push(volume);
+        }
+        container_mut(&mut request, "hook-sidecar-0")["volumeMounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(json!({"name": name, "mountPath": path}));
+        let fragment = if fragment.is_empty() {
+            "mounts the volume \"elsewhere\", which the Pod does not define"
+        } else {
+            fragment
+        };
+        assert_rejected(
+            &evaluate(&request, &json!({"allowedImages": [GPU_HOOK]})),
+            &[fragment],
+        );
+    }
+
+    #[test]
+    fn a_second_config_map_is_not_what_kubevirt_renders() {
+        let mut request = fixture("launcher-pod-create-shim-configmap");
+        request["object"]["spec"]["volumes"]
+            .as_array_mut()
+            .expect("volumes")
+            .push(json!({"name": "more", "configMap": {"name": "more"}}));
+        container_mut(&mut request, "hook-sidecar-0")["volumeMounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(json!({"name": "more", "mountPath": "/usr/bin/preCloudInitIso", "subPath": "x"}));
+        let settings = json!({"allowedImages": [SHIM], "allowConfigMap": true});
+        assert_rejected(
+            &evaluate(&request, &settings),
+            &["a second ConfigMap volume, of \"more\""],
+        );
+    }
+
+    #[rstest]
+    #[case::image_swapped("launcher-pod-update-image-swap", json!({"allowedImages": [GPU_HOOK]}), Err(format!("\"hook-sidecar-0\": image \"{ATTACKER}\" ({ATTACKER}) is not in allowedImages")))]
+    #[case::image_swapped_to_an_allowed_one("launcher-pod-update-image-swap", json!({"allowedImages": [GPU_HOOK, ATTACKER]}), Ok(0))]
+    #[case::unchanged_and_allowed("launcher-pod-update-unchanged", json!({"allowedImages": [GPU_HOOK]}), Ok(0))]
+    #[case::unchanged_but_revoked("launcher-pod-update-unchanged", json!({}), Ok(1))]
+    #[case::label_removed("launcher-pod-update-removes-label", json!({"allowedImages": [GPU_HOOK]}), Err("removes the label kubevirt.io=virt-launcher from a launcher Pod with hook sidecars (hook-sidecar-0)".to_owned()))]
+    fn updates(
+        #[case] name: &str,
+        #[case] settings: Value,
+        #[case] expected: Result<usize, String>,
+    ) {
+        let verdict = evaluate(&fixture(name), &settings);
+        match expected {
+            Ok(warnings) => {
+                assert!(verdict.violations.is_empty(), "{verdict:?}");
+                assert_eq!(verdict.warnings.len(), warnings, "{verdict:?}");
+                if warnings > 0 {
+                    assert!(verdict.warnings[0]
+                        .contains("\"hook-sidecar-0\" is unchanged by this update"));
+                    assert!(verdict.warnings[0].contains("is not in allowedImages"));
+                }
+            }
+            Err(fragment) => assert_rejected(&verdict, &[&fragment]),
+        }
+    }
+
+    /// The unchanged-container exemption is per container: an UPDATE that changes one sidecar
+    /// and leaves a revoked one alone is judged on the change.
+    #[test]
+    fn only_unchanged_containers_are_exempt() {
+        let mut request = fixture("launcher-pod-update-unchanged");
+        request["oldObject"] = fixture("launcher-pod-create-network-binding")["object"].clone();
+        request["object"] = request["oldObject"].clone();
+        container_mut(&mut request, "hook-sidecar-1")["image"] = json!(ATTACKER);
+        let verdict = evaluate(&request, &json!({"allowedImages": [BINDING]}));
+        assert_rejected(
+            &verdict,
+            &["\"hook-sidecar-1\": image \"docker.io/attacker/qemu-hook:latest\""],
+        );
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+        assert_eq!(verdict.warnings.len(), 1, "{verdict:?}");
+        assert!(verdict.warnings[0].contains("\"hook-sidecar-0\" is unchanged"));
+    }
+
+    #[test]
+    fn a_launcher_without_sidecars_may_lose_its_label() {
+        let mut request = fixture("launcher-pod-update-removes-label");
+        let old = fixture("launcher-pod-create-no-sidecar")["object"].clone();
+        let mut new = old.clone();
+        new["metadata"]["labels"]
+            .as_object_mut()
+            .expect("labels")
+            .remove(LAUNCHER_LABEL_KEY);
+        (request["oldObject"], request["object"]) = (old, new);
+        assert_eq!(evaluate(&request, &json!({})), Verdict::default());
+    }
+
+    #[test]
+    fn invalid_settings_reject_only_launcher_pods_with_sidecars() {
+        let settings = json!({"allowedImages": ["Not An Image"]});
+        assert_rejected(
+            &evaluate(&fixture("launcher-pod-create-gpu-hook"), &settings),
+            &["invalid policy settings"],
+        );
+        assert_eq!(
+            evaluate(&fixture("pod-create"), &settings),
+            Verdict::default()
+        );
+    }
+
+    #[test]
+    fn a_duplicated_launcher_label_is_rejected() {
+        let text = r#"{"metadata":{"labels":{"kubevirt.io":"virt-launcher","kubevirt.io":"x"}}}"#;
+        let raw = RawValue::from_string(text.to_owned()).expect("JSON");
+        let error = read_launcher_sidecars(&raw).expect_err("ambiguous");
+        assert!(error.contains("twice"), "{error}");
+    }
+}

@@ -1,0 +1,130 @@
+// kubevirt-render renders virt-launcher Pods with KubeVirt's own template service, so that the
+// policy's Pod check is tested against the Pods virt-controller really creates.
+//
+// It reads JSON lines on stdin, each {"vmi": <VirtualMachineInstance>, "kubevirtConfiguration":
+// <KubeVirtConfiguration>, "configMaps": ["name", ...], "persistentVolumeClaims": [<PVC>, ...]}
+// (the ConfigMaps and the claims of the VMI's volumes that exist), and writes one JSON line per input:
+// {"pod": <Pod>} or {"error": "..."}. The sidecar-shim image is whatever SIDECAR_SHIM_IMAGE says,
+// as for virt-controller.
+//
+// The template service is built as virt-controller builds it (pkg/virt-controller/watch/
+// application.go, v1.7.0, lines 664-685): the annotation's sidecars and the network-binding
+// plugins' sidecars, each through its own sidecar creator. The clients are KubeVirt's fakes, as in
+// its own template_test.go (v1.7.0, lines 117-177): the renderer only reads ConfigMaps (to name
+// the volume) and NetworkAttachmentDefinitions from them.
+//go:debug randseednop=0
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+
+	"go.uber.org/mock/gomock"
+	k8sv1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
+	v1 "kubevirt.io/api/core/v1"
+	"kubevirt.io/client-go/kubecli"
+	fakenetworkclient "kubevirt.io/client-go/networkattachmentdefinitionclient/fake"
+
+	"kubevirt.io/kubevirt/pkg/hooks"
+	"kubevirt.io/kubevirt/pkg/network/netbinding"
+	"kubevirt.io/kubevirt/pkg/testutils"
+	"kubevirt.io/kubevirt/pkg/virt-controller/services"
+)
+
+type input struct {
+	VMI                    v1.VirtualMachineInstance     `json:"vmi"`
+	KubeVirtConfiguration  v1.KubeVirtConfiguration      `json:"kubevirtConfiguration"`
+	ConfigMaps             []string                      `json:"configMaps"`
+	PersistentVolumeClaims []k8sv1.PersistentVolumeClaim `json:"persistentVolumeClaims"`
+}
+
+type output struct {
+	Pod   *k8sv1.Pod `json:"pod,omitempty"`
+	Error string     `json:"error,omitempty"`
+}
+
+// reporter lets gomock fail loudly outside of `go test`.
+type reporter struct{}
+
+func (reporter) Errorf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (reporter) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+
+func render(in input) (*k8sv1.Pod, error) {
+	ctrl := gomock.NewController(reporter{})
+	virtClient := kubecli.NewMockKubevirtClient(ctrl)
+	k8sClient := k8sfake.NewSimpleClientset()
+	for _, name := range in.ConfigMaps {
+		cm := &k8sv1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: in.VMI.Namespace}}
+		if _, err := k8sClient.CoreV1().ConfigMaps(in.VMI.Namespace).Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	virtClient.EXPECT().CoreV1().Return(k8sClient.CoreV1()).AnyTimes()
+	virtClient.EXPECT().NetworkClient().Return(fakenetworkclient.NewSimpleClientset()).AnyTimes()
+
+	config, _, _ := testutils.NewFakeClusterConfigUsingKVConfig(&in.KubeVirtConfiguration)
+	pvcCache := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	for i := range in.PersistentVolumeClaims {
+		if err := pvcCache.Add(&in.PersistentVolumeClaims[i]); err != nil {
+			return nil, err
+		}
+	}
+	svc := services.NewTemplateService("quay.io/kubevirt/virt-launcher:v1.7.0",
+		240,
+		"/var/run/kubevirt",
+		"/var/run/kubevirt-ephemeral-disks",
+		"/var/run/kubevirt/container-disks",
+		v1.HotplugDiskDir,
+		"",
+		pvcCache,
+		virtClient,
+		config,
+		107,
+		"quay.io/kubevirt/virt-exportserver:v1.7.0",
+		cache.NewStore(cache.MetaNamespaceKeyFunc),
+		cache.NewStore(cache.MetaNamespaceKeyFunc),
+		services.WithSidecarCreator(
+			func(vmi *v1.VirtualMachineInstance, _ *v1.KubeVirtConfiguration) (hooks.HookSidecarList, error) {
+				return hooks.UnmarshalHookSidecarList(vmi)
+			}),
+		services.WithSidecarCreator(netbinding.NetBindingPluginSidecarList),
+		services.WithNetBindingPluginMemoryCalculator(netbinding.MemoryCalculator{}),
+	)
+	return svc.RenderLaunchManifest(&in.VMI)
+}
+
+func main() {
+	// The template service jitters virt-launcher's --qemu-timeout with math/rand (template.go
+	// v1.7.0, 307-311): a fixed seed keeps the rendered fixtures reproducible.
+	rand.Seed(1)
+	scanner := bufio.NewScanner(os.Stdin)
+	scanner.Buffer(make([]byte, 1<<20), 16<<20)
+	encoder := json.NewEncoder(os.Stdout)
+	for scanner.Scan() {
+		var in input
+		var out output
+		if err := json.Unmarshal(scanner.Bytes(), &in); err != nil {
+			out.Error = "cannot read the input line: " + err.Error()
+		} else if pod, err := render(in); err != nil {
+			out.Error = err.Error()
+		} else {
+			out.Pod = pod
+		}
+		if err := encoder.Encode(out); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	if err := scanner.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
