@@ -114,6 +114,16 @@ release: push
 	$$(hack/go-tool.sh helm) push $(TARGET_DIR)/chart/$(POLICY_NAME)-$(VERSION).tgz oci://$(REGISTRY)/charts
 	@echo "install: helm install $(POLICY_NAME) oci://$(REGISTRY)/charts/$(POLICY_NAME) --version $(VERSION) -n cattle-kubewarden-system --set registry=$(REGISTRY)"
 
+# Context-aware mode: the wasm module reading the Setting through the in-repo host's
+# kubernetes/get_resource from a real kube-apiserver; its cost and time to enforcement.
+.PHONY: context-aware-tests
+context-aware-tests: deps
+	cargo test -p policy-host --test context_aware
+
+.PHONY: context-aware-bench
+context-aware-bench: deps
+	cargo bench -p policy-host --profile host --bench context_aware
+
 .PHONY: fmt
 fmt:
 	cargo fmt --all -- --check

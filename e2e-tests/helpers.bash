@@ -59,3 +59,19 @@ real_kwctl() {
 verdict_of() {
   jq -S '{allowed, code: .status.code, message: .status.message, warnings, patchType, patch}' <<<"$1"
 }
+
+OTHER_HOOK="registry.example.com/kubevirt-hooks/other:v1"
+
+# Context-aware settings with list mode $1 (default union).
+context_aware_settings() {
+  echo "{\"harvesterSetting\": {\"name\": \"whitelisted-sidecars\", \"listMode\": \"${1:-union}\"}}"
+}
+
+# kwctl run on the annotated module, the Setting granted, answers replayed from the session
+# e2e-tests/sessions/$1.yml; stdout in $output, stderr in $stderr.
+kwrun_context_aware() {
+  local session="$BATS_TEST_DIRNAME/sessions/$1.yml"
+  shift
+  run --separate-stderr "${KWCTL:-kwctl}" run "$ANNOTATED_POLICY" --allow-context-aware \
+    --replay-host-capabilities-interactions "$session" "$@"
+}

@@ -26,4 +26,10 @@ else
 fi
 export KWCTL
 
+# Context-aware mode needs the metadata in the module (--allow-context-aware grants what it
+# declares): annotate it with the host under test, as a release does with kwctl.
+export ANNOTATED_POLICY="$target_dir/wasm32-wasip1/release/hook_sidecar_policy.annotated.wasm"
+rm -f "$ANNOTATED_POLICY"
+"$KWCTL" annotate "$POLICY" --metadata-path policy-metadata.yml --output-path "$ANNOTATED_POLICY"
+
 bats "$@" e2e-tests/*.bats

@@ -215,6 +215,8 @@ impl<'a> AllowList<'a> {
 pub struct LazyAllowList<'a> {
     entries: &'a [String],
     parsed: Vec<OnceCell<Result<AllowedImage<'a>, EntryError>>>,
+    /// Entries parsed elsewhere and known valid: a Harvester Setting's, in context-aware mode.
+    added: Vec<AllowedImage<'a>>,
 }
 
 impl<'a> LazyAllowList<'a> {
@@ -222,6 +224,7 @@ impl<'a> LazyAllowList<'a> {
         Self {
             entries,
             parsed: entries.iter().map(|_| OnceCell::new()).collect(),
+            added: Vec::new(),
         }
     }
 
@@ -238,7 +241,13 @@ impl<'a> LazyAllowList<'a> {
                 Err(error) => return Err(format!("allowedImages[{index}] {entry:?}: {error}")),
             }
         }
-        Ok(None)
+        Ok(self.added.iter().find(|entry| entry.allows(image)))
+    }
+}
+
+impl<'a> Extend<AllowedImage<'a>> for LazyAllowList<'a> {
+    fn extend<I: IntoIterator<Item = AllowedImage<'a>>>(&mut self, entries: I) {
+        self.added.extend(entries);
     }
 }
 

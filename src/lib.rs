@@ -4,6 +4,7 @@
 
 pub mod allowlist;
 pub mod annotation;
+pub mod context_aware;
 pub mod harvester_setting;
 pub mod objects;
 pub mod pod;

@@ -33,6 +33,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::annotation::{ConfigMapSource, HookSidecar, PvcSource};
+use crate::context_aware::{self, SettingSource};
 use crate::objects::{read_annotation_keys, AnnotationLocation, GroupVersionKind};
 use crate::profiles::AnnotationLookup;
 use crate::rules::{annotations_read, sidecar_violations, Sidecar};
@@ -93,6 +94,7 @@ pub type LauncherSidecars = Result<Option<Vec<RenderedSidecar>>, String>;
 /// reading of its labels.
 pub fn check(
     settings: Option<&RawValue>,
+    setting_source: &dyn SettingSource,
     operation: &str,
     object: Option<&RawValue>,
     old_object: Option<&RawValue>,
@@ -119,7 +121,7 @@ pub fn check(
         Some(settings) => settings::decode_slice(settings.get().as_bytes()),
         None => Ok(Settings::default()),
     };
-    let rules = match settings
+    let mut rules = match settings
         .as_ref()
         .map_err(String::clone)
         .and_then(Settings::rules)
@@ -127,14 +129,29 @@ pub fn check(
         Ok(rules) => rules,
         Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
     };
+    // Context-aware mode, as for the annotation: the Setting read once, for these sidecars.
+    let setting = settings
+        .as_ref()
+        .ok()
+        .and_then(|settings| context_aware::lookup(settings, setting_source));
+    let mut outcome = context_aware::SettingOutcome::default();
+    if let Some((reference, lookup)) = &setting {
+        outcome = context_aware::apply_setting(&mut rules, reference, lookup);
+    }
     let annotations = match read_profile_annotations(&rules, object, &sidecars) {
         Ok(annotations) => annotations,
         Err(e) => return Verdict::rejection(format!("cannot read the Pod: {e}")),
     };
-    let mut verdict = Verdict::default();
+    let mut verdict = Verdict {
+        violations: Vec::new(),
+        warnings: outcome.warnings,
+    };
     let mut old: Option<Vec<RenderedSidecar>> = None;
     for sidecar in &sidecars {
-        let reasons = rendered_sidecar_violations(&rules, sidecar, &annotations);
+        let mut reasons = rendered_sidecar_violations(&rules, sidecar, &annotations);
+        if let Some(failure) = &outcome.failure {
+            reasons.insert(0, failure.clone());
+        }
         if reasons.is_empty() {
             continue;
         }

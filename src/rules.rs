@@ -96,7 +96,12 @@ pub fn sidecar_violations(
         Ok((written, image)) => {
             match rules.allowed_images.find(&image) {
                 Ok(Some(_)) => {}
-                Ok(None) => reasons.push(format!("{written} ({image}) is not in allowedImages")),
+                Ok(None) => reasons.push(match rules.setting_name {
+                    Some(setting) => format!(
+                        "{written} ({image}) is not in allowedImages nor in Setting {setting:?}"
+                    ),
+                    None => format!("{written} ({image}) is not in allowedImages"),
+                }),
                 Err(e) => reasons.push(format!("invalid policy settings: {e}")),
             }
             Some((written, image))

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::allowlist::{AllowList, LazyAllowList};
+use crate::harvester_setting::ListMode;
 use crate::profiles::Profiles;
 use crate::reference::ImageReference;
 
@@ -41,6 +42,31 @@ pub struct Settings {
     /// Reject an allowed image that no profile governs.
     #[serde(default)]
     pub profiles_required: bool,
+    /// Context-aware mode: also allow the entries of this Harvester Setting, read at admission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harvester_setting: Option<HarvesterSettingRef>,
+}
+
+/// Which Harvester Setting (`harvesterhci.io/v1beta1`, cluster-scoped) adds entries to
+/// `allowedImages`, and how its `default` and `value` combine. The name is required: a form that
+/// writes only `listMode` must not turn the mode on for a Setting nobody named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HarvesterSettingRef {
+    pub name: String,
+    #[serde(default)]
+    pub list_mode: ListMode,
+}
+
+/// A Kubernetes object name (RFC 1123 subdomain): what the API server accepts for a Setting.
+fn is_object_name(name: &str) -> bool {
+    let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            label.starts_with(alphanumeric)
+                && label.ends_with(alphanumeric)
+                && label.chars().all(|c| alphanumeric(c) || c == '-')
+        })
 }
 
 /// The settings in the form the checks use. Profiles are read, but their patterns are compiled
@@ -56,6 +82,8 @@ pub struct SidecarRules<'a> {
     pub require_registry: bool,
     pub profiles: Profiles,
     pub profiles_required: bool,
+    /// The Harvester Setting whose entries were added to `allowed_images` (context-aware mode).
+    pub setting_name: Option<&'a str>,
 }
 
 impl Settings {
@@ -96,6 +124,15 @@ impl Settings {
                 })
                 .ok(),
         };
+        if let Some(setting) = &self.harvester_setting {
+            if !is_object_name(&setting.name) {
+                problems.push(format!(
+                    "harvesterSetting.name {:?}: not a Kubernetes object name \
+                     (lower-case letters, digits, '-' and '.', at most 253 characters)",
+                    setting.name
+                ));
+            }
+        }
         if self.allow_shared_compute_path && !self.allow_pvc {
             problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());
         }
@@ -115,6 +152,7 @@ impl Settings {
             require_registry: self.require_registry,
             profiles,
             profiles_required: self.profiles_required,
+            setting_name: None,
         })
     }
 }
@@ -169,6 +207,8 @@ mod tests {
     #[case(json!({"requireRegistry": true, "allowedImages": ["busybox:1.36", "[fd00::10]:5000/hooks/*"]}))]
     #[case(json!({"sidecarProfiles": [], "profilesRequired": true}))]
     #[case(json!({"sidecarProfiles": [{"image": "ghcr.io/org/*", "args": [[], ["--version", "v1alpha[23]"]], "command": [["/hook"]], "annotations": {"smbios.vm.kubevirt.io/baseBoardManufacturer": "[A-Za-z ]{1,32}"}, "requiredAnnotations": ["smbios.vm.kubevirt.io/baseBoardManufacturer"]}]}))]
+    #[case(json!({"harvesterSetting": {"name": "whitelisted-sidecars", "listMode": "effective"}}))]
+    #[case(json!({"harvesterSetting": {"name": "my.sidecars-2", "listMode": "union"}}))]
     fn accepts(#[case] settings: serde_json::Value) {
         parse_and_validate(&settings).expect("valid settings");
     }
@@ -194,9 +234,37 @@ mod tests {
     #[case(json!({"sidecarProfiles": [{"image": "a", "Args": [[]]}]}), "sidecarProfiles[0]: unknown field `Args`")]
     #[case(json!({"sidecarProfiles": [{"image": "a", "command": []}]}), "sidecarProfiles[0].command: an empty list of alternatives")]
     #[case(json!({"sidecarProfiles": [{"image": "a:1:*"}]}), "sidecarProfiles[0].image \"a:1:*\": `repo:*` takes a repository")]
+    #[case(json!({"harvesterSetting": {"name": "s", "listMode": "Union"}}), "unknown variant `Union`")]
+    #[case(json!({"harvesterSetting": {"listMode": "union"}}), "missing field `name`")]
+    #[case(json!({"harvesterSetting": {"name": "s", "nam": "x"}}), "unknown field `nam`")]
+    #[case(json!({"harvesterSetting": "whitelisted-sidecars"}), "invalid type")]
+    #[case(json!({"harvesterSetting": {"name": ""}}), "harvesterSetting.name \"\": not a Kubernetes object name")]
+    #[case(json!({"harvesterSetting": {"name": "Whitelisted"}}), "harvesterSetting.name \"Whitelisted\"")]
+    #[case(json!({"harvesterSetting": {"name": "a..b"}}), "harvesterSetting.name \"a..b\"")]
+    #[case(json!({"harvesterSetting": {"name": "-a"}}), "harvesterSetting.name \"-a\"")]
     fn refuses(#[case] settings: serde_json::Value, #[case] message: &str) {
         let error = parse_and_validate(&settings).expect_err("invalid settings");
         assert!(error.contains(message), "{settings}: {error}");
+    }
+
+    #[test]
+    fn list_mode_defaults_to_union() {
+        let settings =
+            parse_and_validate(&json!({"harvesterSetting": {"name": "whitelisted-sidecars"}}))
+                .expect("valid");
+        assert_eq!(
+            settings.harvester_setting,
+            Some(HarvesterSettingRef {
+                name: "whitelisted-sidecars".into(),
+                list_mode: ListMode::Union,
+            })
+        );
+        assert_eq!(
+            parse_and_validate(&json!({}))
+                .expect("valid")
+                .harvester_setting,
+            None
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::annotation::{self, HookSidecar};
+use crate::context_aware::{self, PolicyServer, SettingSource};
 use crate::objects::{
     annotation_locations, read_annotation_keys, read_annotations, AnnotationLocation,
     GroupVersionKind,
@@ -158,8 +159,15 @@ fn shortened(text: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
-/// Evaluates the raw `validate` payload.
+/// Evaluates the raw `validate` payload; a Setting named by `harvesterSetting` is read from
+/// policy-server.
 pub fn validate_payload(payload: &[u8]) -> Verdict {
+    validate_payload_with(payload, &PolicyServer)
+}
+
+/// Evaluates the raw `validate` payload, reading a Setting named by `harvesterSetting` from
+/// `setting_source`.
+pub fn validate_payload_with(payload: &[u8], setting_source: &dyn SettingSource) -> Verdict {
     let payload: ValidationPayload = match serde_json::from_slice(payload) {
         Ok(payload) => payload,
         Err(e) => return Verdict::rejection(format!("cannot read the validation request: {e}")),
@@ -171,6 +179,7 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     if pod::is_pod(&request.kind) {
         return pod::check(
             payload.settings,
+            setting_source,
             &request.operation,
             request.object,
             request.old_object,
@@ -203,7 +212,7 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
         (true, Some(settings)) => settings::decode_slice(settings.get().as_bytes()),
         (true, None) => Ok(Settings::default()),
     };
-    let rules = match settings
+    let mut rules = match settings
         .as_ref()
         .map_err(String::clone)
         .and_then(Settings::request_rules)
@@ -211,6 +220,16 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
         Ok(rules) => rules,
         Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
     };
+    // Context-aware mode: the Setting is read for a request with sidecars only, once.
+    let setting = settings
+        .as_ref()
+        .ok()
+        .filter(|_| has_sidecars)
+        .and_then(|settings| context_aware::lookup(settings, setting_source));
+    let mut outcome = context_aware::SettingOutcome::default();
+    if let Some((reference, lookup)) = &setting {
+        outcome = context_aware::apply_setting(&mut rules, reference, lookup);
+    }
     // What the profiles governing each location's sidecars read beside them.
     let keys = annotations_read_at(&rules, &decoded);
     let new_others = match read_profile_annotations(object, locations, &keys) {
@@ -226,10 +245,27 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
             .ok(),
         _ => None,
     };
-    let mut verdict = Verdict::default();
+    let mut verdict = Verdict {
+        violations: Vec::new(),
+        warnings: outcome.warnings,
+    };
     for (index, location) in locations.iter().enumerate() {
         let new = LocationFingerprint::of(&new_values, &new_others, &keys, index);
         let mut checked = check_location(&rules, kind, location, &decoded[index], &new);
+        // A Setting that cannot be read leaves every sidecar undecided: rejected, or warned
+        // about at a location the update leaves unchanged.
+        if let (Some(reason), Some(Ok(sidecars))) = (&outcome.failure, &decoded[index]) {
+            if !sidecars.is_empty() {
+                checked.violations.insert(
+                    0,
+                    Violation {
+                        location: location.to_string(),
+                        entry: None,
+                        reason: reason.clone(),
+                    },
+                );
+            }
+        }
         let old = old
             .as_ref()
             .map(|(values, others)| LocationFingerprint::of(values, others, &keys, index));

@@ -2,10 +2,12 @@
 
 use std::collections::BTreeSet;
 
+use hook_sidecar_policy::context_aware::{SETTING_API_VERSION, SETTING_KIND};
+use hook_sidecar_policy::harvester_setting::ListMode;
 use hook_sidecar_policy::objects::{annotation_locations, GroupVersionKind};
 use hook_sidecar_policy::pod::is_pod;
 use hook_sidecar_policy::profiles::SidecarProfile;
-use hook_sidecar_policy::settings::{parse_and_validate, Settings};
+use hook_sidecar_policy::settings::{parse_and_validate, HarvesterSettingRef, Settings};
 use serde_yaml::Value;
 
 fn yaml(path: &str) -> Value {
@@ -338,10 +340,12 @@ fn every_shipped_policy_has_the_metadata_rules_and_equivalent_matching() {
 }
 
 /// Every `variable` of the questions, subquestions included (the fields of a list's items,
-/// `sequence_questions`, are not settings: see `profile_questions_are_the_profile_fields`).
+/// `sequence_questions`, are not settings: see `profile_questions_are_the_profile_fields`);
+/// `a.b`, a key of a nested setting, as `a`.
 fn question_variables(questions: &Value, into: &mut BTreeSet<String>) {
     for question in questions.as_sequence().expect("questions is a list") {
-        into.insert(str_of(&question["variable"], "variable").to_owned());
+        let variable = str_of(&question["variable"], "variable");
+        into.insert(variable.split('.').next().unwrap_or(variable).to_owned());
         if let Some(sub) = question.get("subquestions") {
             question_variables(sub, into);
         }
@@ -414,7 +418,10 @@ fn the_form_defaults_are_valid_settings() {
         let variable = str_of(&q["variable"], "variable").to_owned();
         let default: serde_json::Value =
             serde_json::to_value(&q["default"]).expect("JSON-compatible default");
-        settings.insert(variable, default);
+        // null in the form (sidecarShimImage, harvesterSetting.*): not written.
+        if !default.is_null() {
+            settings.insert(variable, default);
+        }
     }
     let items = &question(&questions["questions"], "sidecarProfiles")["sequence_questions"];
     let mut profile = serde_json::Map::new();
@@ -427,7 +434,6 @@ fn the_form_defaults_are_valid_settings() {
         "sidecarProfiles".into(),
         vec![serde_json::Value::Object(profile)].into(),
     );
-    settings.remove("sidecarShimImage"); // null in the form: not written
     parse_and_validate(&serde_json::Value::Object(settings)).expect("valid settings");
 }
 
@@ -437,6 +443,10 @@ fn questions_are_exactly_the_settings() {
     question_variables(&yaml("questions-ui.yml")["questions"], &mut variables);
     let settings = Settings {
         sidecar_shim_image: Some("quay.io/kubevirt/sidecar-shim:v1.4.0".into()),
+        harvester_setting: Some(HarvesterSettingRef {
+            name: "whitelisted-sidecars".into(),
+            list_mode: ListMode::Union,
+        }),
         ..Settings::default()
     };
     let keys: BTreeSet<String> = serde_json::to_value(settings)
@@ -482,10 +492,21 @@ fn metadata_has_every_annotation() {
         ["info", "low", "medium", "high", "critical"].contains(&severity),
         "severity {severity:?} is not one the audit scanner knows"
     );
+}
+
+/// Context-aware mode reads exactly one kind, the one the code asks policy-server for, through
+/// the one host capability it calls.
+#[test]
+fn metadata_declares_the_setting_it_reads() {
+    let metadata = yaml("policy-metadata.yml");
+    let expected: Value = serde_yaml::from_str(&format!(
+        "[{{apiVersion: {SETTING_API_VERSION}, kind: {SETTING_KIND}}}]"
+    ))
+    .expect("YAML");
+    assert_eq!(metadata["contextAwareResources"], expected);
     assert_eq!(
-        metadata["contextAwareResources"],
-        Value::Sequence(Vec::new()),
-        "the policy reads no cluster resources"
+        metadata["hostCapabilities"],
+        serde_yaml::from_str::<Value>("[kubernetes/get_resource]").expect("YAML")
     );
 }
 
@@ -558,12 +579,10 @@ fn artifacthub_fields_follow_the_metadata() {
         str_of(&artifacthub["provider"]["name"], "provider"),
         "kubewarden"
     );
-    // A non-context-aware policy has no contextAwareResources annotation: the Rancher UI marks
-    // every policy that has one, even "[]", as context aware.
-    assert!(
-        artifacthub["annotations"]
-            .get("kubewarden/contextAwareResources")
-            .is_none(),
-        "kubewarden/contextAwareResources on a policy that reads no cluster resources"
+    // kwctl writes the annotation when contextAwareResources is not empty (the Rancher UI then
+    // shows the policy as context aware).
+    assert_eq!(
+        embedded(&artifacthub, "kubewarden/contextAwareResources"),
+        metadata["contextAwareResources"]
     );
 }

@@ -15,7 +15,7 @@ use wasmtime_provider::wasmtime::{Cache, CacheConfig, Config, Engine};
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 use crate::admission::{request_uid, AdmissionResponse, ValidationResponse};
-use crate::callbacks::host_callback;
+use crate::callbacks::HostCapabilities;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -24,6 +24,7 @@ pub struct PolicyHost {
     pre: WasmtimeEngineProviderPre,
     deadlines: EpochDeadlines,
     timeout: Duration,
+    capabilities: Arc<HostCapabilities>,
     _ticker: EpochTicker,
 }
 
@@ -100,8 +101,15 @@ impl PolicyHost {
             pre,
             deadlines,
             timeout,
+            capabilities: Arc::new(HostCapabilities::default()),
             _ticker: EpochTicker::start(engine),
         })
+    }
+
+    /// Offers `capabilities` to every instance made from now on.
+    pub fn with_capabilities(mut self, capabilities: HostCapabilities) -> Self {
+        self.capabilities = Arc::new(capabilities);
+        self
     }
 
     /// A new instance, initialized (`wapc_init`), as policy-server makes for every request.
@@ -110,7 +118,12 @@ impl PolicyHost {
             .pre
             .rehydrate(Some(self.deadlines))
             .context("instantiating the module")?;
-        WapcHost::new(Box::new(provider), Some(Box::new(host_callback)))
+        let capabilities = Arc::clone(&self.capabilities);
+        let callback =
+            move |_id: u64, binding: &str, namespace: &str, operation: &str, payload: &[u8]| {
+                capabilities.call(binding, namespace, operation, payload)
+            };
+        WapcHost::new(Box::new(provider), Some(Box::new(callback)))
             .context("initializing the module (wapc_init)")
     }
 

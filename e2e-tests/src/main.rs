@@ -1,12 +1,4 @@
-//! A stand-in for `kwctl run` and for policy-server's way of running a policy, for machines where
-//! neither can be installed: it runs a Kubewarden waPC module on wasmtime with policy-server's
-//! calling convention and lifecycle (one compiled module, a fresh instance per evaluation, an
-//! epoch deadline), and prints what `kwctl run` prints.
-
-mod admission;
-mod bench;
-mod callbacks;
-mod host;
+//! `policy-host`: `kwctl run`, `kwctl annotate` and a bench, in-repo (see the library).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,8 +7,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::admission::{read_request, read_settings};
-use crate::host::{CodeCache, PolicyHost, SettingsVerdict};
+use policy_host::admission::{read_request, read_settings};
+use policy_host::bench;
+use policy_host::callbacks::{ContextAwareArgs, HostCapabilities};
+use policy_host::host::{CodeCache, PolicyHost, SettingsVerdict};
+use policy_host::metadata;
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -31,6 +26,20 @@ enum Command {
     Run(RunArgs),
     /// Measures per-request time with a fresh instance per request and with one warm instance.
     Bench(bench::BenchArgs),
+    /// Embeds policy-metadata.yml in the module, as `kwctl annotate` does.
+    Annotate(AnnotateArgs),
+}
+
+#[derive(Args)]
+struct AnnotateArgs {
+    /// The policy module.
+    module: PathBuf,
+    /// The metadata (policy-metadata.yml).
+    #[arg(short = 'm', long)]
+    metadata_path: PathBuf,
+    /// The annotated module to write.
+    #[arg(short = 'o', long)]
+    output_path: PathBuf,
 }
 
 #[derive(Args)]
@@ -52,6 +61,8 @@ struct RunArgs {
     /// Compile the module every time instead of keeping its machine code in wasmtime's cache.
     #[arg(long)]
     disable_wasmtime_cache: bool,
+    #[command(flatten)]
+    context_aware: ContextAwareArgs,
 }
 
 fn main() -> ExitCode {
@@ -59,6 +70,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Bench(args) => bench::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Annotate(args) => annotate(args).map(|()| ExitCode::SUCCESS),
     };
     outcome.unwrap_or_else(|e| {
         eprintln!("Error: {e:#}");
@@ -75,7 +87,9 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         CodeCache::Enabled
     };
-    let host = PolicyHost::load(&module, Duration::from_secs_f64(args.timeout), code_cache)?;
+    let capabilities = HostCapabilities::for_module(&module, &args.context_aware)?;
+    let host = PolicyHost::load(&module, Duration::from_secs_f64(args.timeout), code_cache)?
+        .with_capabilities(capabilities);
     host.check_protocol_version()?;
     if let SettingsVerdict::Invalid(message) = host.validate_settings(&settings)? {
         eprintln!("Error: Provided settings are not valid: {message}");
@@ -87,6 +101,18 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         serde_json::to_string(&response).context("serializing the response")?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn annotate(args: AnnotateArgs) -> Result<()> {
+    let module = std::fs::read(&args.module)
+        .with_context(|| format!("reading {}", args.module.display()))?;
+    let text = std::fs::read_to_string(&args.metadata_path)
+        .with_context(|| format!("reading {}", args.metadata_path.display()))?;
+    let metadata: serde_json::Value = serde_yaml::from_str(&text)
+        .with_context(|| format!("{} is not YAML", args.metadata_path.display()))?;
+    let annotated = metadata::annotate(&module, metadata)?;
+    std::fs::write(&args.output_path, annotated)
+        .with_context(|| format!("writing {}", args.output_path.display()))
 }
 
 /// kwctl takes URIs; a plain path and `file://` are the ones that make sense here.

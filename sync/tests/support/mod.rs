@@ -135,7 +135,7 @@ impl Cluster {
     /// CRDs, namespaces, the job's RBAC as the chart renders it by default (no feature gate), and
     /// a token for its ServiceAccount.
     fn install(&self) -> Result<()> {
-        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crds");
+        let crds = repo_root().join("sync/tests/crds");
         self.kubectl(&["apply", "--server-side", "-f", &crds.display().to_string()])?;
         self.kubectl(&[
             "wait",
@@ -294,7 +294,10 @@ impl Cluster {
 
     /// Starts the job with its ServiceAccount's kubeconfig and `args`.
     pub fn start_job(&self, args: &[&str]) -> Result<Job> {
-        self.start_job_binary(Path::new(env!("CARGO_BIN_EXE_hook-sidecar-sync")), args)
+        // Only the sync crate's tests have the job's binary (e2e-tests share this harness).
+        let binary = option_env!("CARGO_BIN_EXE_hook-sidecar-sync")
+            .ok_or_else(|| anyhow!("the job's binary is built only for sync's tests"))?;
+        self.start_job_binary(Path::new(binary), args)
     }
 
     /// Starts `binary` (the job from elsewhere, e.g. its image) as the job.
@@ -722,7 +725,7 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn kubeconfig(port: u16, token: &str) -> String {
+pub fn kubeconfig(port: u16, token: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Config\n\
          clusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\n\
