@@ -1,7 +1,7 @@
 //! Context-aware mode end to end: the wasm module, run by the in-repo host the way policy-server
 //! runs it, reads the Setting through `kubernetes/get_resource` from a real kube-apiserver (the
-//! sync job's test harness), as policy-server's ServiceAccount bound by
-//! `deploy/context-aware/policy-server-rbac.yaml` only. One server, scenarios one after the other.
+//! sync job's test harness), as policy-server's ServiceAccount with only the RBAC the chart renders
+//! for context-aware mode. One server, scenarios one after the other.
 
 mod common;
 #[path = "../../sync/tests/support/mod.rs"]
@@ -50,8 +50,26 @@ impl Context {
             "-n",
             POLICY_SERVER_NAMESPACE,
         ])?;
-        let rbac = repo_root().join("deploy/context-aware/policy-server-rbac.yaml");
-        cluster.kubectl(&["apply", "-f", &rbac.display().to_string()])?;
+        let account =
+            format!("policy.contextAware.policyServerServiceAccount.name={POLICY_SERVER_ACCOUNT}");
+        let namespace = format!(
+            "policy.contextAware.policyServerServiceAccount.namespace={POLICY_SERVER_NAMESPACE}"
+        );
+        let rbac: Vec<_> = cluster
+            .render_chart(&["policy.contextAware.enabled=true", &account, &namespace])?
+            .into_iter()
+            .filter(|object| {
+                matches!(
+                    object["kind"].as_str(),
+                    Some("ClusterRole" | "ClusterRoleBinding")
+                ) && object["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|name| name.ends_with("-policy-server-settings"))
+            })
+            .collect();
+        assert_eq!(rbac.len(), 2, "the chart's policy-server RBAC: {rbac:?}");
+        let file = cluster.manifest_file("policy-server-rbac.json", &rbac)?;
+        cluster.kubectl(&["apply", "-f", &file.display().to_string()])?;
         let token = cluster.kubectl(&[
             "create",
             "token",

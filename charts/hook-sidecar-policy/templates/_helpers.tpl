@@ -49,7 +49,7 @@ app.kubernetes.io/component: sync
 {{- fail "policy.settings.allowedImages: the sync job owns allowedImages (from the Setting); list sidecars in the Setting whitelisted-sidecars instead" -}}
 {{- end -}}
 {{- if .Values.policy.contextAware.enabled -}}
-{{- $_ := set $settings "harvesterSetting" .Values.policy.contextAware.setting -}}
+{{- $_ := set $settings "harvesterSetting" (dict "name" .Values.policy.contextAware.setting "listMode" .Values.policy.contextAware.listMode) -}}
 {{- end -}}
 {{- toYaml $settings -}}
 {{- end -}}
