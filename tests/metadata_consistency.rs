@@ -272,8 +272,11 @@ fn readme_policies() -> Vec<Value> {
         .split("```yaml\n")
         .skip(1)
         .filter_map(|block| block.split("```").next())
-        .filter(|block| block.contains("kind: ClusterAdmissionPolicy"))
-        .map(|block| serde_yaml::from_str(block).expect("README policy is YAML"))
+        .flat_map(serde_yaml::Deserializer::from_str)
+        .map(|document| {
+            <Value as serde::Deserialize>::deserialize(document).expect("README block is YAML")
+        })
+        .filter(|object| object["kind"].as_str() == Some("ClusterAdmissionPolicy"))
         .collect()
 }
 
