@@ -7,14 +7,15 @@
 //! `HookSidecarList` values, with its `"imagePullPolicy":""`, its `null`s and its HTML escapes) is
 //! accepted whenever its images and switches are allowed, and rejected when any one is not.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use hook_sidecar_policy::annotation::{decode, HookSidecar, HOOK_SIDECARS_ANNOTATION};
 use hook_sidecar_policy::validation::{summary, validate_payload};
 use serde_json::{json, Value};
 
 mod common;
+#[path = "common/go_oracle.rs"]
+mod go_oracle;
 use common::Rng;
 
 const ENTRY_KEYS: &[&str] = &[
@@ -150,28 +151,6 @@ fn build_go_decoder(dir: &std::path::Path) -> std::path::PathBuf {
     binary
 }
 
-fn go_decode_all(binary: &std::path::Path, annotations: &[String]) -> Vec<Value> {
-    let mut child = Command::new(binary)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the Go decoder");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input: String = annotations
-        .iter()
-        .map(|a| serde_json::to_string(a).expect("string") + "\n")
-        .collect();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).expect("write"));
-    let lines: Vec<Value> = BufReader::new(child.stdout.take().expect("stdout"))
-        .lines()
-        .map(|line| serde_json::from_str(&line.expect("line")).expect("JSON line"))
-        .collect();
-    writer.join().expect("writer");
-    assert!(child.wait().expect("wait").success());
-    assert_eq!(lines.len(), annotations.len());
-    lines
-}
-
 /// What the policy checks of one entry, in Go's zero-value terms.
 fn checked_fields(sidecar: &HookSidecar) -> Value {
     serde_json::json!({
@@ -228,7 +207,7 @@ fn whenever_the_policy_accepts_go_decodes_the_same_sidecars() {
     let binary = build_go_decoder(&dir);
     let mut rng = Rng(0xD1FF_0000_0000_0001);
     let annotations: Vec<String> = (0..20_000).map(|_| annotation(&mut rng)).collect();
-    let go = go_decode_all(&binary, &annotations);
+    let go = go_oracle::answer_all(&binary, &annotations);
 
     let (mut both, mut only_go, mut neither) = (0, 0, 0);
     let mut go_runs_another_image = 0;

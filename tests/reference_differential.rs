@@ -22,8 +22,7 @@
 //! - oci-spec only: a name that is a 64-hex image ID, and a digest in upper-case hex, both of which
 //!   distribution/reference refuses.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::str::FromStr;
 
 use hook_sidecar_policy::reference::{ImageReference, ReferenceError};
@@ -31,6 +30,8 @@ use oci_spec::distribution::Reference;
 use serde_json::Value;
 
 mod common;
+#[path = "common/go_oracle.rs"]
+mod go_oracle;
 use common::Rng;
 
 const DOMAINS: &[&str] = &[
@@ -326,24 +327,7 @@ fn go_parse_all(inputs: &[String]) -> Vec<Value> {
         .status()
         .expect("this test needs Go on PATH to build tests/go-reference");
     assert!(status.success(), "go build of tests/go-reference failed");
-    let mut child = Command::new(&binary)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the Go parser");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input: String = inputs
-        .iter()
-        .map(|i| serde_json::to_string(i).expect("string") + "\n")
-        .collect();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).expect("write"));
-    let lines: Vec<Value> = BufReader::new(child.stdout.take().expect("stdout"))
-        .lines()
-        .map(|line| serde_json::from_str(&line.expect("line")).expect("JSON line"))
-        .collect();
-    writer.join().expect("writer");
-    assert!(child.wait().expect("wait").success());
-    assert_eq!(lines.len(), inputs.len());
+    let lines = go_oracle::answer_all(&binary, inputs);
     let _ = std::fs::remove_dir_all(&dir);
     lines
 }
