@@ -127,10 +127,25 @@ context-aware-bench: deps
 .PHONY: fmt
 fmt:
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
+# Natively, and the wasm module's own code (context-aware mode's host calls are wasm-only); then
+# one edition and one MSRV everywhere, which no locked dependency exceeds.
 .PHONY: lint
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+	rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
+	cargo clippy --target wasm32-wasip1 -p $(POLICY_NAME) -- -D warnings
+	hack/check-msrv.py
+
+# The workspace built with the declared MSRV's toolchain (installed by rustup; not part of `make
+# test`, as it compiles every dependency once more).
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+.PHONY: msrv
+msrv:
+	rustup toolchain install $(MSRV) --profile minimal --target wasm32-wasip1
+	cargo +$(MSRV) check --locked --workspace --all-targets
+	cargo +$(MSRV) check --locked --target wasm32-wasip1 -p $(POLICY_NAME)
 
 # The fuzz targets (fuzz/, outside the workspace) compiled and linted with the stable toolchain, so
 # that an API change cannot break them unnoticed; running them needs nightly (cargo fuzz).

@@ -9,8 +9,8 @@ use std::cell::OnceCell;
 use std::fmt;
 
 use crate::reference::{
-    checked_path, checked_registry, is_valid_name, looks_like_registry, split_reference,
-    ImageReference, ReferenceError,
+    ImageReference, ReferenceError, checked_path, checked_registry, is_valid_name,
+    looks_like_registry, split_reference,
 };
 
 /// One parsed `allowedImages` entry.

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use crate::allowlist::AllowedImage;
-use crate::harvester_setting::{setting_entries, ListMode};
+use crate::harvester_setting::{ListMode, setting_entries};
 use crate::settings::{HarvesterSettingRef, Settings, SidecarRules};
 
 /// The Setting's API (`policy-metadata.yml` declares it in `contextAwareResources`).
@@ -37,7 +37,7 @@ pub struct PolicyServer;
 impl SettingSource for PolicyServer {
     fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String> {
         use kubewarden_policy_sdk::host_capabilities::kubernetes::{
-            get_resource, GetResourceRequest,
+            GetResourceRequest, get_resource,
         };
         let request = GetResourceRequest {
             api_version: SETTING_API_VERSION.to_owned(),
@@ -173,11 +173,7 @@ fn field_of(entry: &str, default: Option<&str>) -> &'static str {
             .as_ptr_range()
             .contains(&entry.as_bytes().as_ptr())
     });
-    if in_default {
-        "default"
-    } else {
-        "value"
-    }
+    if in_default { "default" } else { "value" }
 }
 
 #[cfg(test)]
@@ -247,7 +243,10 @@ mod tests {
 
     #[rstest]
     // policy-evaluator's text, as policy-server and `kwctl run` return it to the guest.
-    #[case("error invoking host capability kubernetes.get_resource: Host error: Callback evaluation failure: Cannot find harvesterhci.io/v1beta1/Setting named 'whitelisted-sidecars' inside of namespace 'None'", true)]
+    #[case(
+        "error invoking host capability kubernetes.get_resource: Host error: Callback evaluation failure: Cannot find harvesterhci.io/v1beta1/Setting named 'whitelisted-sidecars' inside of namespace 'None'",
+        true
+    )]
     #[case(
         "Cannot find harvesterhci.io/v1beta1/Setting named 'other' inside of namespace 'None'",
         false
@@ -257,7 +256,10 @@ mod tests {
         "Callback evaluation failure: Cannot find resource harvesterhci.io/v1beta1/Setting",
         false
     )]
-    #[case("Policy has not been granted access to Kubernetes harvesterhci.io/v1beta1/Setting resources. The violation has been reported.", false)]
+    #[case(
+        "Policy has not been granted access to Kubernetes harvesterhci.io/v1beta1/Setting resources. The violation has been reported.",
+        false
+    )]
     fn only_policy_servers_not_found_means_missing(#[case] message: &str, #[case] missing: bool) {
         assert_eq!(is_not_found(message, "whitelisted-sidecars"), missing);
     }

@@ -15,9 +15,9 @@ pub mod settings;
 pub mod validation;
 
 use kubewarden_policy_sdk::{protocol_version_guest, settings::SettingsValidationResponse};
-use wapc_guest::{register_function, CallResult};
+use wapc_guest::{CallResult, register_function};
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn wapc_init() {
     register_function("validate", validate);
     register_function("validate_settings", validate_settings);

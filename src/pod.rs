@@ -28,15 +28,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::annotation::{ConfigMapSource, HookSidecar, PvcSource};
 use crate::context_aware::{self, SettingSource};
-use crate::objects::{read_annotation_keys, AnnotationLocation, GroupVersionKind};
+use crate::objects::{AnnotationLocation, GroupVersionKind, read_annotation_keys};
 use crate::profiles::AnnotationLookup;
-use crate::rules::{annotations_read, sidecar_violations, Sidecar};
+use crate::rules::{Sidecar, annotations_read, sidecar_violations};
 use crate::settings::{self, Settings, SidecarRules};
 use crate::validation::{Verdict, Violation};
 
@@ -551,7 +551,7 @@ mod tests {
     use crate::annotation::{self, HOOK_SIDECARS_ANNOTATION};
     use crate::validation::{summary, validate_payload};
     use rstest::rstest;
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";
     /// What test_data/generate.py gives the renderer as SIDECAR_SHIM_IMAGE.
@@ -793,8 +793,10 @@ mod tests {
                 assert!(verdict.violations.is_empty(), "{verdict:?}");
                 assert_eq!(verdict.warnings.len(), warnings, "{verdict:?}");
                 if warnings > 0 {
-                    assert!(verdict.warnings[0]
-                        .contains("\"hook-sidecar-0\" is unchanged by this update"));
+                    assert!(
+                        verdict.warnings[0]
+                            .contains("\"hook-sidecar-0\" is unchanged by this update")
+                    );
                     assert!(verdict.warnings[0].contains("is not in allowedImages"));
                 }
             }

@@ -249,25 +249,25 @@ impl Profile {
             Err(e) => return vec![format!("invalid policy settings: {e}")],
         };
         let mut reasons = Vec::new();
-        if let Some(alternatives) = &patterns.args {
-            if let Err(reason) = matching_alternative("args", alternatives, args) {
-                reasons.push(reason);
-            }
+        if let Some(alternatives) = &patterns.args
+            && let Err(reason) = matching_alternative("args", alternatives, args)
+        {
+            reasons.push(reason);
         }
-        if let (Some(alternatives), false) = (&patterns.command, command.is_empty()) {
-            if let Err(reason) = matching_alternative("command", alternatives, command) {
-                reasons.push(reason);
-            }
+        if let (Some(alternatives), false) = (&patterns.command, command.is_empty())
+            && let Err(reason) = matching_alternative("command", alternatives, command)
+        {
+            reasons.push(reason);
         }
         for (key, pattern) in &patterns.annotations {
-            if let Some(value) = annotations.annotation(key) {
-                if !pattern.matches(value) {
-                    reasons.push(format!(
-                        "annotation {key:?} {} does not match {:?}",
-                        shorten(value),
-                        pattern.source
-                    ));
-                }
+            if let Some(value) = annotations.annotation(key)
+                && !pattern.matches(value)
+            {
+                reasons.push(format!(
+                    "annotation {key:?} {} does not match {:?}",
+                    shorten(value),
+                    pattern.source
+                ));
             }
         }
         for key in &self.spec.required_annotations {
@@ -476,13 +476,13 @@ pub fn check_qualified_name(key: &str) -> Result<(), String> {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
     };
-    if let Some(prefix) = prefix {
-        if prefix.is_empty() || prefix.len() > PREFIX_MAX || !is_dns_subdomain(prefix) {
-            return Err(format!(
-                "the prefix {prefix:?} must be a lowercase DNS subdomain of at most \
+    if let Some(prefix) = prefix
+        && (prefix.is_empty() || prefix.len() > PREFIX_MAX || !is_dns_subdomain(prefix))
+    {
+        return Err(format!(
+            "the prefix {prefix:?} must be a lowercase DNS subdomain of at most \
                  {PREFIX_MAX} characters"
-            ));
-        }
+        ));
     }
     let bytes = name.as_bytes();
     let inner_ok = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
@@ -692,9 +692,11 @@ mod tests {
         let image = ImageReference::parse("hook:1").expect("image");
         let governing = profiles.governing(&image);
         assert_eq!(governing.len(), 1);
-        assert!(governing[0]
-            .mismatches(&[], &strings(&["a"]), &BTreeMap::new())
-            .is_empty());
+        assert!(
+            governing[0]
+                .mismatches(&[], &strings(&["a"]), &BTreeMap::new())
+                .is_empty()
+        );
         assert!(profiles.profiles[0].patterns.get().is_some());
         assert!(profiles.profiles[1].patterns.get().is_none());
     }

@@ -401,7 +401,13 @@ mod tests {
         Some("devel"),
         None
     )]
-    #[case("quay.io/kubevirt/sidecar-shim@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "quay.io", "kubevirt/sidecar-shim", None, Some(SHA))]
+    #[case(
+        "quay.io/kubevirt/sidecar-shim@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "quay.io",
+        "kubevirt/sidecar-shim",
+        None,
+        Some(SHA)
+    )]
     #[case(
         "quay.io/a__b/c---d.e_f:T_1.x-y",
         "quay.io",

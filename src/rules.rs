@@ -5,7 +5,7 @@
 
 use crate::annotation::HookSidecar;
 use crate::profiles::{AnnotationLookup, Profile};
-use crate::reference::{names_registry, ImageReference, ReferenceError};
+use crate::reference::{ImageReference, ReferenceError, names_registry};
 use crate::settings::SidecarRules;
 
 /// The image a sidecar runs.
@@ -115,13 +115,14 @@ pub fn sidecar_violations(
         Some((_, image)) => rules.profiles.governing(image),
         None => Vec::new(),
     };
-    if let (Some((written, image)), true) = (&image, governing.is_empty()) {
-        if rules.profiles_required && reasons.is_empty() {
-            reasons.push(format!(
-                "{written} ({image}) is allowed, but no sidecarProfiles entry governs it, \
+    if let (Some((written, image)), true) = (&image, governing.is_empty())
+        && rules.profiles_required
+        && reasons.is_empty()
+    {
+        reasons.push(format!(
+            "{written} ({image}) is allowed, but no sidecarProfiles entry governs it, \
                  and profilesRequired is true"
-            ));
-        }
+        ));
     }
     reasons.extend(escape_hatch_violations(rules, sidecar));
     if governing.is_empty() {

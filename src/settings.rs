@@ -102,10 +102,10 @@ impl Settings {
 
     fn build_rules(&self, entries: EntryCheck) -> Result<SidecarRules<'_>, String> {
         let mut problems = Vec::new();
-        if entries == EntryCheck::All {
-            if let Err(e) = AllowList::parse(&self.allowed_images) {
-                problems.push(e.to_string());
-            }
+        if entries == EntryCheck::All
+            && let Err(e) = AllowList::parse(&self.allowed_images)
+        {
+            problems.push(e.to_string());
         }
         let allowed_images = LazyAllowList::new(&self.allowed_images);
         let sidecar_shim_image = match self.sidecar_shim_image.as_deref() {
@@ -124,14 +124,14 @@ impl Settings {
                 })
                 .ok(),
         };
-        if let Some(setting) = &self.harvester_setting {
-            if !is_object_name(&setting.name) {
-                problems.push(format!(
-                    "harvesterSetting.name {:?}: not a Kubernetes object name \
+        if let Some(setting) = &self.harvester_setting
+            && !is_object_name(&setting.name)
+        {
+            problems.push(format!(
+                "harvesterSetting.name {:?}: not a Kubernetes object name \
                      (lower-case letters, digits, '-' and '.', at most 253 characters)",
-                    setting.name
-                ));
-            }
+                setting.name
+            ));
         }
         if self.allow_shared_compute_path && !self.allow_pvc {
             problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());

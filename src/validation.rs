@@ -10,12 +10,12 @@ use serde_json::value::RawValue;
 use crate::annotation::{self, HookSidecar};
 use crate::context_aware::{self, PolicyServer, SettingSource};
 use crate::objects::{
-    annotation_locations, read_annotation_keys, read_annotations, AnnotationLocation,
-    GroupVersionKind,
+    AnnotationLocation, GroupVersionKind, annotation_locations, read_annotation_keys,
+    read_annotations,
 };
 use crate::pod;
 use crate::profiles::AnnotationLookup;
-use crate::rules::{annotations_read, sidecar_violations, Sidecar};
+use crate::rules::{Sidecar, annotations_read, sidecar_violations};
 use crate::settings::{self, Settings, SidecarRules};
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
@@ -254,17 +254,17 @@ pub fn validate_payload_with(payload: &[u8], setting_source: &dyn SettingSource)
         let mut checked = check_location(&rules, kind, location, &decoded[index], &new);
         // A Setting that cannot be read leaves every sidecar undecided: rejected, or warned
         // about at a location the update leaves unchanged.
-        if let (Some(reason), Some(Ok(sidecars))) = (&outcome.failure, &decoded[index]) {
-            if !sidecars.is_empty() {
-                checked.violations.insert(
-                    0,
-                    Violation {
-                        location: location.to_string(),
-                        entry: None,
-                        reason: reason.clone(),
-                    },
-                );
-            }
+        if let (Some(reason), Some(Ok(sidecars))) = (&outcome.failure, &decoded[index])
+            && !sidecars.is_empty()
+        {
+            checked.violations.insert(
+                0,
+                Violation {
+                    location: location.to_string(),
+                    entry: None,
+                    reason: reason.clone(),
+                },
+            );
         }
         let old = old
             .as_ref()
@@ -447,7 +447,7 @@ mod tests {
     use super::*;
     use crate::annotation::HOOK_SIDECARS_ANNOTATION;
     use rstest::rstest;
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";
     const SHIM: &str = "quay.io/kubevirt/sidecar-shim:v1.4.0";
@@ -908,7 +908,9 @@ mod tests {
         let verdict = evaluate(&fixture("vm-create"), &settings);
         assert_rejected(
             &verdict,
-            &["[0]: invalid policy settings: allowedImages[0] \"registry.example.com/*/x\": a wildcard is allowed only as"],
+            &[
+                "[0]: invalid policy settings: allowedImages[0] \"registry.example.com/*/x\": a wildcard is allowed only as",
+            ],
         );
         // The same entry beside an image of another registry is not looked at.
         let settings = json!({"allowedImages": ["other.example.com/*/x", GPU_HOOK]});
@@ -1112,7 +1114,9 @@ mod tests {
         let violations: Vec<String> = verdict.violations.iter().map(ToString::to_string).collect();
         assert_eq!(
             violations,
-            [format!("spec.template.metadata.annotations[{HOOK_SIDECARS_ANNOTATION:?}][0]: image \"evil:1\" (docker.io/library/evil:1) is not in allowedImages")]
+            [format!(
+                "spec.template.metadata.annotations[{HOOK_SIDECARS_ANNOTATION:?}][0]: image \"evil:1\" (docker.io/library/evil:1) is not in allowedImages"
+            )]
         );
     }
 
@@ -1148,7 +1152,12 @@ mod tests {
         let good = set_annotations(fixture(name), &[(ARGS_KEY, Some(APERTURE))]);
         assert_eq!(evaluate(&good, &settings), Verdict::default());
         let bad = set_annotations(fixture(name), &[(ARGS_KEY, Some("-kernel /tmp/x"))]);
-        assert_rejected(&evaluate(&bad, &settings), &["annotation \"qemu-commandline.hooks.example.com/args\" \"-kernel /tmp/x\" does not match"]);
+        assert_rejected(
+            &evaluate(&bad, &settings),
+            &[
+                "annotation \"qemu-commandline.hooks.example.com/args\" \"-kernel /tmp/x\" does not match",
+            ],
+        );
     }
 
     #[test]

@@ -6,9 +6,9 @@
 use std::cell::Cell;
 
 use hook_sidecar_policy::context_aware::{SettingObject, SettingSource};
-use hook_sidecar_policy::validation::{summary, validate_payload_with, Verdict};
+use hook_sidecar_policy::validation::{Verdict, summary, validate_payload_with};
 use rstest::rstest;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";
 const OTHER_HOOK: &str = "registry.example.com/kubevirt-hooks/other:v1";
@@ -130,7 +130,9 @@ fn a_missing_setting_adds_no_entries() {
     assert!(message(&verdict).contains("nor in Setting"), "{verdict:?}");
     assert_eq!(
         verdict.warnings,
-        ["Setting \"whitelisted-sidecars\" (harvesterhci.io/v1beta1) does not exist: it adds no entries"]
+        [
+            "Setting \"whitelisted-sidecars\" (harvesterhci.io/v1beta1) does not exist: it adds no entries"
+        ]
     );
     let mut settings = context_aware("union");
     settings["allowedImages"] = json!([GPU_HOOK]);

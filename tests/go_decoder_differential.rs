@@ -9,9 +9,9 @@
 
 use std::process::Command;
 
-use hook_sidecar_policy::annotation::{decode, HookSidecar, HOOK_SIDECARS_ANNOTATION};
+use hook_sidecar_policy::annotation::{HOOK_SIDECARS_ANNOTATION, HookSidecar, decode};
 use hook_sidecar_policy::validation::{summary, validate_payload};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 mod common;
 #[path = "common/go_oracle.rs"]

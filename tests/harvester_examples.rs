@@ -3,7 +3,7 @@
 //! for the reason the README shows, and accepted once its image is allowed.
 
 use hook_sidecar_policy::validation::validate_payload;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn example(path: &str) -> Value {
     let path = format!("{}/examples/{path}", env!("CARGO_MANIFEST_DIR"));

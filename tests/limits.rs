@@ -6,9 +6,9 @@
 use std::time::Instant;
 
 use hook_sidecar_policy::annotation::MAX_SIDECARS;
-use hook_sidecar_policy::validation::{validate_payload, Verdict};
+use hook_sidecar_policy::validation::{Verdict, validate_payload};
 use rstest::rstest;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const ALLOWED: &str = "registry.example.com/hooks/gpu:v1";
 

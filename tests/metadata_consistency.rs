@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 
 use hook_sidecar_policy::context_aware::{SETTING_API_VERSION, SETTING_KIND};
 use hook_sidecar_policy::harvester_setting::ListMode;
-use hook_sidecar_policy::objects::{annotation_locations, GroupVersionKind};
+use hook_sidecar_policy::objects::{GroupVersionKind, annotation_locations};
 use hook_sidecar_policy::pod::is_pod;
 use hook_sidecar_policy::profiles::SidecarProfile;
-use hook_sidecar_policy::settings::{parse_and_validate, HarvesterSettingRef, Settings};
+use hook_sidecar_policy::settings::{HarvesterSettingRef, Settings, parse_and_validate};
 use serde_yaml::Value;
 
 fn yaml(path: &str) -> Value {

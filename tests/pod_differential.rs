@@ -8,8 +8,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use hook_sidecar_policy::validation::{validate_payload, Verdict};
-use serde_json::{json, Value};
+use hook_sidecar_policy::validation::{Verdict, validate_payload};
+use serde_json::{Value, json};
 
 mod common;
 use common::Rng;
@@ -205,7 +205,10 @@ fn the_pod_gets_the_annotations_verdict() {
         );
         let by_pod = evaluate(&create("", "Pod", pod), settings);
         assert_eq!(
-            (by_annotation.violations.is_empty(), by_annotation.violations.len()),
+            (
+                by_annotation.violations.is_empty(),
+                by_annotation.violations.len()
+            ),
             (by_pod.violations.is_empty(), by_pod.violations.len()),
             "sidecars {sidecars}, settings {settings}:\n annotation: {by_annotation:?}\n pod: {by_pod:?}"
         );

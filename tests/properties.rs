@@ -1,10 +1,10 @@
 //! Properties of the policy, over generated inputs (proptest).
 
-use hook_sidecar_policy::annotation::{decode, SidecarKey};
+use hook_sidecar_policy::annotation::{SidecarKey, decode};
 use hook_sidecar_policy::reference::ImageReference;
 use hook_sidecar_policy::validation::validate_payload;
 use proptest::prelude::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn vm_request(annotation: &str) -> Value {
     let path = concat!(
@@ -13,8 +13,8 @@ fn vm_request(annotation: &str) -> Value {
     );
     let mut request: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
-    request["object"]["spec"]["template"]["metadata"]["annotations"]
-        ["hooks.kubevirt.io/hookSidecars"] = Value::String(annotation.to_owned());
+    request["object"]["spec"]["template"]["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"] =
+        Value::String(annotation.to_owned());
     request
 }
 

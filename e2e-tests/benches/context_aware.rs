@@ -15,12 +15,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{Result, ensure};
 use policy_host::callbacks::{HostCapabilities, KubernetesBackend};
 use policy_host::host::{CodeCache, PolicyHost};
 use policy_host::kubernetes::{ClusterClient, POLICY_SERVER_CACHE_TIME};
 use policy_host::metadata::ContextAwareResource;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";

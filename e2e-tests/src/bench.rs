@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, ensure, Context, Result};
+use anyhow::{Context, Result, anyhow, ensure};
 use clap::Args;
 use serde_json::json;
 
-use crate::admission::{read_settings, ValidationResponse};
+use crate::admission::{ValidationResponse, read_settings};
 use crate::host::{CodeCache, PolicyHost};
 use wasmtime_provider::wasmtime::{Engine, Module};
 

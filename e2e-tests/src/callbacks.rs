@@ -166,9 +166,11 @@ mod tests {
         let error = HostCapabilities::default()
             .call("kubewarden", "oci", "v1/verify", b"{}")
             .expect_err("refused");
-        assert!(error
-            .to_string()
-            .contains("kubewarden/oci/v1/verify is not offered"));
+        assert!(
+            error
+                .to_string()
+                .contains("kubewarden/oci/v1/verify is not offered")
+        );
     }
 
     #[test]

@@ -2,19 +2,19 @@
 //! from the pre-compiled module for every evaluation, and an epoch deadline on every call.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result, anyhow};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use wapc::WapcHost;
 use wasmtime_provider::wasmtime::{Cache, CacheConfig, Config, Engine};
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
-use crate::admission::{request_uid, AdmissionResponse, ValidationResponse};
+use crate::admission::{AdmissionResponse, ValidationResponse, request_uid};
 use crate::callbacks::HostCapabilities;
 
 /// How often the epoch advances; deadlines are counted in these ticks.

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
-use kube::api::{Api, ApiResource, DynamicObject};
+use anyhow::{Context, Result, anyhow};
 use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
@@ -91,10 +91,10 @@ impl ClusterClient {
         );
         if !request.disable_cache {
             let cache = self.cache.lock().expect("cache lock");
-            if let Some((fetched, payload)) = cache.get(&key) {
-                if fetched.elapsed() < self.cache_time {
-                    return Ok(payload.clone());
-                }
+            if let Some((fetched, payload)) = cache.get(&key)
+                && fetched.elapsed() < self.cache_time
+            {
+                return Ok(payload.clone());
             }
         }
         let object = self.runtime.block_on(self.fetch(request))?;

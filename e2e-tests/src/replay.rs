@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::path::Path;
 use std::sync::Mutex;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
 use crate::kubernetes::GetResourceRequest;
@@ -154,15 +154,19 @@ mod tests {
         let payload = session
             .answer(setting_request("whitelisted-sidecars"))
             .expect("recorded success");
-        assert!(String::from_utf8(payload)
-            .expect("UTF-8")
-            .contains("\"value\":\"a/b:1\""));
+        assert!(
+            String::from_utf8(payload)
+                .expect("UTF-8")
+                .contains("\"value\":\"a/b:1\"")
+        );
         let error = session
             .answer(setting_request("whitelisted-sidecars"))
             .expect_err("recorded error");
-        assert!(error
-            .to_string()
-            .starts_with("Cannot find harvesterhci.io/v1beta1/Setting"));
+        assert!(
+            error
+                .to_string()
+                .starts_with("Cannot find harvesterhci.io/v1beta1/Setting")
+        );
         let error = session
             .answer(setting_request("whitelisted-sidecars"))
             .expect_err("exhausted");
@@ -175,9 +179,11 @@ mod tests {
         let error = session
             .answer(setting_request("other"))
             .expect_err("mismatch");
-        assert!(error
-            .to_string()
-            .contains("Replay error: unexpected request"));
+        assert!(
+            error
+                .to_string()
+                .contains("Replay error: unexpected request")
+        );
         assert_eq!(session.leftovers(), 1);
     }
 

@@ -11,16 +11,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context as _, Result};
-use kube::api::DeleteParams;
+use anyhow::{Context as _, Result, ensure};
 use kube::Client;
+use kube::api::DeleteParams;
 use libtest_mimic::{Arguments, Failed, Trial};
 use policy_host::admission::AdmissionResponse;
 use policy_host::callbacks::{HostCapabilities, KubernetesBackend};
 use policy_host::host::{CodeCache, PolicyHost};
 use policy_host::kubernetes::ClusterClient;
 use policy_host::metadata::ContextAwareResource;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";

@@ -12,7 +12,10 @@ fuzz_target!(|text: &str| {
     if let Ok(image) = &image {
         let again = image.to_string();
         let reparsed = ImageReference::parse(&again).expect("a normalized reference parses");
-        assert_eq!(&reparsed, image, "normalization of {image_text:?} is not idempotent");
+        assert_eq!(
+            &reparsed, image,
+            "normalization of {image_text:?} is not idempotent"
+        );
     }
     let Ok(entry) = AllowedImage::parse(entry_text) else {
         return;
@@ -21,6 +24,9 @@ fuzz_target!(|text: &str| {
         let _ = entry.allows(image);
     }
     if let AllowedImage::Exact(reference) = &entry {
-        assert!(entry.allows(reference), "{entry_text:?} does not allow itself");
+        assert!(
+            entry.allows(reference),
+            "{entry_text:?} does not allow itself"
+        );
     }
 });

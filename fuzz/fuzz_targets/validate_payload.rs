@@ -8,7 +8,7 @@ use hook_sidecar_policy::reference::ImageReference;
 use hook_sidecar_policy::settings::parse_and_validate_slice;
 use hook_sidecar_policy::validation::validate_payload;
 use libfuzzer_sys::fuzz_target;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const ALLOWED: &str = "registry.example.com/hooks/gpu:v1";
 const ARGS_KEY: &str = "qemu-commandline.hooks.example.com/args";
@@ -30,8 +30,12 @@ fn vmi_request(annotations: Value, settings: Value) -> Vec<u8> {
 fn assert_only_allowed(annotation: &str) -> Vec<hook_sidecar_policy::annotation::HookSidecar> {
     let sidecars = decode(annotation).expect("an accepted annotation decodes");
     for sidecar in &sidecars {
-        assert!(sidecar.command.is_empty() && sidecar.config_map.is_none() && sidecar.pvc.is_none());
-        let image = sidecar.explicit_image().expect("no sidecar-shim without sidecarShimImage");
+        assert!(
+            sidecar.command.is_empty() && sidecar.config_map.is_none() && sidecar.pvc.is_none()
+        );
+        let image = sidecar
+            .explicit_image()
+            .expect("no sidecar-shim without sidecarShimImage");
         let image = ImageReference::parse(image).expect("valid");
         assert_eq!(image.to_string(), ALLOWED);
     }
@@ -48,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
 
     let plain = json!({"allowedImages": [ALLOWED]});
     let annotations = json!({"hooks.kubevirt.io/hookSidecars": text});
-    if validate_payload(&vmi_request(annotations, plain)).violations.is_empty() {
+    if validate_payload(&vmi_request(annotations, plain))
+        .violations
+        .is_empty()
+    {
         assert_only_allowed(text);
     }
 
@@ -64,7 +71,10 @@ fuzz_target!(|data: &[u8]| {
         }],
     });
     let annotations = json!({"hooks.kubevirt.io/hookSidecars": annotation, ARGS_KEY: constrained});
-    if validate_payload(&vmi_request(annotations, settings)).violations.is_empty() {
+    if validate_payload(&vmi_request(annotations, settings))
+        .violations
+        .is_empty()
+    {
         let sidecars = assert_only_allowed(annotation);
         for sidecar in &sidecars {
             assert!(sidecar.args.is_empty() || sidecar.args == ["--version", "v1alpha3"]);

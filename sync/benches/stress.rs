@@ -11,13 +11,13 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{Result, ensure};
 use kube::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 const APPLY_REQUESTS: &str = "hook_sidecar_sync_apply_requests_total";

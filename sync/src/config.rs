@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::feature_gate::{GateConfig, GateTarget, ObjectName};
 use crate::telemetry::LogFormat;
 use crate::{Error, Result};
-use hook_sidecar_policy::harvester_setting::{unique_items, ListMode};
+use hook_sidecar_policy::harvester_setting::{ListMode, unique_items};
 
 /// 1.25 MiB: a quarter MiB under etcd's default request limit (1.5 MiB) for the rest of the
 /// ClusterAdmissionPolicy (metadata, managed fields, the other spec fields).

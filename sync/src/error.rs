@@ -5,9 +5,7 @@ pub enum Error {
     #[error("Kubernetes API request failed: {0}")]
     Kube(#[from] kube::Error),
 
-    #[error(
-        "--default-sidecars {list:?} is refused by the policy's settings validation: {reason}"
-    )]
+    #[error("--default-sidecars {list:?} is refused by the policy's settings validation: {reason}")]
     InvalidDefaultList { list: String, reason: String },
 
     #[error("--policy-name: a policy name is empty")]

@@ -14,8 +14,8 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use sha2::{Digest, Sha256};
 
-use crate::policy::{Refusal, RefusalKind};
 use crate::Result;
+use crate::policy::{Refusal, RefusalKind};
 
 /// Kubernetes caps an Event's note at 1 kB.
 pub const MAX_NOTE: usize = 1024;

@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use clap::ValueEnum;
-use futures::{stream, Stream, StreamExt};
+use futures::{Stream, StreamExt, stream};
 use kube::api::{Patch, PatchParams};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -201,7 +201,7 @@ impl FeatureGate {
                     object: format!("ManagedChart {}", self.config.managed_chart),
                     field: format!("spec.values{}", CHART_GATES.replace('/', ".")),
                     value: other.to_string(),
-                })
+                });
             }
         };
         let Some(gates) = with_sidecar_gate(&current) else {
@@ -225,7 +225,7 @@ impl FeatureGate {
 
 /// A change notice from a watch of one named object; the objects themselves are read again
 /// by [`FeatureGate::reconcile`], which is cheap at this rate and never acts on a stale copy.
-fn changes<K>(api: Api<K>, name: &str) -> impl Stream<Item = Result<(), watcher::Error>>
+fn changes<K>(api: Api<K>, name: &str) -> impl Stream<Item = Result<(), watcher::Error>> + use<K>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
 {

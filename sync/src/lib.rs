@@ -26,7 +26,7 @@ use tracing::info;
 
 pub use config::Args;
 pub use error::{Error, Result};
-pub use telemetry::{init as init_logging, LogFormat};
+pub use telemetry::{LogFormat, init as init_logging};
 
 /// Runs the job until `stop` is cancelled (SIGTERM in `main`).
 pub async fn run(args: Args, stop: CancellationToken) -> Result<()> {
@@ -72,10 +72,10 @@ pub async fn run(args: Args, stop: CancellationToken) -> Result<()> {
 
 /// Completes only if the task panics (or is aborted): a task that ends normally is done.
 async fn panicked(task: Option<tokio::task::JoinHandle<()>>) -> tokio::task::JoinError {
-    if let Some(task) = task {
-        if let Err(error) = task.await {
-            return error;
-        }
+    if let Some(task) = task
+        && let Err(error) = task.await
+    {
+        return error;
     }
     std::future::pending().await
 }

@@ -1,8 +1,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hook_sidecar_sync::{init_logging, Args};
-use tokio::signal::unix::{signal, SignalKind};
+use hook_sidecar_sync::{Args, init_logging};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 

@@ -61,7 +61,7 @@ pub fn plan(current_settings: &Value, desired: &[String], max_bytes: usize) -> P
             return Plan::Refused(Refusal {
                 kind: RefusalKind::InvalidPolicySettings,
                 reason: format!("spec.settings is {}, not an object", json_type_name(other)),
-            })
+            });
         }
     };
     let desired_json = Value::from(desired.to_vec());

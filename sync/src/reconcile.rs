@@ -12,15 +12,15 @@ use serde_json::json;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::Result;
 use crate::config::Args;
-use crate::events::{list_digest, truncate, EventPublisher, RefusalReport};
+use crate::events::{EventPublisher, RefusalReport, list_digest, truncate};
 use crate::http::Health;
 use crate::metrics::Outcome;
-use crate::policy::{plan, Plan, Refusal, ALLOWED_IMAGES};
+use crate::policy::{ALLOWED_IMAGES, Plan, Refusal, plan};
 use crate::resources::{ClusterAdmissionPolicy, Setting};
 use crate::setting::allowed_images;
 use crate::status::{self, Condition};
-use crate::Result;
 
 /// The longest policy message a log line carries (it quotes the offending entry, which the
 /// Setting does not bound).
@@ -126,10 +126,11 @@ impl State {
     /// The entries of `setting`, computed off the async thread when `default` or `value` changed
     /// (a Setting of a megabyte takes tens of milliseconds; the health endpoints keep answering).
     async fn entries(&mut self, setting: &Setting, args: &Args) -> Result<Arc<Vec<String>>> {
-        if let Some(list) = &self.list {
-            if list.default == setting.default && list.value == setting.value {
-                return Ok(list.entries.clone());
-            }
+        if let Some(list) = &self.list
+            && list.default == setting.default
+            && list.value == setting.value
+        {
+            return Ok(list.entries.clone());
         }
         let (default, value, mode) = (
             setting.default.clone(),

@@ -7,13 +7,13 @@
 //! job's own write does not make it write again. The other writers' conditions are kept.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::Api;
-use serde_json::{json, Value};
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
 
+use crate::Result;
 use crate::events::truncate;
 use crate::resources::Setting;
-use crate::Result;
 
 /// Harvester's `SettingConfigured`.
 pub const CONDITION_TYPE: &str = "configured";
@@ -36,11 +36,7 @@ impl Condition {
     }
 
     fn status(&self) -> &'static str {
-        if self.ok {
-            "True"
-        } else {
-            "False"
-        }
+        if self.ok { "True" } else { "False" }
     }
 
     /// `conditions` with this one in place of the job's previous one, or `None` when they

@@ -11,15 +11,15 @@ use std::time::Duration;
 use backon::ExponentialBuilder;
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, ExponentialBackoff};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::reconcile::{reconcile, Context, State, Stores};
+use crate::reconcile::{Context, State, Stores, reconcile};
 use crate::resources::{ClusterAdmissionPolicy, Setting};
 use crate::schedule::Schedule;
 use crate::{Error, Result};
@@ -61,10 +61,11 @@ impl Change {
 pub async fn run(ctx: Context, stop: CancellationToken) -> Result<()> {
     let (setting, setting_events) =
         watch_by_name::<Setting>(&Api::all(ctx.client()), &ctx.args.setting_name);
-    let mut watches: Vec<BoxStream<'static, (Watched, Result<Change, watcher::Error>)>> =
-        vec![setting_events
+    let mut watches: Vec<BoxStream<'static, (Watched, Result<Change, watcher::Error>)>> = vec![
+        setting_events
             .map(|change| (Watched::Setting, change))
-            .boxed()];
+            .boxed(),
+    ];
     let mut policies = Vec::new();
     if ctx.args.mirror_allowed_images {
         for (index, name) in ctx.args.policy_names.iter().enumerate() {
@@ -220,7 +221,7 @@ fn watch_by_name<K>(
     name: &str,
 ) -> (
     Store<K>,
-    impl Stream<Item = Result<Change, watcher::Error>> + Send + 'static,
+    impl Stream<Item = Result<Change, watcher::Error>> + Send + 'static + use<K>,
 )
 where
     K: Resource<DynamicType = ()>

@@ -13,11 +13,11 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use anyhow::{ensure, Result};
-use kube::api::{Patch, PatchParams};
+use anyhow::{Result, ensure};
 use kube::Client;
+use kube::api::{Patch, PatchParams};
 use libtest_mimic::{Arguments, Failed, Trial};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 const PROPAGATION: Duration = Duration::from_secs(20);
@@ -926,7 +926,9 @@ async fn applies_a_megabyte_setting_while_the_health_endpoints_answer(
         .join()
         .map_err(|_| anyhow::anyhow!("the prober panicked"))??;
     ensure!(answered > 0, "no /healthz answer");
-    eprintln!("1 MiB Setting ({entries} entries) applied; /healthz answered {answered} times, slowest {slowest:?}");
+    eprintln!(
+        "1 MiB Setting ({entries} entries) applied; /healthz answered {answered} times, slowest {slowest:?}"
+    );
     ensure!(job.metric(&accepted(POLICY))? == 1.0);
     job.stop()
 }

@@ -10,9 +10,9 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use anyhow::{anyhow, ensure, Context as _, Result};
+use anyhow::{Context as _, Result, anyhow, ensure};
 use libtest_mimic::{Arguments, Failed, Trial};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 const ENTRYPOINT: &str = "/usr/local/bin/hook-sidecar-sync";

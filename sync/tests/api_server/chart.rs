@@ -1,13 +1,13 @@
 //! The chart (`charts/hook-sidecar-policy`) as the API server sees it, and the job run as the
 //! chart deploys it.
 
-use anyhow::{anyhow, ensure, Result};
+use anyhow::{Result, anyhow, ensure};
 use kube::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::feature_gate::{create_kubevirt, feature_gates};
 use super::support::*;
-use super::{list, wait_for_list, PROPAGATION};
+use super::{PROPAGATION, list, wait_for_list};
 
 /// Value sets covering every template: the defaults, and every optional part on.
 const VALUE_SETS: [&[&str]; 5] = [
@@ -177,9 +177,9 @@ pub async fn chart_policy_matches_the_metadata(cluster: &Cluster, _client: &Clie
             == json!({ "matchLabels": { "kubevirt.io": "virt-launcher" } }),
         "{pods}"
     );
-    let args = of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
-        ["args"]
-        .clone();
+    let args =
+        of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+            .clone();
     ensure!(
         args.as_array()
             .is_some_and(|args| args.contains(&json!("--policy-name=hook-sidecars-launcher-pods"))),

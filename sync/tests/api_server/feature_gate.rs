@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Result};
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use anyhow::{Result, ensure};
 use kube::Client;
-use serde_json::{json, Value};
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
 
 use super::support::*;
-use super::{resource_version, wait_for_metric, PROPAGATION};
+use super::{PROPAGATION, resource_version, wait_for_metric};
 
 /// Harvester's default gates (deploy/charts/harvester/values.yaml): what its chart renders into the
 /// KubeVirt CR when the ManagedChart's values name none.
@@ -405,10 +405,11 @@ enum Target {
 
 async fn gates(client: &Client, target: Target) -> Result<Value> {
     Ok(match target {
-        Target::ManagedChart => managed_charts_api(client).get(MANAGED_CHART).await?.data["spec"]
-            ["values"]["kubevirt"]["spec"]["configuration"]["developerConfiguration"]
-            ["featureGates"]
-            .clone(),
+        Target::ManagedChart => {
+            managed_charts_api(client).get(MANAGED_CHART).await?.data["spec"]["values"]["kubevirt"]
+                ["spec"]["configuration"]["developerConfiguration"]["featureGates"]
+                .clone()
+        }
         Target::KubeVirt => feature_gates(&kubevirts_api(client).get(KUBEVIRT).await?),
     })
 }
