@@ -68,6 +68,14 @@ impl<'a> AllowedImage<'a> {
             .map_err(EntryError::Reference)
     }
 
+    /// The registry of the images this entry can allow.
+    pub fn registry(&self) -> &'a str {
+        match self {
+            Self::Exact(reference) => reference.registry,
+            Self::AnyTag { registry, .. } | Self::Under { registry, .. } => registry,
+        }
+    }
+
     /// Whether this entry allows the (normalized) requested image.
     pub fn allows(&self, image: &ImageReference) -> bool {
         match self {
@@ -208,31 +216,34 @@ impl<'a> AllowList<'a> {
     }
 }
 
-/// The `allowedImages` of a request, parsed only as far as its images need: an entry is parsed
-/// (once) only when it could allow an image, that is when it names the image's registry. Settings
-/// arrive with every request, and `validate_settings` has already checked every entry.
+/// `allowedImages`, parsed only as far as requests need: an entry is parsed (once, then kept
+/// with the rules) only when it could allow an image of a request, that is when it names the
+/// image's registry. `validate_settings` has already checked every entry.
 #[derive(Debug, Default)]
 pub struct LazyAllowList<'a> {
     entries: &'a [String],
+    /// The registry each entry names, read at the first look for an image.
+    registries: OnceCell<Vec<Option<&'a str>>>,
     parsed: Vec<OnceCell<Result<AllowedImage<'a>, EntryError>>>,
-    /// Entries parsed elsewhere and known valid: a Harvester Setting's, in context-aware mode.
-    added: Vec<AllowedImage<'a>>,
 }
 
 impl<'a> LazyAllowList<'a> {
     pub fn new(entries: &'a [String]) -> Self {
         Self {
             entries,
+            registries: OnceCell::new(),
             parsed: entries.iter().map(|_| OnceCell::new()).collect(),
-            added: Vec::new(),
         }
     }
 
     /// The first entry that allows the image; or, failing closed, the first invalid entry met
     /// on the way (the entries of other registries are not looked at).
     pub fn find(&self, image: &ImageReference) -> Result<Option<&AllowedImage<'a>>, String> {
-        for (index, (entry, parsed)) in self.entries.iter().zip(&self.parsed).enumerate() {
-            if entry_registry(entry).is_some_and(|registry| registry != image.registry) {
+        let registries = (self.registries)
+            .get_or_init(|| self.entries.iter().map(|e| entry_registry(e)).collect());
+        let entries = self.entries.iter().zip(registries).zip(&self.parsed);
+        for (index, ((entry, registry), parsed)) in entries.enumerate() {
+            if registry.is_some_and(|registry| registry != image.registry) {
                 continue;
             }
             match parsed.get_or_init(|| AllowedImage::parse(entry)) {
@@ -241,13 +252,7 @@ impl<'a> LazyAllowList<'a> {
                 Err(error) => return Err(format!("allowedImages[{index}] {entry:?}: {error}")),
             }
         }
-        Ok(self.added.iter().find(|entry| entry.allows(image)))
-    }
-}
-
-impl<'a> Extend<AllowedImage<'a>> for LazyAllowList<'a> {
-    fn extend<I: IntoIterator<Item = AllowedImage<'a>>>(&mut self, entries: I) {
-        self.added.extend(entries);
+        Ok(None)
     }
 }
 

@@ -6,10 +6,12 @@
 //! uses, and each entry is parsed as an `allowedImages` entry.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::allowlist::AllowedImage;
 use crate::harvester_setting::{ListMode, setting_entries};
-use crate::settings::{HarvesterSettingRef, Settings, SidecarRules};
+use crate::rules_cache;
+use crate::settings::{HarvesterSettingRef, SidecarRules};
 
 /// The Setting's API (`policy-metadata.yml` declares it in `contextAwareResources`).
 pub const SETTING_API_VERSION: &str = "harvesterhci.io/v1beta1";
@@ -88,50 +90,64 @@ pub struct SettingOutcome {
     pub failure: Option<String>,
 }
 
-/// The Setting's lookup, made for requests with sidecars only (the caller decides), once.
-pub fn lookup<'s>(
-    settings: &'s Settings,
+/// Calls `judge` with the rules of one request and what reading the Setting gave: the rules of
+/// the settings (kept by the instance, [`crate::rules_cache`]) and, in context-aware mode, the
+/// entries of the Setting, read now, once. Call it only for a request with sidecars, or with
+/// `settings: None`. The error says why the settings are invalid.
+pub fn with_request_rules<R>(
+    settings: Option<&RawValue>,
     source: &dyn SettingSource,
-) -> Option<(
-    &'s HarvesterSettingRef,
-    Result<Option<SettingObject>, String>,
-)> {
-    let reference = settings.harvester_setting.as_ref()?;
-    Some((reference, source.get_setting(&reference.name)))
+    judge: impl FnOnce(&SidecarRules, SettingOutcome) -> R,
+) -> Result<R, String> {
+    rules_cache::with_policy_rules(settings.map(RawValue::get), |settings, policy| {
+        let lookup = (settings.harvester_setting.as_ref())
+            .map(|reference| (reference, source.get_setting(&reference.name)));
+        let mut rules = SidecarRules::new(policy);
+        let outcome = match &lookup {
+            Some((reference, result)) => apply_setting(&mut rules, reference, result),
+            None => SettingOutcome::default(),
+        };
+        judge(&rules, outcome)
+    })
 }
 
 /// Adds the entries of the Setting that was looked up to the allow-list. A missing Setting adds
 /// none; a failed lookup is a failure (the policy cannot tell what is allowed); invalid entries
 /// allow nothing and are named in warnings.
-pub fn apply_setting<'s>(
-    rules: &mut SidecarRules<'s>,
+fn apply_setting<'s>(
+    rules: &mut SidecarRules<'s, '_>,
     reference: &'s HarvesterSettingRef,
     lookup: &'s Result<Option<SettingObject>, String>,
 ) -> SettingOutcome {
     let name = reference.name.as_str();
-    rules.setting_name = Some(name);
     match lookup {
         Ok(Some(setting)) => {
             let entries = setting_allow_list(name, setting, reference.list_mode);
-            rules.allowed_images.extend(entries.allowed);
+            rules.setting = Some((name, entries.allowed));
             SettingOutcome {
                 warnings: entries.warnings,
                 failure: None,
             }
         }
-        Ok(None) => SettingOutcome {
-            warnings: vec![format!(
-                "Setting {name:?} ({SETTING_API_VERSION}) does not exist: it adds no entries"
-            )],
-            failure: None,
-        },
-        Err(e) => SettingOutcome {
-            warnings: Vec::new(),
-            failure: Some(format!(
-                "cannot read Setting {name:?} ({SETTING_API_VERSION}), so the policy cannot \
-                 tell which sidecars it allows: {e}"
-            )),
-        },
+        Ok(None) => {
+            rules.setting = Some((name, Vec::new()));
+            SettingOutcome {
+                warnings: vec![format!(
+                    "Setting {name:?} ({SETTING_API_VERSION}) does not exist: it adds no entries"
+                )],
+                failure: None,
+            }
+        }
+        Err(e) => {
+            rules.setting = Some((name, Vec::new()));
+            SettingOutcome {
+                warnings: Vec::new(),
+                failure: Some(format!(
+                    "cannot read Setting {name:?} ({SETTING_API_VERSION}), so the policy cannot \
+                     tell which sidecars it allows: {e}"
+                )),
+            }
+        }
     }
 }
 

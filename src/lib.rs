@@ -11,6 +11,7 @@ pub mod pod;
 pub mod profiles;
 pub mod reference;
 pub mod rules;
+pub mod rules_cache;
 pub mod settings;
 pub mod validation;
 

@@ -33,11 +33,11 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 use serde_json::value::RawValue;
 
 use crate::annotation::{ConfigMapSource, HookSidecar, PvcSource};
-use crate::context_aware::{self, SettingSource};
+use crate::context_aware::{self, SettingOutcome, SettingSource};
 use crate::objects::{AnnotationLocation, GroupVersionKind, read_annotation_keys};
 use crate::profiles::AnnotationLookup;
 use crate::rules::{Sidecar, annotations_read, sidecar_violations};
-use crate::settings::{self, Settings, SidecarRules};
+use crate::settings::SidecarRules;
 use crate::validation::{Verdict, Violation};
 
 /// The label virt-controller puts on every launcher Pod, after copying the VMI's labels, so a VMI
@@ -117,28 +117,22 @@ pub fn check(
         Some(sidecars) => sidecars,
         None => return check_label_kept(old_sidecars()),
     };
-    let settings = match settings {
-        Some(settings) => settings::decode_slice(settings.get().as_bytes()),
-        None => Ok(Settings::default()),
-    };
-    let mut rules = match settings
-        .as_ref()
-        .map_err(String::clone)
-        .and_then(Settings::rules)
-    {
-        Ok(rules) => rules,
-        Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
-    };
-    // Context-aware mode, as for the annotation: the Setting read once, for these sidecars.
-    let setting = settings
-        .as_ref()
-        .ok()
-        .and_then(|settings| context_aware::lookup(settings, setting_source));
-    let mut outcome = context_aware::SettingOutcome::default();
-    if let Some((reference, lookup)) = &setting {
-        outcome = context_aware::apply_setting(&mut rules, reference, lookup);
-    }
-    let annotations = match read_profile_annotations(&rules, object, &sidecars) {
+    context_aware::with_request_rules(settings, setting_source, |rules, outcome| {
+        judge_sidecars(rules, outcome, object, &sidecars, old_sidecars)
+    })
+    .unwrap_or_else(|e| Verdict::rejection(format!("invalid policy settings: {e}")))
+}
+
+/// The launcher Pod's sidecars judged by `rules`; on UPDATE, a sidecar that was already there is
+/// only warned about.
+fn judge_sidecars(
+    rules: &SidecarRules,
+    outcome: SettingOutcome,
+    object: &RawValue,
+    sidecars: &[RenderedSidecar],
+    old_sidecars: impl Fn() -> LauncherSidecars,
+) -> Verdict {
+    let annotations = match read_profile_annotations(rules, object, sidecars) {
         Ok(annotations) => annotations,
         Err(e) => return Verdict::rejection(format!("cannot read the Pod: {e}")),
     };
@@ -147,8 +141,8 @@ pub fn check(
         warnings: outcome.warnings,
     };
     let mut old: Option<Vec<RenderedSidecar>> = None;
-    for sidecar in &sidecars {
-        let mut reasons = rendered_sidecar_violations(&rules, sidecar, &annotations);
+    for sidecar in sidecars {
+        let mut reasons = rendered_sidecar_violations(rules, sidecar, &annotations);
         if let Some(failure) = &outcome.failure {
             reasons.insert(0, failure.clone());
         }
@@ -835,12 +829,21 @@ mod tests {
         assert_eq!(evaluate(&request, &json!({})), Verdict::default());
     }
 
-    #[test]
-    fn invalid_settings_reject_only_launcher_pods_with_sidecars() {
-        let settings = json!({"allowedImages": ["Not An Image"]});
+    #[rstest]
+    #[case::unknown_key(json!({"allowedImage": [GPU_HOOK]}), "unknown field `allowedImage`")]
+    #[case::bad_shim(json!({"allowedImages": [GPU_HOOK], "sidecarShimImage": "shim:*"}), "sidecarShimImage")]
+    // As for the annotation, an entry is parsed only when a sidecar's image could match it.
+    #[case::entry_of_the_sidecars_registry(
+        json!({"allowedImages": ["registry.example.com/*/x", GPU_HOOK]}),
+        "allowedImages[0] \"registry.example.com/*/x\""
+    )]
+    fn invalid_settings_reject_only_launcher_pods_with_sidecars(
+        #[case] settings: Value,
+        #[case] culprit: &str,
+    ) {
         assert_rejected(
             &evaluate(&fixture("launcher-pod-create-gpu-hook"), &settings),
-            &["invalid policy settings"],
+            &["invalid policy settings", culprit],
         );
         assert_eq!(
             evaluate(&fixture("pod-create"), &settings),

@@ -149,6 +149,9 @@ struct Patterns {
 pub struct Profile {
     index: usize,
     spec: SidecarProfile,
+    /// The registry of `spec.image`: a profile of another registry governs no image of this one,
+    /// which spares parsing its image form for every sidecar.
+    registry: String,
     patterns: OnceCell<Result<Patterns, String>>,
 }
 
@@ -157,12 +160,16 @@ impl Profile {
         let spec: SidecarProfile = serde_json::from_str(raw.get())
             .map_err(|e| vec![format!("sidecarProfiles[{index}]: {e}")])?;
         let mut problems = Vec::new();
-        if let Err(e) = AllowedImage::parse(&spec.image) {
-            problems.push(format!(
-                "sidecarProfiles[{index}].image {:?}: {e}",
-                spec.image
-            ));
-        }
+        let registry = match AllowedImage::parse(&spec.image) {
+            Ok(form) => form.registry().to_owned(),
+            Err(e) => {
+                problems.push(format!(
+                    "sidecarProfiles[{index}].image {:?}: {e}",
+                    spec.image
+                ));
+                String::new()
+            }
+        };
         for (field, alternatives) in [("args", &spec.args), ("command", &spec.command)] {
             if alternatives.as_ref().is_some_and(Vec::is_empty) {
                 problems.push(format!(
@@ -192,6 +199,7 @@ impl Profile {
             Ok(Self {
                 index,
                 spec,
+                registry,
                 patterns: OnceCell::new(),
             })
         } else {
@@ -207,10 +215,12 @@ impl Profile {
         &self.spec
     }
 
-    /// Whether this profile governs the requested image. The form is parsed again at each call
-    /// rather than kept (it borrows from the profile): that costs no allocation for most forms.
+    /// Whether this profile governs the requested image. The form is parsed again for an image
+    /// of its registry rather than kept (it borrows from the profile): that costs no allocation
+    /// for most forms.
     pub fn governs(&self, image: &ImageReference) -> bool {
-        AllowedImage::parse(&self.spec.image).is_ok_and(|form| form.allows(image))
+        self.registry == image.registry
+            && AllowedImage::parse(&self.spec.image).is_ok_and(|form| form.allows(image))
     }
 
     /// Whether its `command` alternatives grant `command` (an entry's non-empty command).

@@ -94,9 +94,9 @@ pub fn sidecar_violations(
     let image = resolve_image(rules, &sidecar.image);
     let image = match image {
         Ok((written, image)) => {
-            match rules.allowed_images.find(&image) {
-                Ok(Some(_)) => {}
-                Ok(None) => reasons.push(match rules.setting_name {
+            match rules.allows(&image) {
+                Ok(true) => {}
+                Ok(false) => reasons.push(match rules.setting_name() {
                     Some(setting) => format!(
                         "{written} ({image}) is not in allowedImages nor in Setting {setting:?}"
                     ),
@@ -112,11 +112,11 @@ pub fn sidecar_violations(
         }
     };
     let governing = match &image {
-        Some((_, image)) => rules.profiles.governing(image),
+        Some((_, image)) => rules.policy.profiles.governing(image),
         None => Vec::new(),
     };
     if let (Some((written, image)), true) = (&image, governing.is_empty())
-        && rules.profiles_required
+        && rules.policy.profiles_required
         && reasons.is_empty()
     {
         reasons.push(format!(
@@ -136,7 +136,7 @@ pub fn sidecar_violations(
 /// The profiles that govern the sidecar's image (none when it has no image to match).
 pub fn governing_profiles<'r>(rules: &'r SidecarRules, sidecar: &Sidecar) -> Vec<&'r Profile> {
     match resolve_image(rules, &sidecar.image) {
-        Ok((_, image)) => rules.profiles.governing(&image),
+        Ok((_, image)) => rules.policy.profiles.governing(&image),
         Err(_) => Vec::new(),
     }
 }
@@ -155,14 +155,14 @@ pub fn annotations_read<'r>(rules: &'r SidecarRules, sidecar: &Sidecar) -> Vec<&
 
 /// The image as the rejection names it, and as matched; or why there is none to match.
 fn resolve_image<'a>(
-    rules: &'a SidecarRules<'_>,
+    rules: &'a SidecarRules<'_, '_>,
     image: &'a SidecarImage<'_>,
 ) -> Result<(String, ImageReference<'a>), String> {
     match image {
         SidecarImage::Named {
             written,
             reference: Ok(_),
-        } if rules.require_registry && !names_registry(written) => Err(format!(
+        } if rules.policy.require_registry && !names_registry(written) => Err(format!(
             "image {written:?} does not name its registry, and requireRegistry is true \
              (a runtime may look a short name up in any of its search registries)"
         )),
@@ -176,7 +176,7 @@ fn resolve_image<'a>(
         } => Err(format!(
             "image {written:?} is not a valid image reference: {e}"
         )),
-        SidecarImage::Shim => match &rules.sidecar_shim_image {
+        SidecarImage::Shim => match &rules.policy.sidecar_shim_image {
             Some(shim) => Ok((
                 "no image (KubeVirt's sidecar-shim)".to_owned(),
                 shim.clone(),
@@ -200,7 +200,7 @@ fn escape_hatch_violations(rules: &SidecarRules, sidecar: &Sidecar) -> Vec<Strin
                     .to_owned(),
             );
         }
-        if !rules.allow_config_map {
+        if !rules.policy.allow_config_map {
             reasons.push(format!(
                 "configMap {:?} mounts a user script at {:?}, and allowConfigMap is false",
                 config_map.name, config_map.hook_path
@@ -215,13 +215,16 @@ fn escape_hatch_violations(rules: &SidecarRules, sidecar: &Sidecar) -> Vec<Strin
                     .to_owned(),
             );
         }
-        if !rules.allow_pvc {
+        if !rules.policy.allow_pvc {
             reasons.push(format!(
                 "pvc {:?} mounts user data in the sidecar, and allowPVC is false",
                 pvc.name
             ));
         }
-        if let (Some(path), false) = (pvc.shared_compute_path, rules.allow_shared_compute_path) {
+        if let (Some(path), false) = (
+            pvc.shared_compute_path,
+            rules.policy.allow_shared_compute_path,
+        ) {
             reasons.push(format!(
                 "pvc.sharedComputePath {path:?} mounts user data in the compute container, \
                  and allowSharedComputePath is false"
@@ -232,7 +235,7 @@ fn escape_hatch_violations(rules: &SidecarRules, sidecar: &Sidecar) -> Vec<Strin
 }
 
 fn command_violation(rules: &SidecarRules, sidecar: &Sidecar) -> Option<String> {
-    (!sidecar.command.is_empty() && !rules.allow_command).then(|| {
+    (!sidecar.command.is_empty() && !rules.policy.allow_command).then(|| {
         format!(
             "command {:?} replaces the image's entrypoint, and allowCommand is false",
             sidecar.command
@@ -314,7 +317,8 @@ mod tests {
         #[case] expected: &[&str],
     ) {
         let settings = settings(json!({}));
-        let rules = settings.rules().expect("valid");
+        let policy = settings.rules().expect("valid");
+        let rules = SidecarRules::new(&policy);
         let (command, args) = (strings(command), strings(args));
         let sidecar = Sidecar {
             image: SidecarImage::from_written(Some(image)),
@@ -340,7 +344,8 @@ mod tests {
             {"image": HOOK, "annotations": {KEY: ".*"}, "requiredAnnotations": ["a/b", KEY]},
             {"image": "other:1", "annotations": {"c/d": ".*"}},
         ]}));
-        let rules = settings.rules().expect("valid");
+        let policy = settings.rules().expect("valid");
+        let rules = SidecarRules::new(&policy);
         let sidecar = Sidecar {
             image: SidecarImage::from_written(Some(HOOK)),
             command: &[],

@@ -7,7 +7,7 @@ use kubewarden_policy_sdk::settings::Validatable;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::allowlist::{AllowList, LazyAllowList};
+use crate::allowlist::{AllowList, AllowedImage, LazyAllowList};
 use crate::harvester_setting::ListMode;
 use crate::profiles::Profiles;
 use crate::reference::ImageReference;
@@ -69,10 +69,11 @@ fn is_object_name(name: &str) -> bool {
         })
 }
 
-/// The settings in the form the checks use. Profiles are read, but their patterns are compiled
-/// only when a profile first governs a sidecar.
+/// The rules the settings define, in the form the checks use. Built once per settings text and
+/// kept by the instance (`crate::rules_cache`): their entries are parsed, and their profiles'
+/// patterns compiled, only when a request first needs them, and stay so for the next request.
 #[derive(Debug)]
-pub struct SidecarRules<'a> {
+pub struct PolicyRules<'a> {
     pub allowed_images: LazyAllowList<'a>,
     pub sidecar_shim_image: Option<ImageReference<'a>>,
     pub allow_command: bool,
@@ -82,25 +83,60 @@ pub struct SidecarRules<'a> {
     pub require_registry: bool,
     pub profiles: Profiles,
     pub profiles_required: bool,
-    /// The Harvester Setting whose entries were added to `allowed_images` (context-aware mode).
-    pub setting_name: Option<&'a str>,
+}
+
+/// The rules one request is judged by: the policy's, and in context-aware mode the entries of
+/// the Harvester Setting read for this request (never kept: the Setting may change).
+#[derive(Debug)]
+pub struct SidecarRules<'r, 'a> {
+    pub policy: &'r PolicyRules<'a>,
+    /// The Harvester Setting whose entries join `allowedImages`, and those entries.
+    pub setting: Option<(&'r str, Vec<AllowedImage<'r>>)>,
+}
+
+impl<'r, 'a> SidecarRules<'r, 'a> {
+    /// The policy's rules alone.
+    pub fn new(policy: &'r PolicyRules<'a>) -> Self {
+        Self {
+            policy,
+            setting: None,
+        }
+    }
+
+    /// Whether an `allowedImages` entry, or an entry of the Setting, allows the image; or,
+    /// failing closed, the first invalid `allowedImages` entry met on the way.
+    pub fn allows(&self, image: &ImageReference) -> Result<bool, String> {
+        if self.policy.allowed_images.find(image)?.is_some() {
+            return Ok(true);
+        }
+        Ok(self
+            .setting
+            .iter()
+            .flat_map(|(_, entries)| entries)
+            .any(|entry| entry.allows(image)))
+    }
+
+    /// The Setting named in rejections, in context-aware mode.
+    pub fn setting_name(&self) -> Option<&str> {
+        self.setting.as_ref().map(|(name, _)| *name)
+    }
 }
 
 impl Settings {
     /// Parses the settings into rules, naming every culprit when they are invalid. Patterns are
     /// not compiled: [`Settings::validate`] compiles them all, a request only those it needs.
-    pub fn rules(&self) -> Result<SidecarRules<'_>, String> {
+    pub fn rules(&self) -> Result<PolicyRules<'_>, String> {
         self.build_rules(EntryCheck::All)
     }
 
-    /// The rules for one request: as [`Settings::rules`], but `allowedImages` entries are
-    /// parsed only when an image of the request could match them (an invalid one met then
-    /// rejects the sidecar). `validate_settings` checked them all when the policy was loaded.
-    pub fn request_rules(&self) -> Result<SidecarRules<'_>, String> {
+    /// The rules requests are judged by: as [`Settings::rules`], but an `allowedImages` entry is
+    /// parsed only when an image of a request could match it (an invalid one met then rejects
+    /// the sidecar). `validate_settings` checked them all when the policy was loaded.
+    pub fn request_rules(&self) -> Result<PolicyRules<'_>, String> {
         self.build_rules(EntryCheck::WhenNeeded)
     }
 
-    fn build_rules(&self, entries: EntryCheck) -> Result<SidecarRules<'_>, String> {
+    fn build_rules(&self, entries: EntryCheck) -> Result<PolicyRules<'_>, String> {
         let mut problems = Vec::new();
         if entries == EntryCheck::All
             && let Err(e) = AllowList::parse(&self.allowed_images)
@@ -142,7 +178,7 @@ impl Settings {
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
-        Ok(SidecarRules {
+        Ok(PolicyRules {
             allowed_images,
             sidecar_shim_image,
             allow_command: self.allow_command,
@@ -152,7 +188,6 @@ impl Settings {
             require_registry: self.require_registry,
             profiles,
             profiles_required: self.profiles_required,
-            setting_name: None,
         })
     }
 }

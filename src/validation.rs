@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::annotation::{self, HookSidecar};
-use crate::context_aware::{self, PolicyServer, SettingSource};
+use crate::context_aware::{self, PolicyServer, SettingOutcome, SettingSource};
 use crate::objects::{
     AnnotationLocation, GroupVersionKind, annotation_locations, read_annotation_keys,
     read_annotations,
@@ -16,7 +16,7 @@ use crate::objects::{
 use crate::pod;
 use crate::profiles::AnnotationLookup;
 use crate::rules::{Sidecar, annotations_read, sidecar_violations};
-use crate::settings::{self, Settings, SidecarRules};
+use crate::settings::SidecarRules;
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
 /// decoded; the objects and the settings stay raw JSON until a kind that carries the annotation
@@ -194,50 +194,70 @@ pub fn validate_payload_with(payload: &[u8], setting_source: &dyn SettingSource)
             request.operation
         ));
     };
-    let kind = request.kind.kind.as_str();
-    let new_values = match read_annotations(object, locations) {
+    let values = match read_annotations(object, locations) {
         Ok(values) => values,
         Err(e) => return Verdict::rejection(e),
     };
-    let decoded: Vec<Option<Decoded>> = new_values
+    let decoded: Vec<Option<Decoded>> = values
         .iter()
         .map(|value| value.as_deref().map(annotation::decode))
         .collect();
-    // The settings matter only to sidecars: a request without any reads none of them.
+    // A request without sidecars reads no setting, looks no Setting up and compiles nothing.
     let has_sidecars = decoded
         .iter()
         .any(|d| matches!(d, Some(Ok(sidecars)) if !sidecars.is_empty()));
-    let settings = match (has_sidecars, payload.settings) {
-        (false, _) => Ok(Settings::default()),
-        (true, Some(settings)) => settings::decode_slice(settings.get().as_bytes()),
-        (true, None) => Ok(Settings::default()),
+    let settings = payload.settings.filter(|_| has_sidecars);
+    let located = LocatedRequest {
+        kind: &request.kind.kind,
+        operation: &request.operation,
+        object,
+        old_object: request.old_object,
+        locations,
+        values,
+        decoded,
     };
-    let mut rules = match settings
-        .as_ref()
-        .map_err(String::clone)
-        .and_then(Settings::request_rules)
-    {
-        Ok(rules) => rules,
-        Err(e) => return Verdict::rejection(format!("invalid policy settings: {e}")),
-    };
-    // Context-aware mode: the Setting is read for a request with sidecars only, once.
-    let setting = settings
-        .as_ref()
-        .ok()
-        .filter(|_| has_sidecars)
-        .and_then(|settings| context_aware::lookup(settings, setting_source));
-    let mut outcome = context_aware::SettingOutcome::default();
-    if let Some((reference, lookup)) = &setting {
-        outcome = context_aware::apply_setting(&mut rules, reference, lookup);
-    }
+    context_aware::with_request_rules(settings, setting_source, |rules, outcome| {
+        judge_locations(rules, outcome, &located)
+    })
+    .unwrap_or_else(|e| Verdict::rejection(format!("invalid policy settings: {e}")))
+}
+
+/// A request of a kind that carries the annotation, read as far as the settings are not needed.
+struct LocatedRequest<'p> {
+    kind: &'p str,
+    operation: &'p str,
+    object: &'p RawValue,
+    old_object: Option<&'p RawValue>,
+    locations: &'static [AnnotationLocation],
+    /// The annotation's value at each location.
+    values: Vec<Option<String>>,
+    decoded: Vec<Option<Decoded>>,
+}
+
+/// Every location's sidecars judged by `rules`; on UPDATE, a location that the update leaves
+/// unchanged is only warned about.
+fn judge_locations(
+    rules: &SidecarRules,
+    outcome: SettingOutcome,
+    request: &LocatedRequest,
+) -> Verdict {
+    let LocatedRequest {
+        kind,
+        operation,
+        object,
+        old_object,
+        locations,
+        values: new_values,
+        decoded,
+    } = request;
     // What the profiles governing each location's sidecars read beside them.
-    let keys = annotations_read_at(&rules, &decoded);
+    let keys = annotations_read_at(rules, decoded);
     let new_others = match read_profile_annotations(object, locations, &keys) {
         Ok(values) => values,
         Err(e) => return Verdict::rejection(e),
     };
     // On UPDATE, an old object that cannot be read compares as changed everywhere.
-    let old = match (request.operation.as_str(), request.old_object) {
+    let old = match (*operation, old_object) {
         ("UPDATE", Some(old_object)) => read_annotations(old_object, locations)
             .and_then(|values| {
                 read_profile_annotations(old_object, locations, &keys).map(|o| (values, o))
@@ -250,8 +270,8 @@ pub fn validate_payload_with(payload: &[u8], setting_source: &dyn SettingSource)
         warnings: outcome.warnings,
     };
     for (index, location) in locations.iter().enumerate() {
-        let new = LocationFingerprint::of(&new_values, &new_others, &keys, index);
-        let mut checked = check_location(&rules, kind, location, &decoded[index], &new);
+        let new = LocationFingerprint::of(new_values, &new_others, &keys, index);
+        let mut checked = check_location(rules, kind, location, &decoded[index], &new);
         // A Setting that cannot be read leaves every sidecar undecided: rejected, or warned
         // about at a location the update leaves unchanged.
         if let (Some(reason), Some(Ok(sidecars))) = (&outcome.failure, &decoded[index])
