@@ -26,8 +26,10 @@ annotated-policy.wasm: policy.wasm policy-metadata.yml README.md
 	kwctl annotate -m policy-metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
 
 # Regenerates the file (needs kwctl); tests/metadata_consistency.rs checks the committed one.
+# The version is the metadata's io.kubewarden.policy.version (kwctl 1.35 deprecates --version),
+# which that test keeps equal to Cargo.toml's.
 artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml Cargo.toml
-	kwctl scaffold artifacthub --metadata-path policy-metadata.yml --version $(VERSION) \
+	kwctl scaffold artifacthub --metadata-path policy-metadata.yml \
 	  --questions-path questions-ui.yml --output artifacthub-pkg.yml
 
 # The main job: evaluate the requests in examples/ and print the verdicts, with kwctl when it is on
@@ -123,6 +125,15 @@ context-aware-tests: deps
 .PHONY: context-aware-bench
 context-aware-bench: deps
 	cargo bench -p policy-host --profile host --bench context_aware
+
+# With a real kwctl and policy-server (in no registry: CONTRIBUTING.md says how to build them):
+# the bats suite and `make run` through kwctl, then the examples through policy-server.
+.PHONY: verify-kubewarden
+verify-kubewarden:
+	@test -x "$(KWCTL)" && test -x "$(POLICY_SERVER)" || \
+	  { echo "set KWCTL=/path/to/kwctl POLICY_SERVER=/path/to/policy-server" >&2; exit 2; }
+	KWCTL=$(KWCTL) e2e-tests/run-e2e.sh
+	POLICY_SERVER=$(POLICY_SERVER) KWCTL=$(KWCTL) hack/verify-policy-server.sh
 
 .PHONY: fmt
 fmt:
