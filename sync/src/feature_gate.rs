@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::http::Health;
+use crate::http::Monitoring;
 use crate::resources::{ClusterAdmissionPolicy, KubeVirt, ManagedChart};
 use crate::{Error, Result};
 
@@ -246,7 +246,7 @@ where
 pub async fn run(
     client: Client,
     config: GateConfig,
-    health: std::sync::Arc<Health>,
+    monitoring: std::sync::Arc<Monitoring>,
     stop: CancellationToken,
 ) {
     let gate = FeatureGate::new(client, config.clone());
@@ -286,7 +286,7 @@ pub async fn run(
                     return;
                 }
                 Some(Err(error)) => {
-                    health.metrics.watch_errors.inc();
+                    monitoring.metrics.watch_errors.inc();
                     warn!(%error, "feature gate watch failed; reconnecting with backoff");
                     continue;
                 }
@@ -299,7 +299,7 @@ pub async fn run(
             Ok(outcome) => {
                 retry_at = None;
                 delays = backoff.build();
-                observe(&health, &config, &outcome, &mut last_waiting);
+                observe(&monitoring, &config, &outcome, &mut last_waiting);
             }
             Err(error) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(60));
@@ -311,12 +311,12 @@ pub async fn run(
 }
 
 fn observe(
-    health: &Health,
+    monitoring: &Monitoring,
     config: &GateConfig,
     outcome: &Outcome,
     last_waiting: &mut Option<(String, Option<String>)>,
 ) {
-    let metrics = &health.metrics;
+    let metrics = &monitoring.metrics;
     match outcome {
         Outcome::PolicyNotActive(policy, status) => {
             metrics.feature_gate_policy_active.set(0);

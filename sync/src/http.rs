@@ -12,35 +12,36 @@ use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
 
-/// What the endpoints report, shared with the sync loop.
+/// What the job reports about itself over HTTP (its metrics, and readiness for `/readyz`),
+/// written by the sync loop and the feature-gate task, read by the endpoints.
 #[derive(Default)]
-pub struct Health {
+pub struct Monitoring {
     pub metrics: Metrics,
-    /// Set once both watches have listed their object and a reconciliation has run.
+    /// Set once both watches have listed their object and a reconciliation has succeeded.
     pub ready: AtomicBool,
 }
 
-pub fn router(health: Arc<Health>) -> Router {
+pub fn router(monitoring: Arc<Monitoring>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(health)
+        .with_state(monitoring)
 }
 
 /// Serves until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    health: Arc<Health>,
+    monitoring: Arc<Monitoring>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(health))
+    axum::serve(listener, router(monitoring))
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    if health.ready.load(Ordering::Relaxed) {
+async fn readyz(State(monitoring): State<Arc<Monitoring>>) -> impl IntoResponse {
+    if monitoring.ready.load(Ordering::Relaxed) {
         (StatusCode::OK, "ready")
     } else {
         (
@@ -50,12 +51,12 @@ async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
+async fn metrics(State(monitoring): State<Arc<Monitoring>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        health.metrics.encode(),
+        monitoring.metrics.encode(),
     )
 }

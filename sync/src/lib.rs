@@ -32,7 +32,7 @@ pub use telemetry::{LogFormat, init as init_logging};
 pub async fn run(args: Args, stop: CancellationToken) -> Result<()> {
     args.validate()?;
     let client = Client::try_default().await?;
-    let health = Arc::new(http::Health::default());
+    let monitoring = Arc::new(http::Monitoring::default());
 
     let listener = TcpListener::bind(args.listen)
         .await
@@ -43,7 +43,7 @@ pub async fn run(args: Args, stop: CancellationToken) -> Result<()> {
     info!(address = %args.listen, "serving /healthz, /readyz and /metrics");
     let server = tokio::spawn(http::serve(
         listener,
-        health.clone(),
+        monitoring.clone(),
         stop.clone().cancelled_owned(),
     ));
 
@@ -51,12 +51,15 @@ pub async fn run(args: Args, stop: CancellationToken) -> Result<()> {
         tokio::spawn(feature_gate::run(
             client.clone(),
             gate,
-            health.clone(),
+            monitoring.clone(),
             stop.clone(),
         ))
     });
 
-    let sync = sync::run(reconcile::Context::new(client, args, health), stop.clone());
+    let sync = sync::run(
+        reconcile::Context::new(client, args, monitoring),
+        stop.clone(),
+    );
     let result = tokio::select! {
         result = sync => result,
         error = panicked(feature_gate) => Err(error.into()),

@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use crate::Result;
 use crate::config::Args;
 use crate::events::{EventPublisher, RefusalReport, list_digest, truncate};
-use crate::http::Health;
+use crate::http::Monitoring;
 use crate::metrics::Outcome;
 use crate::policy::{ALLOWED_IMAGES, Plan, Refusal, plan};
 use crate::resources::{ClusterAdmissionPolicy, Setting};
@@ -28,7 +28,7 @@ const MAX_REASON_IN_LOG: usize = 512;
 
 pub struct Context {
     pub args: Args,
-    pub health: Arc<Health>,
+    pub monitoring: Arc<Monitoring>,
     client: Client,
     events: EventPublisher,
     settings: Api<Setting>,
@@ -36,7 +36,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, args: Args, health: Arc<Health>) -> Self {
+    pub fn new(client: Client, args: Args, monitoring: Arc<Monitoring>) -> Self {
         let events = EventPublisher::new(
             client.clone(),
             &args.field_manager,
@@ -47,7 +47,7 @@ impl Context {
             policies: Api::all(client.clone()),
             client,
             args,
-            health,
+            monitoring,
             events,
         }
     }
@@ -190,7 +190,7 @@ pub async fn reconcile(
             Ok((_, outcome)) => *outcome,
             Err(_) => Outcome::Error,
         };
-        ctx.health
+        ctx.monitoring
             .metrics
             .observe_reconciliation(outcome, started.elapsed().as_secs_f64());
         match result {
@@ -227,7 +227,7 @@ async fn reconcile_policy(
     name: &str,
     store: &Store<ClusterAdmissionPolicy>,
 ) -> Result<(PolicyResult, Outcome)> {
-    let metrics = &ctx.health.metrics;
+    let metrics = &ctx.monitoring.metrics;
     let known = state.own_writes.get(name).cloned();
     let Some(policy) = known.or_else(|| store.get(&ObjectRef::new(name))) else {
         if state.missing_policies.insert(name.to_owned()) {
@@ -288,7 +288,7 @@ async fn apply(ctx: &Context, name: &str, entries: &[String]) -> Result<ClusterA
         "spec": { "settings": { ALLOWED_IMAGES: entries } },
     });
     let params = PatchParams::apply(&ctx.args.field_manager).force();
-    ctx.health.metrics.apply_requests.inc();
+    ctx.monitoring.metrics.apply_requests.inc();
     Ok(ctx
         .policies
         .patch(name, &params, &Patch::Apply(&patch))
@@ -315,7 +315,7 @@ async fn refused(
     if state.reported.get(policy) == Some(&event_name) {
         return;
     }
-    ctx.health.metrics.refused_lists.inc();
+    ctx.monitoring.metrics.refused_lists.inc();
     warn!(
         setting = %ctx.args.setting_name,
         %policy,
@@ -388,7 +388,7 @@ async fn setting_missing(
             now
         });
         if now < gone + grace {
-            ctx.health
+            ctx.monitoring
                 .metrics
                 .observe_reconciliation(Outcome::SettingMissing, 0.0);
             return Ok(Some(gone + grace));
@@ -415,7 +415,7 @@ async fn setting_missing(
                 value_entries = kept.as_deref().map_or(0, Vec::len),
                 "Setting was missing; created it"
             );
-            ctx.health
+            ctx.monitoring
                 .metrics
                 .observe_reconciliation(Outcome::SettingCreated, 0.0);
             Ok(None)
@@ -423,7 +423,7 @@ async fn setting_missing(
         // It appeared meanwhile; its watch event brings the next reconciliation.
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(None),
         Err(error) => {
-            ctx.health
+            ctx.monitoring
                 .metrics
                 .observe_reconciliation(Outcome::Error, 0.0);
             Err(error.into())

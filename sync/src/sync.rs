@@ -108,7 +108,7 @@ pub async fn run(ctx: Context, stop: CancellationToken) -> Result<()> {
                         change
                     }
                     Err(error) => {
-                        ctx.health.metrics.watch_errors.inc();
+                        ctx.monitoring.metrics.watch_errors.inc();
                         watch_failed(watched, &error, &mut watch_errors[index]);
                         continue;
                     }
@@ -152,7 +152,7 @@ pub async fn run(ctx: Context, stop: CancellationToken) -> Result<()> {
                 match reconcile(&ctx, &mut state, &stores).await {
                     Ok(wake_at) => {
                         schedule.succeeded(tokio::time::Instant::now(), wake_at);
-                        ctx.health.ready.store(true, Ordering::Relaxed);
+                        ctx.monitoring.ready.store(true, Ordering::Relaxed);
                     }
                     Err(error) => {
                         let delay = schedule.failed(tokio::time::Instant::now());
