@@ -152,11 +152,13 @@ lint:
 # The workspace built with the declared MSRV's toolchain (installed by rustup; not part of `make
 # test`, as it compiles every dependency once more).
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+# `1.94` names the first release of 1.94 (rustup's `1.94` would be its latest patch release).
+MSRV_TOOLCHAIN := $(if $(word 3,$(subst ., ,$(MSRV))),$(MSRV),$(MSRV).0)
 .PHONY: msrv
 msrv:
-	rustup toolchain install $(MSRV) --profile minimal --target wasm32-wasip1
-	cargo +$(MSRV) check --locked --workspace --all-targets
-	cargo +$(MSRV) check --locked --target wasm32-wasip1 -p $(POLICY_NAME)
+	rustup toolchain install $(MSRV_TOOLCHAIN) --profile minimal --target wasm32-wasip1
+	cargo +$(MSRV_TOOLCHAIN) check --locked --workspace --all-targets
+	cargo +$(MSRV_TOOLCHAIN) check --locked --target wasm32-wasip1 -p $(POLICY_NAME)
 
 # The fuzz targets (fuzz/, outside the workspace) compiled and linted with the stable toolchain, so
 # that an API change cannot break them unnoticed; running them needs nightly (cargo fuzz).
