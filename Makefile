@@ -48,16 +48,18 @@ deps:
 
 # Every crate of the workspace: unit, property, differential, limits and metadata-consistency tests,
 # and the sync job's tests on a real kube-apiserver and etcd (sync/tests/api_server.rs).
-# policy-host on its own: built alone, it gets the dependency features that `cargo build -p
-# policy-host` gets, so wasmtime is compiled once for its tests, `make run` and e2e-tests.
+# policy-host on its own and with its `cluster` feature (HOST_FEATURES): built alone, it gets the
+# dependency features that `cargo build -p policy-host $(HOST_FEATURES)` gets in e2e-tests, so
+# wasmtime is compiled once for its tests and the end-to-end tests.
+HOST_FEATURES := --features cluster
 .PHONY: unit-tests
 unit-tests:
 	cargo test --workspace --exclude policy-host
-	cargo test -p policy-host
+	cargo test -p policy-host $(HOST_FEATURES)
 
 .PHONY: e2e-tests
 e2e-tests:
-	e2e-tests/run-e2e.sh
+	HOST_FEATURES="$(HOST_FEATURES)" e2e-tests/run-e2e.sh
 
 .PHONY: bench
 bench:
@@ -120,11 +122,11 @@ release: push
 # kubernetes/get_resource from a real kube-apiserver; its cost and time to enforcement.
 .PHONY: context-aware-tests
 context-aware-tests: deps
-	cargo test -p policy-host --test context_aware
+	cargo test -p policy-host $(HOST_FEATURES) --test context_aware
 
 .PHONY: context-aware-bench
 context-aware-bench: deps
-	cargo bench -p policy-host --profile host --bench context_aware
+	cargo bench -p policy-host $(HOST_FEATURES) --profile host --bench context_aware
 
 # With a real kwctl and policy-server (in no registry: CONTRIBUTING.md says how to build them):
 # the bats suite and `make run` through kwctl, then the examples through policy-server.
@@ -140,11 +142,12 @@ fmt:
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
-# Natively, and the wasm module's own code (context-aware mode's host calls are wasm-only); then
+# Natively with every feature (the host's `cluster`), and the wasm module's own code (context-aware
+# mode's host calls are wasm-only); then
 # one edition and one MSRV everywhere, which no locked dependency exceeds.
 .PHONY: lint
 lint:
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
 	cargo clippy --target wasm32-wasip1 -p $(POLICY_NAME) -- -D warnings
 	hack/check-msrv.py

@@ -11,8 +11,10 @@ cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy -p n
 export POLICY="$target_dir/wasm32-wasip1/release/hook_sidecar_policy.wasm"
 export NEVER_RETURNS="$target_dir/wasm32-wasip1/release/never_returns.wasm"
 
-# The debug build: the one `make run` uses and `cargo test -p policy-host` shares (Cargo.toml).
-cargo build --quiet -p policy-host
+# The debug build that `cargo test -p policy-host $HOST_FEATURES` shares (make unit-tests), so
+# that wasmtime is compiled once; examples/run.sh, called by the suite, uses it too.
+# shellcheck disable=SC2086 # HOST_FEATURES is a list of cargo arguments
+cargo build --quiet -p policy-host ${HOST_FEATURES:-}
 export POLICY_HOST="$target_dir/debug/policy-host"
 
 if [[ -z "${KWCTL:-}" ]] && command -v kwctl >/dev/null; then

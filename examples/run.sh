@@ -5,6 +5,8 @@
 #   examples/run.sh          # kwctl when it is on PATH (or named by KWCTL), else the in-repo host
 #   examples/run.sh --host   # the in-repo waPC host (e2e-tests/: policy-server's calling convention)
 #
+# POLICY_HOST names a host binary already built, instead of building one.
+#
 # Verdicts go to stdout (e2e-tests/examples.bats compares them with examples/verdicts.txt),
 # progress to stderr.
 set -euo pipefail
@@ -36,6 +38,11 @@ if ! $use_host && [[ -n "$kwctl" ]]; then
   echo "building the policy module (wasm32-wasip1) ..." >&2
   build_module
   runner=("$kwctl" run)
+elif [[ -n "${POLICY_HOST:-}" ]]; then
+  # A host the caller built (e2e-tests/run-e2e.sh passes the one its tests share).
+  echo "building the policy module (wasm32-wasip1); the in-repo waPC host: $POLICY_HOST" >&2
+  build_module
+  runner=("$POLICY_HOST" run)
 else
   $use_host || echo "no kwctl on PATH: running the examples with the in-repo waPC host" >&2
   # Both builds at once: on a fresh machine the module's serial LTO step and wasmtime's longest

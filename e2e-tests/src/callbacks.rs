@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::kubernetes::{ClusterClient, GetResourceRequest, POLICY_SERVER_CACHE_TIME};
+#[cfg(feature = "cluster")]
+use crate::kubernetes::{ClusterClient, POLICY_SERVER_CACHE_TIME};
+use crate::kubernetes::GetResourceRequest;
 use crate::metadata::{self, ContextAwareResource};
 use crate::replay::Session;
 
@@ -19,6 +21,7 @@ type CallbackResult = Result<Vec<u8>, Box<dyn Error + Send + Sync>>;
 pub enum KubernetesBackend {
     /// No cluster: every lookup fails (what policy-server does without a client).
     None,
+    #[cfg(feature = "cluster")]
     Cluster(Box<ClusterClient>),
     Replay(Session),
 }
@@ -76,9 +79,7 @@ impl HostCapabilities {
         let kubernetes = match &args.replay_host_capabilities_interactions {
             Some(session) => KubernetesBackend::Replay(Session::load(session)?),
             None if allowed_resources.is_empty() => KubernetesBackend::None,
-            None => KubernetesBackend::Cluster(Box::new(ClusterClient::infer(
-                POLICY_SERVER_CACHE_TIME,
-            )?)),
+            None => cluster_backend()?,
         };
         Ok(Self {
             allowed_resources,
@@ -130,6 +131,7 @@ impl HostCapabilities {
             KubernetesBackend::None => {
                 Err(anyhow::anyhow!("kube::Client was not initialized properly"))
             }
+            #[cfg(feature = "cluster")]
             KubernetesBackend::Cluster(client) => client.get_resource(&request),
             KubernetesBackend::Replay(session) => session.answer(request.into()),
         };
@@ -137,6 +139,22 @@ impl HostCapabilities {
         // RUST_BACKTRACE is set; `{:#}` is the same message and causes without it.
         answer.map_err(|e| format!("Callback evaluation failure: {e:#}").into())
     }
+}
+
+/// The cluster of the kubeconfig, as kwctl reads it.
+#[cfg(feature = "cluster")]
+fn cluster_backend() -> Result<KubernetesBackend> {
+    let client = ClusterClient::infer(POLICY_SERVER_CACHE_TIME)?;
+    Ok(KubernetesBackend::Cluster(Box::new(client)))
+}
+
+#[cfg(not(feature = "cluster"))]
+fn cluster_backend() -> Result<KubernetesBackend> {
+    anyhow::bail!(
+        "this policy-host was built without a Kubernetes client: answer the module's lookups \
+         from a session (--replay-host-capabilities-interactions), or build the host with \
+         `cargo build -p policy-host --features cluster`"
+    )
 }
 
 #[cfg(test)]
