@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::kubernetes::GetResourceRequest;
 #[cfg(feature = "cluster")]
 use crate::kubernetes::{ClusterClient, POLICY_SERVER_CACHE_TIME};
-use crate::kubernetes::GetResourceRequest;
 use crate::metadata::{self, ContextAwareResource};
 use crate::replay::Session;
 
