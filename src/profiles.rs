@@ -692,6 +692,24 @@ mod tests {
         assert!(compiled(&profile));
     }
 
+    /// A profile governs exactly the images its form allows as an `allowedImages` entry: reading
+    /// its registry first (to skip the others) changes nothing, whatever the spelling.
+    #[rstest]
+    #[case("busybox:*", "index.docker.io/library/busybox:1.36")]
+    #[case("docker.io/library/busybox:*", "busybox")]
+    #[case("registry.example.com/*", "registry.example.com/a/b:1")]
+    #[case("registry.example.com/hooks/*", "registry.example.com:5000/hooks/x:1")]
+    #[case("registry.example.com/hooks/*", "other.example.com/hooks/x:1")]
+    #[case("[fd00::10]:5000/hooks/gpu:v1", "[fd00::10]:5000/hooks/gpu:v1")]
+    #[case("[fd00::10]:5000/hooks/gpu:v1", "[fd00::10]/hooks/gpu:v1")]
+    #[case("localhost/hook:1", "localhost/hook:1")]
+    #[case("hook:1", "localhost/hook:1")]
+    fn a_profile_governs_what_its_form_allows(#[case] form: &str, #[case] image: &str) {
+        let reference = ImageReference::parse(image).expect("image");
+        let allowed = AllowedImage::parse(form).expect("form").allows(&reference);
+        assert_eq!(profile(json!({"image": form})).governs(&reference), allowed);
+    }
+
     #[test]
     fn patterns_are_compiled_on_first_use_only() {
         let profiles = Profiles::parse(&[
