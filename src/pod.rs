@@ -543,7 +543,7 @@ impl Volume {
 mod tests {
     use super::*;
     use crate::annotation::{self, HOOK_SIDECARS_ANNOTATION};
-    use crate::validation::{summary, validate_payload};
+    use crate::validation::test_support::{assert_rejected, evaluate, fixture};
     use rstest::rstest;
     use serde_json::{Value, json};
 
@@ -552,28 +552,6 @@ mod tests {
     const SHIM: &str = "quay.io/kubevirt/sidecar-shim:v1.7.0";
     const BINDING: &str = "registry.example.com/network/device-info-binding:v1.0.0";
     const ATTACKER: &str = "docker.io/attacker/qemu-hook:latest";
-
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/test_data/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        serde_json::from_str(&text).expect("fixture is JSON")
-    }
-
-    fn evaluate(request: &Value, settings: &Value) -> Verdict {
-        let payload = json!({ "request": request, "settings": settings });
-        validate_payload(&serde_json::to_vec(&payload).expect("serializable"))
-    }
-
-    fn assert_rejected(verdict: &Verdict, fragments: &[&str]) {
-        assert!(
-            !verdict.violations.is_empty(),
-            "expected a rejection, got {verdict:?}"
-        );
-        let message = summary(&verdict.violations);
-        for fragment in fragments {
-            assert!(message.contains(fragment), "{fragment:?} not in: {message}");
-        }
-    }
 
     fn container_mut<'a>(request: &'a mut Value, name: &str) -> &'a mut Value {
         request["object"]["spec"]["containers"]

@@ -462,8 +462,42 @@ fn check_location(
     verdict
 }
 
+/// What the tests of the annotation and launcher-Pod checks share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use serde_json::{Value, json};
+
+    use super::{Verdict, summary, validate_payload};
+
+    /// A bare AdmissionRequest of `test_data/`.
+    pub fn fixture(name: &str) -> Value {
+        let path = format!("{}/test_data/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).expect("fixture is JSON")
+    }
+
+    /// The verdict on `request` under `settings`, through the whole `validate` payload.
+    pub fn evaluate(request: &Value, settings: &Value) -> Verdict {
+        let payload = json!({ "request": request, "settings": settings });
+        validate_payload(&serde_json::to_vec(&payload).expect("serializable"))
+    }
+
+    /// A rejection whose message holds every fragment.
+    pub fn assert_rejected(verdict: &Verdict, fragments: &[&str]) {
+        assert!(
+            !verdict.violations.is_empty(),
+            "expected a rejection, got {verdict:?}"
+        );
+        let message = summary(&verdict.violations);
+        for fragment in fragments {
+            assert!(message.contains(fragment), "{fragment:?} not in: {message}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::{assert_rejected, evaluate, fixture};
     use super::*;
     use crate::annotation::HOOK_SIDECARS_ANNOTATION;
     use rstest::rstest;
@@ -472,19 +506,8 @@ mod tests {
     const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";
     const SHIM: &str = "quay.io/kubevirt/sidecar-shim:v1.4.0";
 
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/test_data/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        serde_json::from_str(&text).expect("fixture is JSON")
-    }
-
     fn gpu_settings() -> Value {
         json!({ "allowedImages": [GPU_HOOK] })
-    }
-
-    fn evaluate(request: &Value, settings: &Value) -> Verdict {
-        let payload = json!({ "request": request, "settings": settings });
-        validate_payload(&serde_json::to_vec(&payload).expect("serializable"))
     }
 
     /// Puts `value` as the annotation at the kind's first (effective) location.
@@ -499,17 +522,6 @@ mod tests {
 
     fn vm_with(value: &str) -> Value {
         with_annotation(fixture("vm-create"), value)
-    }
-
-    fn assert_rejected(verdict: &Verdict, fragments: &[&str]) {
-        assert!(
-            !verdict.violations.is_empty(),
-            "expected a rejection, got {verdict:?}"
-        );
-        let message = summary(&verdict.violations);
-        for fragment in fragments {
-            assert!(message.contains(fragment), "{fragment:?} not in: {message}");
-        }
     }
 
     #[rstest]
