@@ -120,35 +120,38 @@ fn apply_setting<'s>(
     lookup: &'s Result<Option<SettingObject>, String>,
 ) -> SettingOutcome {
     let name = reference.name.as_str();
-    match lookup {
+    let (entries, outcome) = match lookup {
         Ok(Some(setting)) => {
             let entries = setting_allow_list(name, setting, reference.list_mode);
-            rules.setting = Some((name, entries.allowed));
-            SettingOutcome {
+            let outcome = SettingOutcome {
                 warnings: entries.warnings,
                 failure: None,
-            }
+            };
+            (entries.allowed, outcome)
         }
         Ok(None) => {
-            rules.setting = Some((name, Vec::new()));
-            SettingOutcome {
+            let outcome = SettingOutcome {
                 warnings: vec![format!(
                     "Setting {name:?} ({SETTING_API_VERSION}) does not exist: it adds no entries"
                 )],
                 failure: None,
-            }
+            };
+            (Vec::new(), outcome)
         }
         Err(e) => {
-            rules.setting = Some((name, Vec::new()));
-            SettingOutcome {
+            let outcome = SettingOutcome {
                 warnings: Vec::new(),
                 failure: Some(format!(
                     "cannot read Setting {name:?} ({SETTING_API_VERSION}), so the policy cannot \
                      tell which sidecars it allows: {e}"
                 )),
-            }
+            };
+            (Vec::new(), outcome)
         }
-    }
+    };
+    // Named in rejections whatever the lookup gave.
+    rules.setting = Some((name, entries));
+    outcome
 }
 
 /// What a Setting adds to the allow-list, and a warning for each entry that allows nothing.
