@@ -47,7 +47,7 @@ deps:
 	hack/install-test-deps.sh
 
 # Every crate of the workspace: unit, property, differential, limits and metadata-consistency tests,
-# and the sync job's tests on a real kube-apiserver and etcd (sync/tests/api_server.rs).
+# and the sync job's tests on a real kube-apiserver and etcd (sync/tests/api_server/main.rs).
 # policy-host on its own and with its `cluster` feature (HOST_FEATURES): built alone, it gets the
 # dependency features that `cargo build -p policy-host $(HOST_FEATURES)` gets in e2e-tests, so
 # wasmtime is compiled once for its tests and the end-to-end tests.

@@ -3,7 +3,7 @@
 # examples/settings.json, the way `kwctl run` does, printing each verdict readably.
 #
 #   examples/run.sh          # kwctl when it is on PATH (or named by KWCTL), else the in-repo host
-#   examples/run.sh --host   # the in-repo waPC host (e2e-tests/: policy-server's calling convention)
+#   examples/run.sh --host   # the in-repo waPC host (policy-host/: policy-server's calling convention)
 #
 # POLICY_HOST names a host binary already built, instead of building one.
 #

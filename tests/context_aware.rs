@@ -1,7 +1,7 @@
 //! Context-aware mode natively, with a Setting given by the test: when the Setting is read, what
 //! its entries allow, and how a missing Setting, invalid entries and a failed lookup are answered.
 //! The same behaviour through the wasm module and the host's `get_resource`, against a real
-//! kube-apiserver, is in e2e-tests/tests/context_aware.rs.
+//! kube-apiserver, is in policy-host/tests/context_aware.rs.
 
 use std::cell::Cell;
 

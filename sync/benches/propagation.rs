@@ -7,8 +7,6 @@
 //! of the ClusterAdmissionPolicy delivers the new list: the job's watch, its validation, its
 //! apply and a watch delivery back are all inside it.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +14,7 @@ use anyhow::{Context as _, Result, anyhow};
 use futures::TryStreamExt;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
-use support::*;
+use test_support::*;
 
 fn main() -> Result<()> {
     let changes: usize = std::env::var("CHANGES")

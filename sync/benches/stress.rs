@@ -8,8 +8,6 @@
 //!   seconds, default `1,10,30,60`): from the server being ready again to the policy holding a list
 //!   changed right then.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, ensure};
 use kube::Client;
 use serde_json::{Value, json};
-use support::*;
+use test_support::*;
 
 const APPLY_REQUESTS: &str = "hook_sidecar_sync_apply_requests_total";
 const WRITES: &str = "hook_sidecar_sync_reconciliations_total{outcome=\"Applied\"}";

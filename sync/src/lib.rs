@@ -4,6 +4,7 @@
 // Private modules: the crate is a binary's library, and rustc reports what nothing uses.
 mod config;
 mod error;
+mod event_loop;
 mod events;
 mod feature_gate;
 mod http;
@@ -14,7 +15,6 @@ mod resources;
 mod schedule;
 mod setting;
 mod status;
-mod sync;
 mod telemetry;
 
 use std::sync::Arc;
@@ -56,12 +56,12 @@ pub async fn run(args: Args, stop: CancellationToken) -> Result<()> {
         ))
     });
 
-    let sync = sync::run(
+    let event_loop = event_loop::run(
         reconcile::Context::new(client, args, monitoring),
         stop.clone(),
     );
     let result = tokio::select! {
-        result = sync => result,
+        result = event_loop => result,
         error = panicked(feature_gate) => Err(error.into()),
     };
     stop.cancel();

@@ -3,8 +3,6 @@
 //! against a real kube-apiserver. `make image-tests` builds the image and runs this; without
 //! `SYNC_IMAGE_LAYOUT` the tests are reported as ignored.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
@@ -13,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow, ensure};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{Value, json};
-use support::*;
+use test_support::*;
 
 const ENTRYPOINT: &str = "/usr/local/bin/hook-sidecar-sync";
 

@@ -6,7 +6,7 @@ use kube::Client;
 use serde_json::{Value, json};
 
 use super::feature_gate::{create_kubevirt, feature_gates};
-use super::support::*;
+use test_support::*;
 use super::{PROPAGATION, list, wait_for_list};
 
 /// Value sets covering every template: the defaults, and every optional part on.

@@ -8,7 +8,7 @@ use kube::Client;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use super::support::*;
+use test_support::*;
 use super::{PROPAGATION, resource_version, wait_for_metric};
 
 /// Harvester's default gates (deploy/charts/harvester/values.yaml): what its chart renders into the

@@ -10,8 +10,6 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "../../sync/tests/support/mod.rs"]
-mod support;
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +19,7 @@ use policy_host::host::{CodeCache, PolicyHost};
 use policy_host::kubernetes::{ClusterClient, POLICY_SERVER_CACHE_TIME};
 use policy_host::metadata::ContextAwareResource;
 use serde_json::{Value, json};
-use support::*;
+use test_support::*;
 
 const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";
 const OTHER_HOOK: &str = "registry.example.com/kubevirt-hooks/other:v1";

@@ -4,8 +4,6 @@
 //! for context-aware mode. One server, scenarios one after the other.
 
 mod common;
-#[path = "../../sync/tests/support/mod.rs"]
-mod support;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -21,7 +19,7 @@ use policy_host::host::{CodeCache, PolicyHost};
 use policy_host::kubernetes::ClusterClient;
 use policy_host::metadata::ContextAwareResource;
 use serde_json::{Value, json};
-use support::*;
+use test_support::*;
 
 const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";
 const OTHER_HOOK: &str = "registry.example.com/kubevirt-hooks/other:v1";

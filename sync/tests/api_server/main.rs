@@ -1,12 +1,9 @@
-//! The job against a real kube-apiserver and etcd (see `support`), as its ServiceAccount with
+//! The job against a real kube-apiserver and etcd (see the `test-support` crate), as its ServiceAccount with
 //! exactly the RBAC the chart renders. One server for all tests, run one after the other; each
 //! test starts from no Setting, no policy, no KubeVirt CR and no ManagedChart.
 
-#[path = "api_server/chart.rs"]
 mod chart;
-#[path = "api_server/feature_gate.rs"]
 mod feature_gate;
-mod support;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +15,7 @@ use kube::Client;
 use kube::api::{Patch, PatchParams};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{Value, json};
-use support::*;
+use test_support::*;
 
 const PROPAGATION: Duration = Duration::from_secs(20);
 
@@ -906,7 +903,7 @@ async fn applies_a_megabyte_setting_while_the_health_endpoints_answer(
             let mut slowest = Duration::ZERO;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let started = std::time::Instant::now();
-                let (status, _) = support::http_get(port, "/healthz", Duration::from_secs(2))?;
+                let (status, _) = test_support::http_get(port, "/healthz", Duration::from_secs(2))?;
                 ensure!(status == 200, "/healthz answered {status}");
                 slowest = slowest.max(started.elapsed());
                 answered += 1;

@@ -6,8 +6,6 @@
 //! proxy once, then cached), or from `KUBE_BIN_DIR`; helm from `hack/go-tool.sh`; etcd from `PATH`
 //! (Debian's `etcd-server`).
 
-#![allow(dead_code)] // each test target uses a part
-
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -38,6 +36,7 @@ pub const SERVICE_ACCOUNT: &str = "hook-sidecar-policy-sync";
 
 const ADMIN_TOKEN: &str = "admin-token-for-tests";
 
+/// The repository's root: this crate is one of its top-level folders.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
