@@ -6,11 +6,12 @@
 //! while KubeVirt runs another (`{"image":"ok","Image":"evil"}`). So this decoder accepts only the
 //! subset on which both agree: exact keys, each at most once, with the types Go expects.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::text;
 
 /// The annotation's key, as virt-controller reads it.
 pub const HOOK_SIDECARS_ANNOTATION: &str = "hooks.kubevirt.io/hookSidecars";
@@ -201,10 +202,10 @@ where
 }
 
 fn unknown_key_message<K: ObjectKey>(object: &str, key: &str) -> String {
-    let key = shortened(key);
-    match K::ALL.iter().find(|k| go_folds_onto(&key, k.name())) {
+    let quoted = text::quoted(key, QUOTED_MAX);
+    match K::ALL.iter().find(|k| go_folds_onto(key, k.name())) {
         Some(target) => format!(
-            "{object} has the key {key:?}, which KubeVirt's decoder reads as {:?}; \
+            "{object} has the key {quoted}, which KubeVirt's decoder reads as {:?}; \
              write it exactly as {:?}",
             target.name(),
             target.name()
@@ -212,21 +213,16 @@ fn unknown_key_message<K: ObjectKey>(object: &str, key: &str) -> String {
         None => {
             let known: Vec<&str> = K::ALL.iter().map(|k| k.name()).collect();
             format!(
-                "{object} has the unknown key {key:?} (known keys: {})",
+                "{object} has the unknown key {quoted} (known keys: {})",
                 known.join(", ")
             )
         }
     }
 }
 
-/// A key or value quoted in a message, cut to a length that keeps the message readable.
-fn shortened(text: &str) -> Cow<'_, str> {
-    const QUOTED_MAX: usize = 64;
-    match text.char_indices().nth(QUOTED_MAX) {
-        Some((end, _)) => Cow::Owned(format!("{}...", &text[..end])),
-        None => Cow::Borrowed(text),
-    }
-}
+/// The most bytes of a key or value that a decoding error quotes: enough to recognize it, and
+/// the error stays readable.
+const QUOTED_MAX: usize = 64;
 
 /// The top level: `null` or an array whose items are objects or `null`.
 struct SidecarList;
@@ -333,8 +329,8 @@ fn read_pull_policy<'de, A: MapAccess<'de>>(
         Some(p) if p.is_empty() => Ok(None),
         Some(p) if PULL_POLICIES.contains(&p.as_str()) => Ok(Some(p)),
         Some(p) => Err(de::Error::custom(format!(
-            "{object} has imagePullPolicy {:?}; it must be one of {} (or empty)",
-            shortened(&p),
+            "{object} has imagePullPolicy {}; it must be one of {} (or empty)",
+            text::quoted(&p, QUOTED_MAX),
             PULL_POLICIES.join(", ")
         ))),
     }

@@ -6,6 +6,7 @@ pub mod allowlist;
 pub mod annotation;
 pub mod context_aware;
 pub mod harvester_setting;
+pub mod kubernetes_names;
 pub mod objects;
 pub mod pod;
 pub mod profiles;
@@ -13,6 +14,7 @@ pub mod reference;
 pub mod rules;
 pub mod rules_cache;
 pub mod settings;
+pub mod text;
 pub mod validation;
 
 use kubewarden_policy_sdk::{protocol_version_guest, settings::SettingsValidationResponse};

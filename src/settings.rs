@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 use crate::allowlist::{AllowList, AllowedImage, LazyAllowList};
 use crate::harvester_setting::ListMode;
+use crate::kubernetes_names::is_dns_subdomain;
 use crate::profiles::Profiles;
 use crate::reference::ImageReference;
 
@@ -56,17 +57,6 @@ pub struct HarvesterSettingRef {
     pub name: String,
     #[serde(default)]
     pub list_mode: ListMode,
-}
-
-/// A Kubernetes object name (RFC 1123 subdomain): what the API server accepts for a Setting.
-fn is_object_name(name: &str) -> bool {
-    let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    name.len() <= 253
-        && name.split('.').all(|label| {
-            label.starts_with(alphanumeric)
-                && label.ends_with(alphanumeric)
-                && label.chars().all(|c| alphanumeric(c) || c == '-')
-        })
 }
 
 /// The rules the settings define, in the form the checks use. Built once per settings text and
@@ -161,7 +151,7 @@ impl Settings {
                 .ok(),
         };
         if let Some(setting) = &self.harvester_setting
-            && !is_object_name(&setting.name)
+            && !is_dns_subdomain(&setting.name)
         {
             problems.push(format!(
                 "harvesterSetting.name {:?}: not a Kubernetes object name \

@@ -1,6 +1,5 @@
 //! The admission decision for one request.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use kubewarden_policy_sdk::response::ValidationResponse;
@@ -17,6 +16,7 @@ use crate::pod;
 use crate::profiles::AnnotationLookup;
 use crate::rules::{Sidecar, annotations_read, sidecar_violations};
 use crate::settings::SidecarRules;
+use crate::text;
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
 /// decoded; the objects and the settings stay raw JSON until a kind that carries the annotation
@@ -73,8 +73,8 @@ impl fmt::Display for Violation {
 const LISTED_REASONS_MAX: usize = 6;
 /// One reason names at most this many entries, then counts the others.
 const LISTED_ENTRIES_MAX: usize = 3;
-/// Reasons quote what the VM owner wrote; a longer one is cut here (in characters).
-const REASON_CHARS_MAX: usize = 400;
+/// Reasons quote what the VM owner wrote; a longer one is cut to this many bytes.
+const REASON_BYTES_MAX: usize = 400;
 
 impl Verdict {
     pub(crate) fn rejection(reason: String) -> Self {
@@ -103,8 +103,8 @@ impl Verdict {
 }
 
 /// The violations as one bounded text: identical reasons at one location collapsed onto the
-/// entries they concern, at most `LISTED_REASONS_MAX` reasons, each at most `REASON_CHARS_MAX`
-/// characters. With 32 entries at most per location, this stays within a few KiB whatever the
+/// entries they concern, at most `LISTED_REASONS_MAX` reasons, each at most `REASON_BYTES_MAX`
+/// bytes. With 32 entries at most per location, this stays within a few KiB whatever the
 /// request (the message goes back to the API server and into events and audit logs).
 pub fn summary(violations: &[Violation]) -> String {
     let mut groups: Vec<(&str, &str, Vec<Option<usize>>)> = Vec::new();
@@ -124,7 +124,7 @@ pub fn summary(violations: &[Violation]) -> String {
                 [None, ..] => format!("{location}: "),
                 _ => format!("{location}{}: ", entry_list(entries)),
             };
-            format!("{place}{}", shortened(reason, REASON_CHARS_MAX))
+            format!("{place}{}", text::cut(reason, REASON_BYTES_MAX))
         })
         .collect();
     if groups.len() > LISTED_REASONS_MAX {
@@ -148,14 +148,6 @@ fn entry_list(entries: &[Option<usize>]) -> String {
     match more {
         0 => listed.join(", "),
         more => format!("{} and {more} more entries", listed.join(", ")),
-    }
-}
-
-/// `text` cut to `max` characters, marked when cut.
-fn shortened(text: &str, max: usize) -> Cow<'_, str> {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => Cow::Owned(format!("{}... (cut)", &text[..end])),
-        None => Cow::Borrowed(text),
     }
 }
 
@@ -726,7 +718,7 @@ mod tests {
         let sidecars = format!(r#"[{{"configMap": "{}"}}]"#, "x".repeat(1_000_000));
         let message = message_of(&sidecars, &gpu_settings());
         assert!(
-            message.len() <= 1024 && message.contains("(cut)"),
+            message.len() <= 1024 && message.contains("xxx… (") && message.ends_with(" bytes)"),
             "{message}"
         );
     }

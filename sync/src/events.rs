@@ -7,6 +7,7 @@
 //! a new refused list always gives a new Event, and the same refusal created twice (a restarted
 //! job) is an AlreadyExists, not a duplicate.
 
+use hook_sidecar_policy::text::cut;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -98,7 +99,7 @@ impl RefusalReport<'_> {
     /// The reason first (it names the offending entry or key), then what the job did and which
     /// list it was, never the list itself.
     pub fn note(&self) -> String {
-        let reason = truncate(&self.refusal.reason, MAX_REASON_IN_NOTE);
+        let reason = cut(&self.refusal.reason, MAX_REASON_IN_NOTE);
         let list = format!(
             "list {} ({} entries) of Setting {}",
             list_digest(self.list),
@@ -116,7 +117,7 @@ impl RefusalReport<'_> {
                 self.policy
             ),
         };
-        truncate(&note, MAX_NOTE)
+        cut(&note, MAX_NOTE).into_owned()
     }
 }
 
@@ -135,18 +136,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max - '…'.len_utf8();
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,17 +149,6 @@ mod tests {
             kind,
             reason: reason.to_owned(),
         }
-    }
-
-    #[test]
-    fn truncates_on_a_char_boundary() {
-        assert_eq!(truncate("short", 1024), "short");
-        let cut = truncate(&"é".repeat(600), 1024); // 1200 bytes
-        assert!(
-            cut.len() <= 1024 && cut.ends_with('…'),
-            "{} bytes",
-            cut.len()
-        );
     }
 
     #[test]
