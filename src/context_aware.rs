@@ -10,8 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::allowlist::AllowedImage;
 use crate::harvester_setting::{ListMode, setting_entries};
-use crate::rules_cache;
-use crate::settings::{HarvesterSettingRef, SidecarRules};
+use crate::settings::{self, HarvesterSettingRef, Settings, SidecarRules};
 
 /// The Setting's API (`policy-metadata.yml` declares it in `contextAwareResources`).
 pub const SETTING_API_VERSION: &str = "harvesterhci.io/v1beta1";
@@ -91,24 +90,26 @@ pub struct SettingOutcome {
 }
 
 /// Calls `judge` with the rules of one request and what reading the Setting gave: the rules of
-/// the settings (kept by the instance, [`crate::rules_cache`]) and, in context-aware mode, the
-/// entries of the Setting, read now, once. Call it only for a request with sidecars, or with
+/// the settings and, in context-aware mode, the entries of the Setting, read now, once. Call it only for a request with sidecars, or with
 /// `settings: None`. The error says why the settings are invalid.
 pub fn with_request_rules<R>(
     settings: Option<&RawValue>,
     source: &dyn SettingSource,
     judge: impl FnOnce(&SidecarRules, SettingOutcome) -> R,
 ) -> Result<R, String> {
-    rules_cache::with_policy_rules(settings.map(RawValue::get), |settings, policy| {
-        let lookup = (settings.harvester_setting.as_ref())
-            .map(|reference| (reference, source.get_setting(&reference.name)));
-        let mut rules = SidecarRules::new(policy);
-        let outcome = match &lookup {
-            Some((reference, result)) => apply_setting(&mut rules, reference, result),
-            None => SettingOutcome::default(),
-        };
-        judge(&rules, outcome)
-    })
+    let settings = match settings {
+        Some(text) => settings::decode_slice(text.get().as_bytes())?,
+        None => Settings::default(),
+    };
+    let policy = settings.request_rules()?;
+    let lookup = (settings.harvester_setting.as_ref())
+        .map(|reference| (reference, source.get_setting(&reference.name)));
+    let mut rules = SidecarRules::new(&policy);
+    let outcome = match &lookup {
+        Some((reference, result)) => apply_setting(&mut rules, reference, result),
+        None => SettingOutcome::default(),
+    };
+    Ok(judge(&rules, outcome))
 }
 
 /// Adds the entries of the Setting that was looked up to the allow-list. A missing Setting adds

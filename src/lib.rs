@@ -12,7 +12,6 @@ pub mod pod;
 pub mod profiles;
 pub mod reference;
 pub mod rules;
-pub mod rules_cache;
 pub mod settings;
 pub mod text;
 pub mod validation;

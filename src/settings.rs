@@ -59,9 +59,8 @@ pub struct HarvesterSettingRef {
     pub list_mode: ListMode,
 }
 
-/// The rules the settings define, in the form the checks use. Built once per settings text and
-/// kept by the instance (`crate::rules_cache`): their entries are parsed, and their profiles'
-/// patterns compiled, only when a request first needs them, and stay so for the next request.
+/// The rules the settings define, in the form the checks use, built for each request: their
+/// entries are parsed, and their profiles' patterns compiled, only when the request needs them.
 #[derive(Debug)]
 pub struct PolicyRules<'a> {
     pub allowed_images: LazyAllowList<'a>,
