@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::sidecar::{ConfigMapSource, HookSidecar, PvcSource};
 use crate::text;
 
 /// The annotation's key, as virt-controller reads it.
@@ -24,7 +25,8 @@ trait ObjectKey: Copy + PartialEq + 'static {
     fn name(self) -> &'static str;
 }
 
-/// The keys of a sidecar entry: the only ones KubeVirt reads (`HookSidecar` in pkg/hooks/hooks.go).
+/// The keys of a sidecar entry: the only ones KubeVirt reads (`HookSidecar` in pkg/hooks/hooks.go,
+/// v1.7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SidecarKey {
     Image,
@@ -64,7 +66,7 @@ impl SidecarKey {
     }
 }
 
-/// The keys of `configMap` (`ConfigMap` in pkg/hooks/hooks.go).
+/// The keys of `configMap` (`ConfigMap` in pkg/hooks/hooks.go, v1.7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ConfigMapKey {
     Name,
@@ -84,7 +86,7 @@ impl ObjectKey for ConfigMapKey {
     }
 }
 
-/// The keys of `pvc` (`PVC` in pkg/hooks/hooks.go).
+/// The keys of `pvc` (`PVC` in pkg/hooks/hooks.go, v1.7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PvcKey {
     Name,
@@ -115,40 +117,6 @@ const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
 /// and a VM's `spec.template` is not held to the 256 KiB annotation limit (it preserves unknown
 /// fields): a 3 MiB request of `{}` entries cost seconds and a gigabyte of module memory.
 pub const MAX_SIDECARS: usize = 32;
-
-/// One decoded sidecar entry, as KubeVirt sees it: no image (absent, `null` or `""`) is the
-/// sidecar-shim; an empty `command` is not set; `configMap` and `pvc` are set whenever the object
-/// is there, even `{}` (Go decodes it to a non-nil pointer, and KubeVirt then uses it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HookSidecar {
-    pub image: Option<String>,
-    pub image_pull_policy: Option<String>,
-    pub command: Vec<String>,
-    pub args: Vec<String>,
-    pub config_map: Option<ConfigMapSource>,
-    pub pvc: Option<PvcSource>,
-}
-
-impl HookSidecar {
-    /// The image as written, or `None` when KubeVirt substitutes its sidecar-shim.
-    pub fn explicit_image(&self) -> Option<&str> {
-        self.image.as_deref().filter(|image| !image.is_empty())
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigMapSource {
-    pub name: String,
-    pub key: String,
-    pub hook_path: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PvcSource {
-    pub name: String,
-    pub volume_path: String,
-    pub shared_compute_path: String,
-}
 
 /// Decodes the annotation's value. `[]` and `null` mean no sidecars.
 pub fn decode(value: &str) -> Result<Vec<HookSidecar>, String> {

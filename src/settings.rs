@@ -7,7 +7,7 @@ use kubewarden_policy_sdk::settings::Validatable;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::allowlist::{AllowList, AllowedImage, LazyAllowList};
+use crate::allowlist::{LazyAllowList, check_allow_list};
 use crate::harvester_setting::ListMode;
 use crate::kubernetes_names::is_dns_subdomain;
 use crate::profiles::Profiles;
@@ -74,43 +74,6 @@ pub struct PolicyRules<'a> {
     pub profiles_required: bool,
 }
 
-/// The rules one request is judged by: the policy's, and in context-aware mode the entries of
-/// the Harvester Setting read for this request (never kept: the Setting may change).
-#[derive(Debug)]
-pub struct SidecarRules<'r, 'a> {
-    pub policy: &'r PolicyRules<'a>,
-    /// The Harvester Setting whose entries join `allowedImages`, and those entries.
-    pub setting: Option<(&'r str, Vec<AllowedImage<'r>>)>,
-}
-
-impl<'r, 'a> SidecarRules<'r, 'a> {
-    /// The policy's rules alone.
-    pub fn new(policy: &'r PolicyRules<'a>) -> Self {
-        Self {
-            policy,
-            setting: None,
-        }
-    }
-
-    /// Whether an `allowedImages` entry, or an entry of the Setting, allows the image; or,
-    /// failing closed, the first invalid `allowedImages` entry met on the way.
-    pub fn allows(&self, image: &ImageReference) -> Result<bool, String> {
-        if self.policy.allowed_images.find(image)?.is_some() {
-            return Ok(true);
-        }
-        Ok(self
-            .setting
-            .iter()
-            .flat_map(|(_, entries)| entries)
-            .any(|entry| entry.allows(image)))
-    }
-
-    /// The Setting named in rejections, in context-aware mode.
-    pub fn setting_name(&self) -> Option<&str> {
-        self.setting.as_ref().map(|(name, _)| *name)
-    }
-}
-
 impl Settings {
     /// Parses the settings into rules, naming every culprit when they are invalid. Patterns are
     /// not compiled: [`Settings::validate`] compiles them all, a request only those it needs.
@@ -128,7 +91,7 @@ impl Settings {
     fn build_rules(&self, entries: EntryCheck) -> Result<PolicyRules<'_>, String> {
         let mut problems = Vec::new();
         if entries == EntryCheck::All
-            && let Err(e) = AllowList::parse(&self.allowed_images)
+            && let Err(e) = check_allow_list(&self.allowed_images)
         {
             problems.push(e.to_string());
         }

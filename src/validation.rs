@@ -1,26 +1,28 @@
-//! The admission decision for one request.
+//! The request path of `validate`: the payload decoded, the request sent to the extractor of its
+//! kind's family, the rules built for the request, each sidecar judged, and the verdict.
+//!
+//! ```text
+//! validate_payload ─┬─ launcher_pod::extract ─┐
+//!                   └─ vm_carriers::extract ──┴─ request_rules ── judge ── verdict
+//! ```
 
-use std::fmt;
+use std::borrow::Cow;
 
-use kubewarden_policy_sdk::response::ValidationResponse;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::annotation::{self, HookSidecar};
-use crate::context_aware::{self, PolicyServer, SettingOutcome, SettingSource};
-use crate::objects::{
-    AnnotationLocation, GroupVersionKind, annotation_locations, read_annotation_keys,
-    read_annotations,
-};
-use crate::pod;
-use crate::profiles::AnnotationLookup;
-use crate::rules::{Sidecar, annotations_read, sidecar_violations};
-use crate::settings::SidecarRules;
-use crate::text;
+use crate::annotation_maps::{AnnotationLocation, ProfileAnnotations};
+use crate::host::{Host, HostCalls, PolicyServer};
+use crate::judge::Judge;
+use crate::request_rules::RequestRules;
+use crate::settings::{self, Settings};
+use crate::sidecar::{Extraction, Site};
+use crate::verdict::{SiteFindings, Verdict};
+use crate::{launcher_pod, vm_carriers};
 
 /// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
-/// decoded; the objects and the settings stay raw JSON until a kind that carries the annotation
-/// asks for them (so that invalid settings are reported as such, not as an unreadable request).
+/// decoded; the objects and the settings stay raw JSON until a kind that can bring sidecars asks
+/// for them (so that invalid settings are reported as such, not as an unreadable request).
 #[derive(Deserialize)]
 struct ValidationPayload<'a> {
     #[serde(borrow)]
@@ -36,118 +38,47 @@ struct AdmissionRequest<'a> {
     kind: GroupVersionKind,
     #[serde(default)]
     operation: String,
+    /// Where the objects that the request's sidecars name (a ConfigMap) are.
+    #[serde(borrow, default)]
+    namespace: Cow<'a, str>,
     #[serde(borrow, default)]
     object: Option<&'a RawValue>,
     #[serde(borrow, default)]
     old_object: Option<&'a RawValue>,
 }
 
-/// The outcome before it becomes a waPC response.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Verdict {
-    pub violations: Vec<Violation>,
-    pub warnings: Vec<String>,
+/// `kind` of an AdmissionRequest.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
 }
 
-/// One reason to reject, and where it was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// The annotation location (empty for a problem of the whole request).
-    pub location: String,
-    /// The entry of the annotation's list the reason is about, if it is about one.
-    pub entry: Option<usize>,
-    pub reason: String,
+/// Whether the request is about a core/v1 Pod: a virt-launcher Pod brings the sidecars KubeVirt
+/// rendered.
+pub fn is_pod(kind: &GroupVersionKind) -> bool {
+    kind.group.is_empty() && kind.kind == "Pod"
 }
 
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.location.is_empty(), self.entry) {
-            (true, _) => f.write_str(&self.reason),
-            (false, None) => write!(f, "{}: {}", self.location, self.reason),
-            (false, Some(entry)) => write!(f, "{}[{entry}]: {}", self.location, self.reason),
-        }
-    }
-}
-
-/// A rejection lists at most this many distinct reasons, then counts the others.
-const LISTED_REASONS_MAX: usize = 6;
-/// One reason names at most this many entries, then counts the others.
-const LISTED_ENTRIES_MAX: usize = 3;
-/// Reasons quote what the VM owner wrote; a longer one is cut to this many bytes.
-const REASON_BYTES_MAX: usize = 400;
-
-impl Verdict {
-    pub(crate) fn rejection(reason: String) -> Self {
-        Self {
-            violations: vec![Violation {
-                location: String::new(),
-                entry: None,
-                reason,
-            }],
-            warnings: Vec::new(),
-        }
-    }
-
-    pub fn into_response(self) -> ValidationResponse {
-        let accepted = self.violations.is_empty();
-        ValidationResponse {
-            accepted,
-            message: (!accepted)
-                .then(|| format!("hook sidecars rejected: {}", summary(&self.violations))),
-            code: None,
-            mutated_object: None,
-            audit_annotations: None,
-            warnings: (!self.warnings.is_empty()).then_some(self.warnings),
-        }
-    }
-}
-
-/// The violations as one bounded text: identical reasons at one location collapsed onto the
-/// entries they concern, at most `LISTED_REASONS_MAX` reasons, each at most `REASON_BYTES_MAX`
-/// bytes. With 32 entries at most per location, this stays within a few KiB whatever the
-/// request (the message goes back to the API server and into events and audit logs).
-pub fn summary(violations: &[Violation]) -> String {
-    let mut groups: Vec<(&str, &str, Vec<Option<usize>>)> = Vec::new();
-    for violation in violations {
-        let key = (violation.location.as_str(), violation.reason.as_str());
-        match groups.iter_mut().find(|(l, r, _)| (*l, *r) == key) {
-            Some((_, _, entries)) => entries.push(violation.entry),
-            None => groups.push((key.0, key.1, vec![violation.entry])),
-        }
-    }
-    let mut parts: Vec<String> = groups
-        .iter()
-        .take(LISTED_REASONS_MAX)
-        .map(|(location, reason, entries)| {
-            let place = match entries.as_slice() {
-                [None, ..] if location.is_empty() => String::new(),
-                [None, ..] => format!("{location}: "),
-                _ => format!("{location}{}: ", entry_list(entries)),
-            };
-            format!("{place}{}", text::cut(reason, REASON_BYTES_MAX))
-        })
-        .collect();
-    if groups.len() > LISTED_REASONS_MAX {
-        parts.push(format!(
-            "and {} more reasons",
-            groups.len() - LISTED_REASONS_MAX
-        ));
-    }
-    parts.join("; ")
-}
-
-/// `[0]`, `[0], [3]`, `[0], [1], [2] and 29 more entries`.
-fn entry_list(entries: &[Option<usize>]) -> String {
-    let listed: Vec<String> = entries
-        .iter()
-        .flatten()
-        .take(LISTED_ENTRIES_MAX)
-        .map(|entry| format!("[{entry}]"))
-        .collect();
-    let more = entries.len().saturating_sub(LISTED_ENTRIES_MAX);
-    match more {
-        0 => listed.join(", "),
-        more => format!("{} and {more} more entries", listed.join(", ")),
+/// Where a kind carries the annotation, or `None` for kinds that cannot bring a hook sidecar.
+pub fn annotation_locations(kind: &GroupVersionKind) -> Option<&'static [AnnotationLocation]> {
+    match (kind.group.as_str(), kind.kind.as_str()) {
+        ("kubevirt.io", "VirtualMachineInstance") => Some(vm_carriers::VMI),
+        ("kubevirt.io", "VirtualMachine") => Some(vm_carriers::VM),
+        ("kubevirt.io", "VirtualMachineInstanceReplicaSet") => Some(vm_carriers::REPLICA_SET),
+        ("pool.kubevirt.io", "VirtualMachinePool") => Some(vm_carriers::POOL),
+        (
+            "instancetype.kubevirt.io",
+            "VirtualMachineInstancetype"
+            | "VirtualMachineClusterInstancetype"
+            | "VirtualMachinePreference"
+            | "VirtualMachineClusterPreference",
+        ) => Some(vm_carriers::INSTANCETYPE),
+        _ => None,
     }
 }
 
@@ -157,9 +88,8 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
     validate_payload_with(payload, &PolicyServer)
 }
 
-/// Evaluates the raw `validate` payload, reading a Setting named by `harvesterSetting` from
-/// `setting_source`.
-pub fn validate_payload_with(payload: &[u8], setting_source: &dyn SettingSource) -> Verdict {
+/// Evaluates the raw `validate` payload, asking `host` what the request needs of the cluster.
+pub fn validate_payload_with(payload: &[u8], host: &dyn Host) -> Verdict {
     let payload: ValidationPayload = match serde_json::from_slice(payload) {
         Ok(payload) => payload,
         Err(e) => return Verdict::rejection(format!("cannot read the validation request: {e}")),
@@ -168,330 +98,118 @@ pub fn validate_payload_with(payload: &[u8], setting_source: &dyn SettingSource)
     if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
         return Verdict::default();
     }
-    if pod::is_pod(&request.kind) {
-        return pod::check(
-            payload.settings,
-            setting_source,
-            &request.operation,
-            request.object,
-            request.old_object,
-        );
-    }
-    let Some(locations) = annotation_locations(&request.kind) else {
+    let (operation, object, old_object) = (&request.operation, request.object, request.old_object);
+    let extraction: Result<Option<Box<dyn Extraction>>, String> = if is_pod(&request.kind) {
+        launcher_pod::extract(operation, object, old_object)
+            .map(|pod| pod.map(|pod| Box::new(pod) as Box<dyn Extraction>))
+    } else if let Some(locations) = annotation_locations(&request.kind) {
+        vm_carriers::extract(&request.kind.kind, operation, object, old_object, locations)
+            .map(|carriers| Some(Box::new(carriers) as Box<dyn Extraction>))
+    } else {
         return Verdict::default();
     };
-    let Some(object) = request.object else {
-        return Verdict::rejection(format!(
-            "the {} request has no object to check",
-            request.operation
-        ));
-    };
-    let values = match read_annotations(object, locations) {
-        Ok(values) => values,
-        Err(e) => return Verdict::rejection(e),
-    };
-    let decoded: Vec<Option<Decoded>> = values
-        .iter()
-        .map(|value| value.as_deref().map(annotation::decode))
-        .collect();
-    // A request without sidecars reads no setting, looks no Setting up and compiles nothing.
-    let has_sidecars = decoded
-        .iter()
-        .any(|d| matches!(d, Some(Ok(sidecars)) if !sidecars.is_empty()));
-    let settings = payload.settings.filter(|_| has_sidecars);
-    let located = LocatedRequest {
-        kind: &request.kind.kind,
-        operation: &request.operation,
-        object,
-        old_object: request.old_object,
-        locations,
-        values,
-        decoded,
-    };
-    context_aware::with_request_rules(settings, setting_source, |rules, outcome| {
-        judge_locations(rules, outcome, &located)
-    })
-    .unwrap_or_else(|e| Verdict::rejection(format!("invalid policy settings: {e}")))
+    match extraction {
+        Ok(Some(found)) => judge_request(&*found, payload.settings, host, &request.namespace),
+        Ok(None) => Verdict::default(),
+        Err(reason) => Verdict::rejection(reason),
+    }
 }
 
-/// A request of a kind that carries the annotation, read as far as the settings are not needed.
-struct LocatedRequest<'p> {
-    kind: &'p str,
-    operation: &'p str,
-    object: &'p RawValue,
-    old_object: Option<&'p RawValue>,
-    locations: &'static [AnnotationLocation],
-    /// The annotation's value at each location.
-    values: Vec<Option<String>>,
-    decoded: Vec<Option<Decoded>>,
-}
-
-/// Every location's sidecars judged by `rules`; on UPDATE, a location that the update leaves
-/// unchanged is only warned about.
-fn judge_locations(
-    rules: &SidecarRules,
-    outcome: SettingOutcome,
-    request: &LocatedRequest,
+/// What was found in the request, judged by the rules of its settings. A request without
+/// sidecars reads no setting, looks no Setting up and compiles nothing.
+fn judge_request(
+    found: &dyn Extraction,
+    settings: Option<&RawValue>,
+    host: &dyn Host,
+    namespace: &str,
 ) -> Verdict {
-    let LocatedRequest {
-        kind,
-        operation,
-        object,
-        old_object,
-        locations,
-        values: new_values,
-        decoded,
-    } = request;
-    // What the profiles governing each location's sidecars read beside them.
-    let keys = annotations_read_at(rules, decoded);
-    let new_others = match read_profile_annotations(object, locations, &keys) {
-        Ok(values) => values,
-        Err(e) => return Verdict::rejection(e),
+    let sites = found.sites();
+    let settings = settings.filter(|_| sites.iter().any(Site::has_sidecars));
+    let settings = match settings.map(|text| settings::decode_slice(text.get().as_bytes())) {
+        None => Settings::default(),
+        Some(Ok(settings)) => settings,
+        Some(Err(e)) => return invalid_settings(&e),
     };
-    // On UPDATE, an old object that cannot be read compares as changed everywhere.
-    let old = match (*operation, old_object) {
-        ("UPDATE", Some(old_object)) => read_annotations(old_object, locations)
-            .and_then(|values| {
-                read_profile_annotations(old_object, locations, &keys).map(|o| (values, o))
-            })
-            .ok(),
-        _ => None,
+    let policy = match settings.request_rules() {
+        Ok(policy) => policy,
+        Err(e) => return invalid_settings(&e),
     };
-    let mut verdict = Verdict {
-        violations: Vec::new(),
-        warnings: outcome.warnings,
-    };
-    for (index, location) in locations.iter().enumerate() {
-        let new = LocationFingerprint::of(new_values, &new_others, &keys, index);
-        let mut checked = check_location(rules, kind, location, &decoded[index], &new);
-        // A Setting that cannot be read leaves every sidecar undecided: rejected, or warned
-        // about at a location the update leaves unchanged.
-        if let (Some(reason), Some(Ok(sidecars))) = (&outcome.failure, &decoded[index])
-            && !sidecars.is_empty()
-        {
-            checked.violations.insert(
-                0,
-                Violation {
-                    location: location.to_string(),
-                    entry: None,
-                    reason: reason.clone(),
-                },
-            );
-        }
-        let old = old
+    let host = HostCalls::new(host);
+    let lookup = (settings.harvester_setting.as_ref())
+        .map(|reference| (reference, host.setting(&reference.name)));
+    let (rules, outcome) = RequestRules::new(
+        policy,
+        lookup
             .as_ref()
-            .map(|(values, others)| LocationFingerprint::of(values, others, &keys, index));
-        if old.is_some_and(|old| old.is_unchanged_by(&new)) {
-            keep_unchanged(&mut checked, location);
-        }
-        verdict.violations.append(&mut checked.violations);
-        verdict.warnings.append(&mut checked.warnings);
-    }
-    verdict
-}
+            .map(|(reference, answer)| (*reference, &**answer)),
+    );
+    let judge = Judge::new(namespace, host, rules);
 
-/// A location's sidecars, or why its annotation cannot be decoded.
-type Decoded = Result<Vec<HookSidecar>, String>;
-
-/// For each location, the annotations that the profiles governing its sidecars read.
-fn annotations_read_at<'r>(
-    rules: &'r SidecarRules,
-    decoded: &[Option<Decoded>],
-) -> Vec<Vec<&'r str>> {
-    decoded
-        .iter()
-        .map(|sidecars| {
-            let mut keys: Vec<&str> = match sidecars {
-                Some(Ok(sidecars)) => sidecars
-                    .iter()
-                    .flat_map(|sidecar| annotations_read(rules, &Sidecar::from(sidecar)))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            keys.sort_unstable();
-            keys.dedup();
-            keys
+    // Each sidecar's image resolved and its governing profiles found, once; then what those
+    // profiles read beside it, for each site.
+    let prepared: Vec<Vec<_>> = (sites.iter())
+        .map(|site| match &site.sidecars {
+            Ok(found) => (found.iter())
+                .map(|found| judge.prepare(&found.sidecar, found.origin))
+                .collect(),
+            Err(_) => Vec::new(),
         })
-        .collect()
-}
-
-/// The values of every location's `keys` (indexed as `read_annotation_keys` does over the union
-/// of the keys), in another pass over the object made only when a governing profile reads any.
-fn read_profile_annotations(
-    object: &RawValue,
-    locations: &[AnnotationLocation],
-    keys: &[Vec<&str>],
-) -> Result<ProfileAnnotations, String> {
-    let mut union: Vec<&str> = keys.iter().flatten().copied().collect();
-    if union.is_empty() {
-        return Ok(ProfileAnnotations::default());
-    }
-    union.sort_unstable();
-    union.dedup();
-    let values = read_annotation_keys(object, locations, &union)?;
-    let keys = union.iter().map(|key| (*key).to_owned()).collect();
-    Ok(ProfileAnnotations { keys, values })
-}
-
-/// Annotation values read for the profiles, `values[location * keys.len() + key]`.
-#[derive(Debug, Default)]
-struct ProfileAnnotations {
-    keys: Vec<String>,
-    values: Vec<Option<String>>,
-}
-
-impl ProfileAnnotations {
-    fn get(&self, location: usize, key: &str) -> Option<&str> {
-        let column = self.keys.iter().position(|k| k == key)?;
-        self.values
-            .get(location * self.keys.len() + column)?
-            .as_deref()
-    }
-}
-
-/// What an UPDATE compares at one annotation location to tell whether it changed the sidecars
-/// there. Anything that can change which containers KubeVirt runs from this location, or what
-/// they are allowed, belongs here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocationFingerprint<'a> {
-    /// The hook-sidecar annotation's value, as written (`None` when absent).
-    pub sidecars: Option<&'a str>,
-    /// Every annotation that a profile governing these sidecars constrains, with its value
-    /// beside the sidecar annotation (`None` when absent): the sidecar reads it again at the next
-    /// start or migration.
-    pub constrained: Vec<(&'a str, Option<&'a str>)>,
-}
-
-impl<'a> LocationFingerprint<'a> {
-    fn of(
-        values: &'a [Option<String>],
-        others: &'a ProfileAnnotations,
-        keys: &[Vec<&'a str>],
-        index: usize,
-    ) -> Self {
-        let constrained = keys
-            .get(index)
-            .map(|keys| {
-                keys.iter()
-                    .map(|key| (*key, others.get(index, key)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            sidecars: values.get(index).and_then(Option::as_deref),
-            constrained,
-        }
-    }
-
-    /// A location is unchanged when everything in its fingerprint is. A value moved from one
-    /// location to another changes both, so the location it moved to is checked.
-    pub fn is_unchanged_by(&self, new: &Self) -> bool {
-        self == new
-    }
-}
-
-impl AnnotationLookup for LocationFingerprint<'_> {
-    fn annotation(&self, key: &str) -> Option<&str> {
-        self.constrained
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, value)| *value)
-    }
-}
-
-/// On UPDATE, sidecars that `oldObject` already had at this location are accepted, with the
-/// violations turned into a warning: a VM whose sidecar left the list can still be stopped, edited
-/// or deleted, and a disallowed copy at one location does not block edits of another.
-fn keep_unchanged(verdict: &mut Verdict, location: &AnnotationLocation) {
-    if verdict.violations.is_empty() {
-        return;
-    }
-    let reasons = summary(&std::mem::take(&mut verdict.violations));
-    verdict.warnings.push(format!(
-        "{location} is unchanged by this update, so it is accepted, \
-         but its hook sidecars would be rejected now: {reasons}"
-    ));
-}
-
-/// The verdict on one location's annotation, as on CREATE. `annotations` holds what the
-/// governing profiles read there.
-fn check_location(
-    rules: &SidecarRules,
-    kind: &str,
-    location: &AnnotationLocation,
-    decoded: &Option<Decoded>,
-    annotations: &dyn AnnotationLookup,
-) -> Verdict {
-    let mut verdict = Verdict::default();
-    let Some(decoded) = decoded else {
-        return verdict;
+        .collect();
+    let keys: Vec<Vec<&str>> = (prepared.iter())
+        .map(|sidecars| sorted_unique(sidecars.iter().flat_map(|p| p.annotation_keys())))
+        .collect();
+    let annotations = match sorted_unique(keys.iter().flatten().copied()) {
+        union if union.is_empty() => ProfileAnnotations::default(),
+        union => match found.read_annotations(&union) {
+            Ok(annotations) => annotations,
+            Err(e) => return Verdict::rejection(e),
+        },
     };
-    if !location.effective {
-        verdict.warnings.push(format!(
-            "{location} has no effect on a {kind}: KubeVirt reads hook sidecars from \
-             spec.template.metadata.annotations"
-        ));
-    }
-    let location = location.to_string();
-    match decoded {
-        Ok(sidecars) => {
-            for (index, sidecar) in sidecars.iter().enumerate() {
-                for reason in sidecar_violations(rules, &Sidecar::from(sidecar), annotations) {
-                    verdict.violations.push(Violation {
-                        location: location.clone(),
-                        entry: Some(index),
-                        reason,
-                    });
-                }
-            }
-        }
-        Err(reason) => verdict.violations.push(Violation {
-            location,
-            entry: None,
-            reason: reason.clone(),
-        }),
+
+    let mut verdict = Verdict::with_warnings(outcome.warnings);
+    for (index, site) in sites.iter().enumerate() {
+        let lookup = annotations.at(site.annotations);
+        let reasons = match &site.sidecars {
+            Ok(found) => (found.iter().zip(&prepared[index]))
+                .flat_map(|(found, prepared)| {
+                    let reasons = judge.violations(prepared, &lookup);
+                    (reasons.into_iter().chain(found.problems.iter().cloned()))
+                        .map(|reason| (found.entry, reason))
+                })
+                .collect(),
+            Err(reason) => vec![(None, reason.clone())],
+        };
+        let findings = SiteFindings {
+            place: site.place.clone(),
+            has_sidecars: site.has_sidecars(),
+            reasons,
+            warnings: site.warnings.clone(),
+        };
+        verdict.add_site(findings, outcome.failure.as_deref(), || {
+            found.is_unchanged(index, &keys[index], &annotations)
+        });
     }
     verdict
 }
 
-/// What the tests of the annotation and launcher-Pod checks share.
-#[cfg(test)]
-pub(crate) mod test_support {
-    use serde_json::{Value, json};
+fn invalid_settings(reason: &str) -> Verdict {
+    Verdict::rejection(format!("invalid policy settings: {reason}"))
+}
 
-    use super::{Verdict, summary, validate_payload};
-
-    /// A bare AdmissionRequest of `test_data/`.
-    pub fn fixture(name: &str) -> Value {
-        let path = format!("{}/test_data/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        serde_json::from_str(&text).expect("fixture is JSON")
-    }
-
-    /// The verdict on `request` under `settings`, through the whole `validate` payload.
-    pub fn evaluate(request: &Value, settings: &Value) -> Verdict {
-        let payload = json!({ "request": request, "settings": settings });
-        validate_payload(&serde_json::to_vec(&payload).expect("serializable"))
-    }
-
-    /// A rejection whose message holds every fragment.
-    pub fn assert_rejected(verdict: &Verdict, fragments: &[&str]) {
-        assert!(
-            !verdict.violations.is_empty(),
-            "expected a rejection, got {verdict:?}"
-        );
-        let message = summary(&verdict.violations);
-        for fragment in fragments {
-            assert!(message.contains(fragment), "{fragment:?} not in: {message}");
-        }
-    }
+fn sorted_unique<'k>(keys: impl Iterator<Item = &'k str>) -> Vec<&'k str> {
+    let mut keys: Vec<&str> = keys.collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{assert_rejected, evaluate, fixture};
     use super::*;
     use crate::annotation::HOOK_SIDECARS_ANNOTATION;
+    use crate::test_support::{assert_rejected, evaluate, fixture};
+    use crate::verdict::Violation;
+    use crate::vm_carriers::LocationFingerprint;
     use rstest::rstest;
     use serde_json::{Value, json};
 
@@ -685,10 +403,7 @@ mod tests {
             .map(|i| json!({"image": format!("evil:{i}")}))
             .collect();
         let message = message_of(&Value::from(sidecars).to_string(), &gpu_settings());
-        assert_eq!(
-            message.matches("is not in allowedImages").count(),
-            LISTED_REASONS_MAX
-        );
+        assert_eq!(message.matches("is not in allowedImages").count(), 6);
         assert!(message.ends_with("; and 14 more reasons"), "{message}");
     }
 

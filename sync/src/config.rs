@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use hook_sidecar_policy::harvester_setting::{ListMode, unique_items};
-use hook_sidecar_policy::kubernetes_names::is_dns_subdomain;
-use hook_sidecar_policy::settings::parse_and_validate;
+use hook_sidecar_policy::is_dns_subdomain;
+use hook_sidecar_policy::parse_and_validate;
+use hook_sidecar_policy::{ListMode, unique_items};
 use serde_json::json;
 
 use crate::feature_gate::{GateConfig, GateTarget, ObjectName};

@@ -7,7 +7,7 @@
 //! a new refused list always gives a new Event, and the same refusal created twice (a restarted
 //! job) is an AlreadyExists, not a duplicate.
 
-use hook_sidecar_policy::text::cut;
+use hook_sidecar_policy::cut;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};

@@ -2,7 +2,7 @@
 //! ([`hook_sidecar_policy::harvester_setting`]), so that the job and the policy's context-aware
 //! mode cannot drift.
 
-use hook_sidecar_policy::harvester_setting::{ListMode, setting_entries};
+use hook_sidecar_policy::{ListMode, setting_entries};
 
 use crate::resources::Setting;
 

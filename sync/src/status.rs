@@ -6,7 +6,7 @@
 //! the object, conditional on the resourceVersion read, and only when it changes, so that the
 //! job's own write does not make it write again. The other writers' conditions are kept.
 
-use hook_sidecar_policy::text::cut;
+use hook_sidecar_policy::cut;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Api;
 use kube::api::{Patch, PatchParams};

@@ -80,7 +80,7 @@ pub async fn chart_is_accepted_by_the_api_server(
         // The API server takes any settings object: the policy's own validation must take them
         // too, or policy-server would refuse to load the policy.
         for policy in of_kind(&objects, "ClusterAdmissionPolicy") {
-            hook_sidecar_policy::settings::parse_and_validate(&policy["spec"]["settings"])
+            hook_sidecar_policy::parse_and_validate(&policy["spec"]["settings"])
                 .map_err(|e| anyhow!("{values:?}: {}: {e}", policy["metadata"]["name"]))?;
         }
     }
