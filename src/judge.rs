@@ -235,11 +235,11 @@ impl<'r> Judge<'r> {
     }
 }
 
-impl Prepared<'_> {
+impl<'j> Prepared<'j> {
     /// The annotations the profiles governing the sidecar read (sorted, without duplicates):
     /// what must be looked up beside it, and what must not change for an update to leave it as
     /// it was.
-    pub fn annotation_keys(&self) -> Vec<&str> {
+    pub fn annotation_keys(&self) -> Vec<&'j str> {
         let mut keys: Vec<&str> = (self.governing.iter())
             .flat_map(|profile| profile.annotation_keys())
             .collect();

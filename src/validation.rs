@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::annotation_maps::{AnnotationLocation, ProfileAnnotations};
 use crate::host::{Host, HostCalls, PolicyServer};
-use crate::judge::Judge;
+use crate::judge::{Judge, Prepared};
 use crate::request_rules::RequestRules;
 use crate::settings::{self, Settings};
 use crate::sidecar::{Extraction, Site};
@@ -99,19 +99,21 @@ pub fn validate_payload_with(payload: &[u8], host: &dyn Host) -> Verdict {
         return Verdict::default();
     }
     let (operation, object, old_object) = (&request.operation, request.object, request.old_object);
-    let extraction: Result<Option<Box<dyn Extraction>>, String> = if is_pod(&request.kind) {
-        launcher_pod::extract(operation, object, old_object)
-            .map(|pod| pod.map(|pod| Box::new(pod) as Box<dyn Extraction>))
+    let judge =
+        |found: &dyn Extraction| judge_request(found, payload.settings, host, &request.namespace);
+    if is_pod(&request.kind) {
+        match launcher_pod::extract(operation, object, old_object) {
+            Ok(Some(pod)) => judge(&pod),
+            Ok(None) => Verdict::default(),
+            Err(reason) => Verdict::rejection(reason),
+        }
     } else if let Some(locations) = annotation_locations(&request.kind) {
-        vm_carriers::extract(&request.kind.kind, operation, object, old_object, locations)
-            .map(|carriers| Some(Box::new(carriers) as Box<dyn Extraction>))
+        match vm_carriers::extract(&request.kind.kind, operation, object, old_object, locations) {
+            Ok(carriers) => judge(&carriers),
+            Err(reason) => Verdict::rejection(reason),
+        }
     } else {
-        return Verdict::default();
-    };
-    match extraction {
-        Ok(Some(found)) => judge_request(&*found, payload.settings, host, &request.namespace),
-        Ok(None) => Verdict::default(),
-        Err(reason) => Verdict::rejection(reason),
+        Verdict::default()
     }
 }
 
@@ -146,8 +148,8 @@ fn judge_request(
     let judge = Judge::new(namespace, host, rules);
 
     // Each sidecar's image resolved and its governing profiles found, once; then what those
-    // profiles read beside it, for each site.
-    let prepared: Vec<Vec<_>> = (sites.iter())
+    // profiles read beside the sidecars of each site, in one more pass over the object.
+    let prepared: Vec<Vec<Prepared>> = (sites.iter())
         .map(|site| match &site.sidecars {
             Ok(found) => (found.iter())
                 .map(|found| judge.prepare(&found.sidecar, found.origin))
@@ -156,33 +158,20 @@ fn judge_request(
         })
         .collect();
     let keys: Vec<Vec<&str>> = (prepared.iter())
-        .map(|sidecars| sorted_unique(sidecars.iter().flat_map(|p| p.annotation_keys())))
+        .map(|sidecars| sorted_unique(sidecars.iter().flat_map(Prepared::annotation_keys)))
         .collect();
-    let annotations = match sorted_unique(keys.iter().flatten().copied()) {
-        union if union.is_empty() => ProfileAnnotations::default(),
-        union => match found.read_annotations(&union) {
+    let annotations =
+        match found.profile_annotations(&sorted_unique(keys.iter().flatten().copied())) {
             Ok(annotations) => annotations,
             Err(e) => return Verdict::rejection(e),
-        },
-    };
+        };
 
     let mut verdict = Verdict::with_warnings(outcome.warnings);
     for (index, site) in sites.iter().enumerate() {
-        let lookup = annotations.at(site.annotations);
-        let reasons = match &site.sidecars {
-            Ok(found) => (found.iter().zip(&prepared[index]))
-                .flat_map(|(found, prepared)| {
-                    let reasons = judge.violations(prepared, &lookup);
-                    (reasons.into_iter().chain(found.problems.iter().cloned()))
-                        .map(|reason| (found.entry, reason))
-                })
-                .collect(),
-            Err(reason) => vec![(None, reason.clone())],
-        };
         let findings = SiteFindings {
             place: site.place.clone(),
             has_sidecars: site.has_sidecars(),
-            reasons,
+            reasons: site_reasons(&judge, site, &prepared[index], &annotations),
             warnings: site.warnings.clone(),
         };
         verdict.add_site(findings, outcome.failure.as_deref(), || {
@@ -190,6 +179,28 @@ fn judge_request(
         });
     }
     verdict
+}
+
+/// Every reason to reject a sidecar of `site`, with the entry it is about: the judge's, then what
+/// the extractor saw; or why the site cannot be read as sidecars.
+fn site_reasons(
+    judge: &Judge,
+    site: &Site,
+    prepared: &[Prepared],
+    annotations: &ProfileAnnotations,
+) -> Vec<(Option<usize>, String)> {
+    let found = match &site.sidecars {
+        Ok(found) => found,
+        Err(reason) => return vec![(None, reason.clone())],
+    };
+    let lookup = annotations.at(site.annotation_map);
+    (found.iter().zip(prepared))
+        .flat_map(|(found, prepared)| {
+            let reasons = judge.violations(prepared, &lookup);
+            (reasons.into_iter().chain(found.problems.iter().cloned()))
+                .map(|reason| (found.entry, reason))
+        })
+        .collect()
 }
 
 fn invalid_settings(reason: &str) -> Verdict {

@@ -107,7 +107,7 @@ fn site(kind: &str, index: usize, location: &AnnotationLocation, value: &str) ->
     };
     Site {
         place: location.to_string(),
-        annotations: index,
+        annotation_map: index,
         sidecars,
         warnings,
     }
@@ -118,7 +118,7 @@ impl Extraction for Carriers<'_> {
         &self.sites
     }
 
-    fn read_annotations(&self, keys: &[&str]) -> Result<ProfileAnnotations, String> {
+    fn profile_annotations(&self, keys: &[&str]) -> Result<ProfileAnnotations, String> {
         ProfileAnnotations::read(self.object, self.locations, keys)
     }
 
@@ -134,7 +134,7 @@ impl Extraction for Carriers<'_> {
         let Some((old_values, old_read)) = old else {
             return false;
         };
-        let location = self.sites[site].annotations;
+        let location = self.sites[site].annotation_map;
         let new = LocationFingerprint::of(&self.values, now, keys, location);
         LocationFingerprint::of(old_values, old_read, keys, location).is_unchanged_by(&new)
     }
