@@ -208,7 +208,7 @@ fn rules_cover_exactly_the_kinds_the_policy_checks() {
             ));
         }
     }
-    // The virt-launcher Pods, checked by the same module (src/pod.rs).
+    // The virt-launcher Pods, checked by the same module (src/launcher_pod.rs).
     let pod = GroupVersionKind {
         group: String::new(),
         version: "v1".into(),
