@@ -293,10 +293,7 @@ impl Cluster {
 
     /// Starts the job with its ServiceAccount's kubeconfig and `args`.
     pub fn start_job(&self, args: &[&str]) -> Result<Job> {
-        // Only the sync crate's tests have the job's binary (e2e-tests share this harness).
-        let binary = option_env!("CARGO_BIN_EXE_hook-sidecar-sync")
-            .ok_or_else(|| anyhow!("the job's binary is built only for sync's tests"))?;
-        self.start_job_binary(Path::new(binary), args)
+        self.start_job_binary(&job_binary()?, args)
     }
 
     /// Starts `binary` (the job from elsewhere, e.g. its image) as the job.
@@ -740,4 +737,25 @@ fn tail(path: &Path, lines: usize) -> String {
     };
     let all: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The job's binary, which cargo builds for sync's tests and benches beside their own `deps/`
+/// directory (what assert_cmd's `cargo_bin` finds too). `CARGO_BIN_EXE_hook-sidecar-sync` would
+/// name it, but cargo sets it only when it compiles sync's test crates, not this library.
+fn job_binary() -> Result<PathBuf> {
+    let test = std::env::current_exe()?;
+    let profile_dir = test
+        .parent()
+        .filter(|dir| dir.ends_with("deps"))
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("{} is not in a cargo deps/ directory", test.display()))?;
+    let binary = profile_dir.join(format!("hook-sidecar-sync{}", std::env::consts::EXE_SUFFIX));
+    if binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(anyhow!(
+            "{}: no job binary; cargo builds it only for sync's tests and benches",
+            binary.display()
+        ))
+    }
 }
