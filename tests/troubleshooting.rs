@@ -18,7 +18,7 @@ const DOC: &str = "docs/troubleshooting.md";
 const NOT_MESSAGES: &[(&str, &str, &str)] = &[
     (
         "src/context_aware.rs",
-        "Cannot find … named '…'",
+        "Cannot find …/… named '…'",
         "policy-server's message, recognised (a missing Setting), not produced",
     ),
     (
@@ -176,11 +176,19 @@ fn literals(source: &str) -> Vec<Literal> {
     out
 }
 
-/// Words of at least two letters.
-fn words(text: &str) -> usize {
-    text.split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|word| word.len() >= 2)
-        .count()
+/// Whether a literal reads as (a piece of) a sentence: at least three words apart, two of them
+/// made of letters. Names, paths, field selectors and patterns (`metadata.name={}`,
+/// `hooks.kubevirt.io/hookSidecars`) are single words.
+fn is_message(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let lettered = words
+        .iter()
+        .filter(|word| {
+            let letters = word.chars().filter(char::is_ascii_alphabetic).count();
+            letters >= 2 && letters * 2 >= word.chars().count()
+        })
+        .count();
+    words.len() >= 3 && lettered >= 2
 }
 
 /// `{...}` placeholders as `…`, `{{` and `}}` as braces, whitespace runs as one space.
@@ -205,6 +213,8 @@ fn normalized(literal: &str) -> String {
                 }
                 out.push('…');
             }
+            // Backticks are the doc's code spans, not part of what is compared.
+            '`' => {}
             c => out.push(c),
         }
     }
@@ -241,7 +251,7 @@ fn messages() -> Vec<(String, String)> {
             if matches!(literal.in_macro.as_deref(), Some("debug" | "trace")) {
                 continue;
             }
-            if words(&literal.text) < 3 {
+            if !is_message(&literal.text) {
                 continue;
             }
             let text = normalized(&literal.text);
@@ -278,6 +288,35 @@ fn every_message_of_the_policy_and_the_job_has_a_row() {
         missing.len(),
         missing.join("\n")
     );
+}
+
+/// The reasons the job writes in the Setting's conditions and its Events (CamelCase literals of
+/// sync/src), each in the table too.
+#[test]
+fn every_reason_of_the_job_has_a_row() {
+    let doc = doc_text();
+    let mut files = Vec::new();
+    rust_files(&root().join("sync/src"), &mut files);
+    let mut reasons = std::collections::BTreeSet::new();
+    for file in files {
+        if file.ends_with("metrics.rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&file).expect("source");
+        for literal in literals(&source) {
+            let text = literal.text;
+            let camel = text.len() > 3
+                && text.chars().all(|c| c.is_ascii_alphabetic())
+                && text.starts_with(|c: char| c.is_ascii_uppercase())
+                && text.chars().skip(1).any(|c| c.is_ascii_uppercase());
+            if camel {
+                reasons.insert(text);
+            }
+        }
+    }
+    assert!(reasons.contains("PolicyNotInProtectMode"), "{reasons:?}");
+    let missing: Vec<&String> = reasons.iter().filter(|reason| !doc.contains(reason.as_str())).collect();
+    assert!(missing.is_empty(), "reasons of the job with no row in {DOC}: {missing:?}");
 }
 
 #[test]
