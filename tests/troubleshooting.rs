@@ -315,8 +315,14 @@ fn every_reason_of_the_job_has_a_row() {
         }
     }
     assert!(reasons.contains("PolicyNotInProtectMode"), "{reasons:?}");
-    let missing: Vec<&String> = reasons.iter().filter(|reason| !doc.contains(reason.as_str())).collect();
-    assert!(missing.is_empty(), "reasons of the job with no row in {DOC}: {missing:?}");
+    let missing: Vec<&String> = reasons
+        .iter()
+        .filter(|reason| !doc.contains(reason.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "reasons of the job with no row in {DOC}: {missing:?}"
+    );
 }
 
 #[test]

@@ -422,25 +422,6 @@ impl Env {
         Ok(())
     }
 
-    fn wait_for<T>(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut check: impl FnMut() -> Result<Option<T>>,
-    ) -> Result<T> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(value) = check()? {
-                return Ok(value);
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
     /// The admission answers of the policy's webhook for VMs named `name`.
     fn policy_answers(&self, name: &str) -> Vec<webhook::Answer> {
         self.webhook
@@ -624,9 +605,16 @@ fn path_a(env: &Env) -> Result<()> {
     no_moment_unchecked(env)?;
     env.run_step("a-allow")?;
     env.run_step("prove-refusal")?;
+    // The refusal is the policy's webhook answer to the API server's CREATE of that VM.
     let answers = env.policy_answers("hook-sidecar-policy-check");
     ensure!(
-        answers.iter().any(|answer| !answer.allowed),
+        answers.iter().any(|answer| !answer.allowed
+            && answer.operation == "CREATE"
+            && answer.kind == "VirtualMachine"
+            && answer
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("is not in allowedImages"))),
         "the refusal was not the policy's webhook: {answers:?}"
     );
     env.run_step("launcher-pods")?;

@@ -58,6 +58,7 @@ fn main() {
         refuses_a_list_the_policy_servers_configmap_cannot_hold,
         counts_both_copies_of_the_list,
         the_configmap_bound_is_the_api_servers,
+        renders_the_configmap_as_kubewarden_controller_does,
         coalesces_a_burst_of_changes,
         survives_an_api_server_restart,
         converges_after_an_api_server_crash,
@@ -1258,6 +1259,176 @@ async fn the_configmap_bound_is_the_api_servers(cluster: &Cluster, client: &Clie
         }
     }
     Ok(())
+}
+
+/// The job's rendering of the policies ConfigMap is kubewarden-controller's, byte for byte: the
+/// objects as this API server serves them, rendered by the job's code and by the controller's
+/// own Go code (sync/tests/go-configmap, copied from v1.35.0), with settings that exercise Go's
+/// encoding (HTML escaping, U+2028, control characters, floats, key order), every policy kind, a
+/// namespaced policy with the PolicyServer's capabilities, and sources.
+async fn renders_the_configmap_as_kubewarden_controller_does(
+    cluster: &Cluster,
+    client: &Client,
+) -> Result<()> {
+    use hook_sidecar_sync::policy_server_config::{PolicyKind, render};
+    let oracle = build_go_configmap(cluster.dir())?;
+    let tricky = json!({
+        "z": "<b>&amp;</b> \u{2028}\u{2029} \u{1}\u{8}\u{c}\t\n \"quoted\" \\ é ✓",
+        "a": [1, -2, 1.5, 100.0, 1e21, 1.5e-7, 0.000001, 123456789.25, 9007199254740993_u64, true, null],
+        "M": { "y": {}, "b": [] },
+        "allowedImages": ["registry.example.com/a:1", "registry.example.com/b/*"],
+    });
+    let objects = vec![
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "ClusterAdmissionPolicy",
+            "metadata": { "name": POLICY },
+            "spec": { "module": "registry://ghcr.io/x/hook-sidecar-policy:v0.1.0", "mode": "protect",
+                      "mutating": false, "policyServer": "default", "timeoutEvalSeconds": 3,
+                      "message": "no <sidecar>", "settings": tricky,
+                      "contextAwareResources": [{ "apiVersion": "harvesterhci.io/v1beta1", "kind": "Setting" }],
+                      "rules": [{ "apiGroups": ["kubevirt.io"], "apiVersions": ["v1"], "resources": ["virtualmachines"], "operations": ["CREATE"] }] } }),
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "ClusterAdmissionPolicy",
+            "metadata": { "name": UNRELATED_POLICY },
+            "spec": { "module": "registry://ghcr.io/kubewarden/policies/safe-labels:v1.0.0",
+                      "mutating": true, "policyServer": "default",
+                      "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"], "operations": ["CREATE"] }] } }),
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "AdmissionPolicy",
+            "metadata": { "name": "team-policy", "namespace": "default" },
+            "spec": { "module": "registry://ghcr.io/kubewarden/policies/pod-privileged:v1.0.0",
+                      "mutating": false, "policyServer": "default", "mode": "monitor", "settings": {},
+                      "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"] }] } }),
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "ClusterAdmissionPolicyGroup",
+            "metadata": { "name": "group" },
+            "spec": { "policyServer": "default", "expression": "a() && !b()", "message": "refused <by> the group",
+                      "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"] }],
+                      "policies": {
+                          "b": { "module": "registry://b:1", "timeoutEvalSeconds": 2, "settings": { "k": "v<>" },
+                                 "contextAwareResources": [{ "apiVersion": "v1", "kind": "Pod" }] },
+                          "a": { "module": "registry://a:1" } } } }),
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "AdmissionPolicyGroup",
+            "metadata": { "name": "ns-group", "namespace": "default" },
+            "spec": { "policyServer": "default", "expression": "a()", "message": "m",
+                      "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"] }],
+                      "policies": { "a": { "module": "registry://a:1", "settings": { "x": 1 } } } } }),
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "PolicyServer",
+            "metadata": { "name": "default" },
+            "spec": { "image": "ghcr.io/kubewarden/policy-server:v1.35.0", "replicas": 1,
+                      "insecureSources": ["registry.local:5000"],
+                      "sourceAuthorities": { "z.example": ["PEM<2>"], "a.example": ["PEM1", "PEM3"] },
+                      "namespacedPoliciesCapabilities": ["oci/v1/verify", "kubernetes/*"] } }),
+    ];
+    let file = cluster.manifest_file("configmap-oracle.json", &objects)?;
+    cluster.kubectl(&["apply", "-f", &file.display().to_string()])?;
+    // Each object as the API server writes it (`--raw`: not kubectl's re-encoding, and not
+    // re-serialized here: the controller's RawExtension keeps the API server's bytes), parsed for
+    // the job as kube-rs parses it.
+    let served = |path: &str| -> Result<Vec<(String, Value)>> {
+        let list: Value = serde_json::from_str(&cluster.kubectl(&["get", "--raw", path])?)?;
+        let mut objects = Vec::new();
+        for item in list["items"].as_array().cloned().unwrap_or_default() {
+            let name = item["metadata"]["name"].as_str().unwrap_or_default();
+            let object_path = match item["metadata"]["namespace"].as_str() {
+                Some(namespace) => {
+                    path.replacen("/v1/", &format!("/v1/namespaces/{namespace}/"), 1)
+                }
+                None => path.to_owned(),
+            };
+            let raw = cluster.kubectl(&["get", "--raw", &format!("{object_path}/{name}")])?;
+            let parsed = serde_json::from_str(&raw)?;
+            objects.push((raw.trim().to_owned(), parsed));
+        }
+        Ok(objects)
+    };
+    let mut policies = Vec::new();
+    let mut raw_policies = Vec::new();
+    for (kind, plural) in [
+        (
+            PolicyKind::ClusterAdmissionPolicy,
+            "clusteradmissionpolicies",
+        ),
+        (PolicyKind::AdmissionPolicy, "admissionpolicies"),
+        (PolicyKind::AdmissionPolicyGroup, "admissionpolicygroups"),
+        (
+            PolicyKind::ClusterAdmissionPolicyGroup,
+            "clusteradmissionpolicygroups",
+        ),
+    ] {
+        for (raw, policy) in served(&format!("/apis/policies.kubewarden.io/v1/{plural}"))? {
+            raw_policies.push(raw);
+            policies.push((kind, policy));
+        }
+    }
+    ensure!(policies.len() == 5, "{policies:?}");
+    let (raw_server, server) = served("/apis/policies.kubewarden.io/v1/policyservers")?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no PolicyServer"))?;
+    // Go's number format, as the API server writes it (serde_json would write 1e-6).
+    ensure!(
+        raw_policies.iter().any(|raw| raw.contains("0.000001,")),
+        "the API server's JSON: {raw_policies:?}"
+    );
+    let input = format!(
+        r#"{{"policyServer": {raw_server}, "policies": [{}]}}"#,
+        raw_policies.join(",")
+    );
+    let expected: Value = serde_json::from_str(&run_with_stdin(&oracle, &input)?)?;
+    let server = Some(server);
+    let borrowed: Vec<(PolicyKind, &Value)> = policies.iter().map(|(kind, p)| (*kind, p)).collect();
+    let data = render(server.as_ref(), &borrowed);
+    ensure!(
+        data.policies == expected["policies.yml"],
+        "policies.yml differs:\n  job:        {}\n  controller: {}",
+        data.policies,
+        expected["policies.yml"]
+    );
+    ensure!(
+        data.sources == expected["sources.yml"],
+        "sources.yml differs: {} vs {}",
+        data.sources,
+        expected["sources.yml"]
+    );
+    cluster.kubectl(&["delete", "-f", &file.display().to_string()])?;
+    let _ = client;
+    Ok(())
+}
+
+/// Builds sync/tests/go-configmap (Go's standard library only) into `dir`.
+fn build_go_configmap(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let binary = dir.join("go-configmap");
+    let status = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/go-configmap"))
+        .env("GOFLAGS", "-mod=mod")
+        .status()?;
+    ensure!(
+        status.success(),
+        "go build of sync/tests/go-configmap failed"
+    );
+    Ok(binary)
+}
+
+fn run_with_stdin(binary: &std::path::Path, input: &str) -> Result<String> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(binary)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("stdin"))?
+        .write_all(input.as_bytes())?;
+    let output = child.wait_with_output()?;
+    ensure!(
+        output.status.success(),
+        "{}: {}",
+        binary.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?)
 }
 
 async fn coalesces_a_burst_of_changes(cluster: &Cluster, client: &Client) -> Result<()> {
