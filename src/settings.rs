@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use crate::allowlist::{AllowList, AllowedImage, LazyAllowList};
 use crate::harvester_setting::ListMode;
-use crate::profiles::Profiles;
+use crate::profiles::{Matching, Profiles, VALUE_MAX_BYTES_DEFAULT, VALUE_MAX_BYTES_LIMIT};
 use crate::reference::ImageReference;
 
 /// The settings, in the camelCase of Kubernetes APIs. Unknown keys are refused: a misspelt
@@ -42,6 +42,11 @@ pub struct Settings {
     /// Reject an allowed image that no profile governs.
     #[serde(default)]
     pub profiles_required: bool,
+    /// The longest value (an annotation, an `args` or `command` element) that a profile's
+    /// pattern is matched against, in bytes; a longer one fails the profile, with its length.
+    /// Unset: [`VALUE_MAX_BYTES_DEFAULT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_value_max_bytes: Option<usize>,
     /// Context-aware mode: also allow the entries of this Harvester Setting, read at admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harvester_setting: Option<HarvesterSettingRef>,
@@ -83,15 +88,19 @@ pub struct PolicyRules<'a> {
     pub require_registry: bool,
     pub profiles: Profiles,
     pub profiles_required: bool,
+    pub profile_value_max_bytes: usize,
 }
 
 /// The rules one request is judged by: the policy's, and in context-aware mode the entries of
-/// the Harvester Setting read for this request (never kept: the Setting may change).
+/// the Harvester Setting read for this request (never kept: the Setting may change), with what
+/// this request has matched so far.
 #[derive(Debug)]
 pub struct SidecarRules<'r, 'a> {
     pub policy: &'r PolicyRules<'a>,
     /// The Harvester Setting whose entries join `allowedImages`, and those entries.
     pub setting: Option<(&'r str, Vec<AllowedImage<'r>>)>,
+    /// The request's pattern matching: its bounds, and the annotations judged so far.
+    pub matching: Matching,
 }
 
 impl<'r, 'a> SidecarRules<'r, 'a> {
@@ -100,6 +109,7 @@ impl<'r, 'a> SidecarRules<'r, 'a> {
         Self {
             policy,
             setting: None,
+            matching: Matching::new(policy.profile_value_max_bytes),
         }
     }
 
@@ -172,6 +182,16 @@ impl Settings {
         if self.allow_shared_compute_path && !self.allow_pvc {
             problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());
         }
+        let profile_value_max_bytes = self
+            .profile_value_max_bytes
+            .unwrap_or(VALUE_MAX_BYTES_DEFAULT);
+        if !(1..=VALUE_MAX_BYTES_LIMIT).contains(&profile_value_max_bytes) {
+            problems.push(format!(
+                "profileValueMaxBytes {profile_value_max_bytes}: must be 1 to \
+                 {VALUE_MAX_BYTES_LIMIT} (the API server's limit on all of an object's \
+                 annotations)"
+            ));
+        }
         let profiles = Profiles::parse(&self.sidecar_profiles)
             .map_err(|mut e| problems.append(&mut e))
             .unwrap_or_default();
@@ -188,6 +208,7 @@ impl Settings {
             require_registry: self.require_registry,
             profiles,
             profiles_required: self.profiles_required,
+            profile_value_max_bytes,
         })
     }
 }
