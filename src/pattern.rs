@@ -96,8 +96,10 @@ impl std::error::Error for PatternError {}
 #[derive(Debug, Clone)]
 pub struct Regexp {
     regex: Regex,
-    /// Go's estimate of its instructions: what a match costs per byte of the value, at most.
+    /// Go's estimate of its instructions: the most states a match steps through per character.
     size: u64,
+    /// The most characters a match reads (`None`: unbounded).
+    max_len: Option<u64>,
 }
 
 impl Regexp {
@@ -107,6 +109,16 @@ impl Regexp {
 
     pub fn program_size(&self) -> u64 {
         self.size
+    }
+
+    /// A bound on the work of matching a value of `bytes` bytes, in steps (one state at one
+    /// character): the engine (a Pike VM) steps through each state at most once per character,
+    /// and an anchored search stops when no state is alive, after at most `max_len` characters.
+    pub fn cost(&self, bytes: usize) -> u64 {
+        let read = self
+            .max_len
+            .map_or(bytes as u64, |max| max.min(bytes as u64));
+        self.size.saturating_mul(read + 1)
     }
 }
 
@@ -125,6 +137,7 @@ pub fn compile(pattern: &str) -> Result<Regexp, PatternError> {
     let mut spelt = String::from(r"\A(?:");
     spell(&tree, &mut spelt);
     spelt.push_str(r")\z");
+    let max_len = tree.max_len();
     let regex = RegexBuilder::new(&spelt)
         // Each node adds at most two levels, the anchors one.
         .nest_limit(4 * NESTING_MAX + 8)
@@ -133,7 +146,11 @@ pub fn compile(pattern: &str) -> Result<Regexp, PatternError> {
             construct: pattern.to_owned(),
             reason: format!("the policy's engine cannot compile it: {e}"),
         })?;
-    Ok(Regexp { regex, size })
+    Ok(Regexp {
+        regex,
+        size,
+        max_len,
+    })
 }
 
 /// Writes `node` in regex-lite's syntax, with no construct whose meaning is regex-lite's own

@@ -77,11 +77,12 @@ impl AnnotationLookup for [(String, String)] {
 pub const VALUE_MAX_BYTES_DEFAULT: usize = 4096;
 /// The largest `profileValueMaxBytes`: the API server's limit on all of an object's annotations.
 pub const VALUE_MAX_BYTES_LIMIT: usize = 256 * 1024;
-/// The most matching one request may cost, in bytes of value times instructions of pattern
-/// (`pattern::Regexp::program_size`): 32 entries each with four values of 4 KiB against
-/// patterns of 500 instructions, or one such value against the largest pattern allowed, 256
-/// times over. docs/matching.md gives its measured time.
-pub const MATCH_WORK_MAX: u64 = 32 * 4 * 4096 * 500;
+/// The most matching one request may do, in steps (one pattern state at one character of a
+/// value, [`crate::pattern::Regexp::cost`]). Every pattern must fit it with a value of
+/// `profileValueMaxBytes` (`validate_settings` refuses one that does not), so a single value
+/// is always matched; a request with many long values fails closed past it. Its measured time
+/// in the wasm module, at its worst: docs/matching.md.
+pub const MATCH_WORK_MAX: u64 = 500_000;
 
 /// How one request's values are matched: no value longer than `profileValueMaxBytes`, each
 /// constrained annotation judged once per profile and key (32 entries under one profile read
@@ -160,12 +161,12 @@ impl Matching {
         let Some(regexp) = regexp else {
             return Ok(false);
         };
-        let cost = (value.len() as u64 + 1).saturating_mul(regexp.program_size());
+        let cost = regexp.cost(value.len());
         let left = self.work_left.get();
         if cost > left {
             return Err(format!(
                 "is not matched: this request's values would take more matching than the \
-                 policy does for one request ({MATCH_WORK_MAX} bytes times instructions)"
+                 policy does for one request ({MATCH_WORK_MAX} steps)"
             ));
         }
         self.work_left.set(left - cost);
@@ -188,15 +189,17 @@ enum Matcher {
     Literal,
     /// Compiled by `crate::pattern::compile` when a value is first matched against it (a
     /// profile's pattern for an annotation the request does not carry is never compiled), or
-    /// at once by `validate_settings`. `None` if it does not compile: it matches nothing.
+    /// at once by `validate_settings`. `None` if it does not compile: it matches nothing (a
+    /// pattern over the budget compiles, and a long value fails against it by the budget).
     Compiled(OnceCell<Option<Regexp>>),
 }
 
 /// How much checking a compilation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Compile {
-    /// What `validate_settings` does: every pattern compiled now, its error named.
-    Checked,
+    /// What `validate_settings` does: every pattern compiled now, its error named, and its cost
+    /// on a value of `value_max_bytes` within a request's budget.
+    Checked { value_max_bytes: usize },
     /// What a request does with settings that `validate_settings` accepted: each pattern
     /// compiled when a value is first matched against it, by the same function.
     Deferred,
@@ -208,11 +211,22 @@ const METACHARACTERS: &[char] = &[
 ];
 
 impl Pattern {
-    fn compile(source: &str, mode: Compile) -> Result<Self, pattern::PatternError> {
+    fn compile(source: &str, mode: Compile) -> Result<Self, String> {
         let matcher = if !source.contains(METACHARACTERS) {
             Matcher::Literal
-        } else if mode == Compile::Checked {
-            Matcher::Compiled(OnceCell::from(Some(pattern::compile(source)?)))
+        } else if let Compile::Checked { value_max_bytes } = mode {
+            let regexp = pattern::compile(source).map_err(|e| e.to_string())?;
+            let cost = regexp.cost(value_max_bytes);
+            if cost > MATCH_WORK_MAX {
+                return Err(format!(
+                    "matching a value of profileValueMaxBytes ({value_max_bytes}) would take up to \
+                     {cost} steps ({} instructions, each stepped through once per character), more \
+                     than the {MATCH_WORK_MAX} a request may take: simplify the pattern, bound its \
+                     repetitions, or lower profileValueMaxBytes",
+                    regexp.program_size()
+                ));
+            }
+            Matcher::Compiled(OnceCell::from(Some(regexp)))
         } else {
             Matcher::Compiled(OnceCell::new())
         };
@@ -577,14 +591,14 @@ impl Profiles {
         }
     }
 
-    /// Compiles every pattern (what `validate_settings` does), naming every one that fails.
-    pub fn compile_all(&self) -> Result<(), Vec<String>> {
+    /// Compiles every pattern (what `validate_settings` does), naming every one that fails or
+    /// that would cost more than a request's budget on a value of `value_max_bytes`.
+    pub fn compile_all(&self, value_max_bytes: usize) -> Result<(), Vec<String>> {
+        let mode = Compile::Checked { value_max_bytes };
         let problems: Vec<String> = self
             .profiles
             .iter()
-            .filter_map(|profile| {
-                compile_patterns(profile.index, &profile.spec, Compile::Checked).err()
-            })
+            .filter_map(|profile| compile_patterns(profile.index, &profile.spec, mode).err())
             .collect();
         if problems.is_empty() {
             Ok(())
@@ -818,6 +832,10 @@ mod tests {
         Profile::parse(0, &raw(value)).expect("valid profile")
     }
 
+    const CHECKED: Compile = Compile::Checked {
+        value_max_bytes: VALUE_MAX_BYTES_DEFAULT,
+    };
+
     fn matching() -> Matching {
         Matching::new(VALUE_MAX_BYTES_DEFAULT)
     }
@@ -945,10 +963,10 @@ mod tests {
 
     #[test]
     fn a_request_compiles_once_and_validate_settings_refuses_what_escapes_the_anchors() {
-        assert!(Pattern::compile("a)|(b", Compile::Checked).is_err());
+        assert!(Pattern::compile("a)|(b", CHECKED).is_err());
         let profiles =
             Profiles::parse(&[raw(json!({"image": "a", "args": [["a)|(b"]]}))]).expect("read");
-        assert!(profiles.compile_all().is_err());
+        assert!(profiles.compile_all(VALUE_MAX_BYTES_DEFAULT).is_err());
     }
 
     /// Settings that skipped `validate_settings` (issue 21): the pattern is compiled alone at
@@ -968,7 +986,7 @@ mod tests {
     ) {
         let pattern = Pattern::compile(source, Compile::Deferred).expect("deferred");
         assert_eq!(matching().matches(&pattern, value), Ok(false));
-        assert!(Pattern::compile(source, Compile::Checked).is_err());
+        assert!(Pattern::compile(source, CHECKED).is_err());
     }
 
     #[test]
@@ -1049,7 +1067,7 @@ mod tests {
     fn matching_past_the_request_budget_fails_closed() {
         let pinned = profile(json!({"image": "hook:1", "args": [["[0-9]+"]]}));
         let args = strings(&[&"1".repeat(4000)]);
-        // `[0-9]+` is 2 instructions: each match of 4000 bytes costs 8002. Two fit.
+        // `[0-9]+` is 2 instructions, unbounded: each match of 4000 bytes costs 8002. Two fit.
         let matching = matching();
         matching.work_left.set(2 * 8002 + 1);
         for _ in 0..2 {
@@ -1063,7 +1081,7 @@ mod tests {
             pinned.mismatches(&[], &args, &BTreeMap::new(), &matching),
             [format!(
                 "args[0] is not matched: this request's values would take more matching than the \
-                 policy does for one request ({MATCH_WORK_MAX} bytes times instructions)"
+                 policy does for one request ({MATCH_WORK_MAX} steps)"
             )]
         );
         assert_eq!(
@@ -1298,7 +1316,9 @@ mod tests {
     fn refusals(#[case] value: serde_json::Value, #[case] message: &str) {
         let problems = match Profiles::parse(&[raw(value.clone())]) {
             Err(problems) => problems,
-            Ok(profiles) => profiles.compile_all().expect_err("refused"),
+            Ok(profiles) => profiles
+                .compile_all(VALUE_MAX_BYTES_DEFAULT)
+                .expect_err("refused"),
         };
         let joined = problems.join("; ");
         assert!(joined.contains(message), "{value}: {joined}");

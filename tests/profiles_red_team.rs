@@ -299,13 +299,19 @@ fn long_values_are_refused_by_their_length() {
         &["is 243000 bytes, more than profileValueMaxBytes (4096)"],
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    // Within a raised bound, the same value is matched, and allowed.
+    // Within a raised bound (64 KiB: the list pattern, 6 instructions, then fits the request's
+    // budget), a 60 KB list is matched, and allowed.
     let mut raised = list.clone();
-    raised["profileValueMaxBytes"] = json!(262_144);
+    raised["profileValueMaxBytes"] = json!(65_536);
+    let shorter = "a=b,".repeat(60_000 / 4);
     assert_eq!(
-        evaluate(&request("vm", GPU_HOOK, &[], &items), &raised),
+        evaluate(&request("vm", GPU_HOOK, &[], &shorter), &raised),
         Verdict::default()
     );
+    // A bound the pattern does not fit is refused with the settings.
+    raised["profileValueMaxBytes"] = json!(262_144);
+    let error = hook_sidecar_policy::settings::parse_and_validate(&raised).expect_err("refused");
+    assert!(error.contains("lower profileValueMaxBytes"), "{error}");
 }
 
 /// Issue 21, item 5: settings that skipped `validate_settings` (a host that does not call it).

@@ -72,6 +72,27 @@ impl Node {
         };
         size.max(1)
     }
+
+    /// The most characters a match can consume; `None` when unbounded. An anchored search stops
+    /// once no thread is alive, so a match reads at most this many characters of a value.
+    pub fn max_len(&self) -> Option<u64> {
+        match self {
+            Self::Empty | Self::Look(_) => Some(0),
+            Self::Chars(_) => Some(1),
+            Self::Capture(sub) => sub.max_len(),
+            Self::Concat(subs) => subs
+                .iter()
+                .try_fold(0u64, |sum, sub| Some(sum.saturating_add(sub.max_len()?))),
+            Self::Alternate(subs) => subs
+                .iter()
+                .try_fold(0u64, |most, sub| Some(most.max(sub.max_len()?))),
+            Self::Repeat { max, sub, .. } => match (sub.max_len()?, max) {
+                (0, _) => Some(0),
+                (len, Some(max)) => Some(len.saturating_mul(u64::from(*max))),
+                (_, None) => None,
+            },
+        }
+    }
 }
 
 /// Go's `repeatIsValid`: whether the repetitions along any path of `node` repeat its innermost
@@ -900,6 +921,13 @@ mod tests {
         assert!(parse("(?:a{7}){142}", 100).is_ok());
         assert!(parse("(?:a*){1000}", 100).is_ok());
         assert!(parse("(?:a{1000}){0}", 100).is_ok());
+        let max_len = |p: &str| parse(p, 100).expect(p).max_len();
+        assert_eq!(max_len("abc"), Some(3));
+        assert_eq!(max_len("a|bcd|"), Some(3));
+        assert_eq!(max_len("[a-z]{1,64}"), Some(64));
+        assert_eq!(max_len("(?:ab?){3}"), Some(6));
+        assert_eq!(max_len("x+"), None);
+        assert_eq!(max_len("(?:\\b)*^$"), Some(0));
     }
 
     #[test]
