@@ -634,10 +634,10 @@ impl Profiles {
                 .map(|(profile, _)| *profile)
                 .collect()
         };
-        let groups = match (image.digest, image.tag) {
-            (None, Some(tag)) => vec![(As::Written, of_tag(tag))],
-            (None, None) => Vec::new(),
-            (Some(digest), _) => {
+        let groups = match image.digest {
+            // `ImageReference::parse` gives a reference without digest its tag (`latest`).
+            None => vec![(As::Written, of_tag(image.tag.unwrap_or("latest")))],
+            Some(digest) => {
                 let pinned = distinct(scoped.iter().filter_map(|(_, scope)| match scope {
                     Scope::Tag {
                         tag,
@@ -716,12 +716,14 @@ impl<'p> Governance<'p> {
         self.groups.is_empty()
     }
 
-    /// Every governing profile, once, in the order written.
+    /// Every governing profile, once.
     pub fn profiles(&self) -> Vec<&'p Profile> {
-        let mut profiles: Vec<&Profile> =
-            self.groups.iter().flat_map(|(_, g)| g).copied().collect();
-        profiles.sort_by_key(|profile| profile.index);
-        profiles.dedup_by_key(|profile| profile.index);
+        let mut profiles: Vec<&Profile> = Vec::new();
+        for profile in self.groups.iter().flat_map(|(_, group)| group) {
+            if !profiles.iter().any(|known| known.index == profile.index) {
+                profiles.push(profile);
+            }
+        }
         profiles
     }
 

@@ -111,15 +111,23 @@ impl CharSet {
         })
     }
 
-    /// Sorts and merges overlapping and adjacent ranges (Go's `cleanClass`).
+    /// Sorts and merges overlapping and adjacent ranges (Go's `cleanClass`). By insertion, which
+    /// keeps a generic sort's code out of the module: classes are small, and mostly in order.
     fn clean(&mut self) {
-        self.ranges.sort_unstable();
         let mut merged: Vec<(u32, u32)> = Vec::with_capacity(self.ranges.len());
         for &(lo, hi) in &self.ranges {
-            match merged.last_mut() {
-                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
-                _ => merged.push((lo, hi)),
+            // The first range that ends at or after lo - 1: it and those after may merge.
+            let at = merged.partition_point(|&(_, end)| end.saturating_add(1) < lo);
+            let mut end = at;
+            let (mut lo, mut hi) = (lo, hi);
+            while let Some(&(other_lo, other_hi)) = merged.get(end)
+                && other_lo <= hi.saturating_add(1)
+            {
+                lo = lo.min(other_lo);
+                hi = hi.max(other_hi);
+                end += 1;
             }
+            merged.splice(at..end, [(lo, hi)]);
         }
         self.ranges = merged;
     }
@@ -135,7 +143,7 @@ pub fn simple_fold(c: u32) -> u32 {
     let i = RUNS.partition_point(|&(_, hi, _)| hi < c);
     match RUNS.get(i) {
         Some(&(lo, _, 0)) if lo <= c => {
-            if (c - lo) % 2 == 0 {
+            if (c - lo).is_multiple_of(2) {
                 c + 1
             } else {
                 c - 1
@@ -189,6 +197,24 @@ mod tests {
             all
         });
         assert_eq!(range.case_folded(), each);
+    }
+
+    #[test]
+    fn ranges_are_sorted_and_merged_in_any_order() {
+        let set = CharSet::from_ranges([
+            (10, 12),
+            (1, 2),
+            (14, 20),
+            (3, 3),
+            (13, 13),
+            (30, 31),
+            (0, 0),
+        ]);
+        assert_eq!(set.ranges(), &[(0, 3), (10, 20), (30, 31)]);
+        let set = CharSet::from_ranges([(5, 9), (0, 100), (200, 200)]);
+        assert_eq!(set.ranges(), &[(0, 100), (200, 200)]);
+        let set = CharSet::from_ranges([(MAX_RUNE, MAX_RUNE), (0, MAX_RUNE - 1)]);
+        assert_eq!(set.ranges(), &[(0, MAX_RUNE)]);
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl Node {
             Self::Alternate(subs) => subs
                 .iter()
                 .map(Node::size)
-                .fold(subs.len() as u64 - 1, u64::saturating_add),
+                .fold((subs.len() as u64).saturating_sub(1), u64::saturating_add),
             Self::Repeat { min, max, sub } => {
                 let sub = sub.size();
                 match max {
@@ -108,9 +108,8 @@ fn repeat_is_valid(node: &Node, mut n: u32) -> bool {
             if m > n {
                 return false;
             }
-            if m > 0 {
-                n /= m;
-            }
+            // `m` 0 (`x{0,}`) leaves `n` as it is.
+            n = n.checked_div(m).unwrap_or(n);
             repeat_is_valid(sub, n)
         }
         Node::Capture(sub) => repeat_is_valid(sub, n),
@@ -452,7 +451,8 @@ impl<'p> Parser<'p> {
                     saw_flag = false;
                     continue;
                 }
-                ':' | ')' if !(negated && !saw_flag) => {
+                // `(?-)` and `(?i-)` end with a negation that negates nothing.
+                ':' | ')' if !negated || saw_flag => {
                     self.flags = flags;
                     let after = &after_question[i + 1..];
                     return Ok(if c == ':' {
@@ -550,12 +550,13 @@ impl<'p> Parser<'p> {
         let mut first = true;
         while t.is_empty() || !t.starts_with(']') || first {
             first = false;
-            if t.len() > 2 && t.starts_with("[:") {
-                if let Some((group, after)) = self.posix_class(t)? {
-                    set.union(&group);
-                    t = after;
-                    continue;
-                }
+            if t.len() > 2
+                && t.starts_with("[:")
+                && let Some((group, after)) = self.posix_class(t)?
+            {
+                set.union(&group);
+                t = after;
+                continue;
             }
             if t.starts_with("\\p") || t.starts_with("\\P") {
                 return Err(unicode_class(t));
