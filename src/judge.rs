@@ -5,10 +5,11 @@
 //! The image must be in `allowedImages` (or the Setting of context-aware mode); `configMap`,
 //! `pvc` and `sharedComputePath` need their switch; a `command` needs `allowCommand` or a
 //! governing profile whose `command` lists it. When profiles govern the image, the sidecar must
-//! satisfy at least one of them, and a rejection says why each failed.
+//! satisfy them as `Profiles::governance` combines them (one of those of its tag; by digest,
+//! those of every tag it may be), and a rejection says why each failed.
 
 use crate::host::HostCalls;
-use crate::profiles::{AnnotationLookup, Profile};
+use crate::profiles::{AnnotationLookup, Governance};
 use crate::reference::{ImageReference, names_registry};
 use crate::request_rules::RequestRules;
 use crate::sidecar::{HookSidecar, ImageOrigin};
@@ -32,12 +33,13 @@ pub struct Judge<'r> {
 }
 
 /// One sidecar prepared for judging: the image it runs, resolved once, and the profiles that
-/// govern that image. What the profiles read beside the sidecar is looked up from here before it
+/// govern that image (`Profiles::governance`: by what runs, so a digest is governed by the
+/// profiles of every tag it may be). What the profiles read beside the sidecar is looked up from here before it
 /// is judged.
 pub struct Prepared<'j> {
     sidecar: &'j HookSidecar,
     image: Image<'j>,
-    governing: Vec<&'j Profile>,
+    governance: Governance<'j>,
 }
 
 /// The image a sidecar runs, as the rules see it.
@@ -63,14 +65,14 @@ impl<'r> Judge<'r> {
     /// `sidecar` with its image resolved and the profiles that govern it found.
     pub fn prepare<'j>(&'j self, sidecar: &'j HookSidecar, origin: ImageOrigin) -> Prepared<'j> {
         let image = self.resolve_image(sidecar, origin);
-        let governing = match &image {
-            Image::Resolved(_, image) => self.rules.policy.profiles.governing(image),
-            Image::Unresolved(_) | Image::Missing => Vec::new(),
+        let governance = match &image {
+            Image::Resolved(_, image) => self.rules.policy.profiles.governance(image),
+            Image::Unresolved(_) | Image::Missing => Governance::default(),
         };
         Prepared {
             sidecar,
             image,
-            governing,
+            governance,
         }
     }
 
@@ -100,7 +102,8 @@ impl<'r> Judge<'r> {
                     }),
                     Err(e) => reasons.push(format!("invalid policy settings: {e}")),
                 }
-                if prepared.governing.is_empty() && policy.profiles_required && reasons.is_empty() {
+                if prepared.governance.is_empty() && policy.profiles_required && reasons.is_empty()
+                {
                     reasons.push(format!(
                         "{written} ({image}) is allowed, but no sidecarProfiles entry governs \
                          it, and profilesRequired is true"
@@ -109,7 +112,7 @@ impl<'r> Judge<'r> {
             }
         }
         reasons.extend(self.escape_hatch_violations(sidecar));
-        if prepared.governing.is_empty() {
+        if prepared.governance.is_empty() {
             reasons.extend(self.command_violation(sidecar));
         } else {
             reasons.extend(self.profile_violations(prepared, annotations));
@@ -207,31 +210,28 @@ impl<'r> Judge<'r> {
         })
     }
 
-    /// Nothing when the sidecar satisfies one governing profile; else, for each, why not.
+    /// Nothing when the sidecar satisfies the profiles that govern it (`Governance::judge`);
+    /// else, for each that fails, why.
     fn profile_violations(
         &self,
         prepared: &Prepared,
         annotations: &dyn AnnotationLookup,
     ) -> Vec<String> {
         let sidecar = prepared.sidecar;
-        let mut reasons = Vec::new();
-        for profile in &prepared.governing {
-            let mut failed = profile.mismatches(&sidecar.command, &sidecar.args, annotations);
+        prepared.governance.judge(|profile| {
+            let mut failed = profile.mismatches(
+                &sidecar.command,
+                &sidecar.args,
+                annotations,
+                &self.rules.matching,
+            );
             // A profile with `command` alternatives already judged the command; without, the
             // profile leaves it to `allowCommand`.
             if !profile.constrains_command() {
                 failed.extend(self.command_violation(sidecar));
             }
-            if failed.is_empty() {
-                return Vec::new();
-            }
-            reasons.extend(
-                failed
-                    .into_iter()
-                    .map(|reason| format!("{profile}: {reason}")),
-            );
-        }
-        reasons
+            failed
+        })
     }
 }
 
@@ -240,7 +240,7 @@ impl<'j> Prepared<'j> {
     /// what must be looked up beside it, and what must not change for an update to leave it as
     /// it was.
     pub fn annotation_keys(&self) -> Vec<&'j str> {
-        let mut keys: Vec<&str> = (self.governing.iter())
+        let mut keys: Vec<&str> = (self.governance.profiles().into_iter())
             .flat_map(|profile| profile.annotation_keys())
             .collect();
         keys.sort_unstable();
@@ -485,8 +485,10 @@ mod tests {
     #[rstest]
     #[case::pinned(json!([mmio_profile()]), gpu_sidecar(), Some(APERTURE))]
     #[case::annotation_absent(json!([mmio_profile()]), gpu_sidecar(), None)]
-    #[case::other_image_form_does_not_govern(
-        json!([{"image": format!("{GPU_HOOK}@sha256:{}", "a".repeat(64)), "args": [[]]}]),
+    // A profile of another tag does not govern (one that names this tag with a digest does:
+    // tests/profiles_red_team.rs).
+    #[case::other_tag_does_not_govern(
+        json!([{"image": "registry.example.com/kubevirt-hooks/qemu-commandline:v1.3.0", "args": [[]]}]),
         json!([{"image": GPU_HOOK, "args": ["anything"]}]),
         Some("anything")
     )]

@@ -18,6 +18,8 @@ mod host;
 mod judge;
 mod kubernetes_names;
 mod launcher_pod;
+// Public: tests/pattern_differential.rs drives the pattern engine itself against Go's regexp.
+pub mod pattern;
 mod profiles;
 mod reference;
 mod request_rules;
