@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::allowlist::AllowedImage;
+use crate::kubernetes_names::check_qualified_name;
 use crate::pattern::{self, Regexp};
 use crate::reference::ImageReference;
+use crate::text;
 
 /// One profile, as the administrator writes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -550,15 +552,12 @@ fn mismatch(
         )
 }
 
-/// Longest value quoted in full in a rejection; longer ones are cut, with their length.
-const SHOWN_CHARS: usize = 100;
+/// The most bytes of a value that a rejection quotes; a longer one is cut, with its length.
+const SHOWN_BYTES: usize = 100;
 
 /// The value quoted as written, or its beginning and its length when it is long.
-pub fn shorten(value: &str) -> String {
-    match value.char_indices().nth(SHOWN_CHARS) {
-        None => format!("{value:?}"),
-        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
-    }
+fn shorten(value: &str) -> String {
+    text::quoted(value, SHOWN_BYTES)
 }
 
 fn shorten_list(values: &[String]) -> String {
@@ -770,54 +769,6 @@ impl<'p> Governance<'p> {
         }
         reasons
     }
-}
-
-/// Longest qualified name part, and longest prefix (a DNS subdomain), as Kubernetes checks them.
-const NAME_MAX: usize = 63;
-const PREFIX_MAX: usize = 253;
-
-/// A Kubernetes qualified name (`[prefix/]name`), the form of annotation keys:
-/// `IsQualifiedName` of apimachinery.
-pub fn check_qualified_name(key: &str) -> Result<(), String> {
-    let (prefix, name) = match key.split_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    if let Some(prefix) = prefix
-        && (prefix.is_empty() || prefix.len() > PREFIX_MAX || !is_dns_subdomain(prefix))
-    {
-        return Err(format!(
-            "the prefix {prefix:?} must be a lowercase DNS subdomain of at most \
-                 {PREFIX_MAX} characters"
-        ));
-    }
-    let bytes = name.as_bytes();
-    let inner_ok = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
-    let valid = !bytes.is_empty()
-        && bytes.len() <= NAME_MAX
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes.iter().all(inner_ok);
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "the name {name:?} must be 1 to {NAME_MAX} characters of letters, digits, '-', \
-             '_' and '.', beginning and ending with a letter or digit"
-        ))
-    }
-}
-
-fn is_dns_subdomain(text: &str) -> bool {
-    text.split('.').all(|label| {
-        let bytes = label.as_bytes();
-        !bytes.is_empty()
-            && bytes[0].is_ascii_alphanumeric()
-            && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-    })
 }
 
 #[cfg(test)]
@@ -1324,24 +1275,5 @@ mod tests {
         };
         let joined = problems.join("; ");
         assert!(joined.contains(message), "{value}: {joined}");
-    }
-
-    #[rstest]
-    #[case("qemu-commandline.hooks.example.com/args", true)]
-    #[case("smbios.vm.kubevirt.io/baseBoardManufacturer", true)]
-    #[case("plain", true)]
-    #[case("a.b_c-d", true)]
-    #[case(&"x".repeat(63), true)]
-    #[case(&"x".repeat(64), false)]
-    #[case("", false)]
-    #[case("/x", false)]
-    #[case("x/", false)]
-    #[case("-x", false)]
-    #[case("x.", false)]
-    #[case("a b", false)]
-    #[case("a..b/x", false)]
-    #[case("UPPER.com/x", false)]
-    fn qualified_names(#[case] key: &str, #[case] valid: bool) {
-        assert_eq!(check_qualified_name(key).is_ok(), valid, "{key}");
     }
 }

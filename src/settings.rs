@@ -7,9 +7,10 @@ use kubewarden_policy_sdk::settings::Validatable;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::allowlist::{AllowList, AllowedImage, LazyAllowList};
+use crate::allowlist::{LazyAllowList, check_allow_list};
 use crate::harvester_setting::ListMode;
-use crate::profiles::{Matching, Profiles, VALUE_MAX_BYTES_DEFAULT, VALUE_MAX_BYTES_LIMIT};
+use crate::kubernetes_names::is_dns_subdomain;
+use crate::profiles::{Profiles, VALUE_MAX_BYTES_DEFAULT, VALUE_MAX_BYTES_LIMIT};
 use crate::reference::ImageReference;
 
 /// The settings, in the camelCase of Kubernetes APIs. Unknown keys are refused: a misspelt
@@ -63,20 +64,8 @@ pub struct HarvesterSettingRef {
     pub list_mode: ListMode,
 }
 
-/// A Kubernetes object name (RFC 1123 subdomain): what the API server accepts for a Setting.
-fn is_object_name(name: &str) -> bool {
-    let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    name.len() <= 253
-        && name.split('.').all(|label| {
-            label.starts_with(alphanumeric)
-                && label.ends_with(alphanumeric)
-                && label.chars().all(|c| alphanumeric(c) || c == '-')
-        })
-}
-
-/// The rules the settings define, in the form the checks use. Built once per settings text and
-/// kept by the instance (`crate::rules_cache`): their entries are parsed, and their profiles'
-/// patterns compiled, only when a request first needs them, and stay so for the next request.
+/// The rules the settings define, in the form the checks use, built for each request: their
+/// entries are parsed, and their profiles' patterns compiled, only when the request needs them.
 #[derive(Debug)]
 pub struct PolicyRules<'a> {
     pub allowed_images: LazyAllowList<'a>,
@@ -89,47 +78,6 @@ pub struct PolicyRules<'a> {
     pub profiles: Profiles,
     pub profiles_required: bool,
     pub profile_value_max_bytes: usize,
-}
-
-/// The rules one request is judged by: the policy's, and in context-aware mode the entries of
-/// the Harvester Setting read for this request (never kept: the Setting may change), with what
-/// this request has matched so far.
-#[derive(Debug)]
-pub struct SidecarRules<'r, 'a> {
-    pub policy: &'r PolicyRules<'a>,
-    /// The Harvester Setting whose entries join `allowedImages`, and those entries.
-    pub setting: Option<(&'r str, Vec<AllowedImage<'r>>)>,
-    /// The request's pattern matching: its bounds, and the annotations judged so far.
-    pub matching: Matching,
-}
-
-impl<'r, 'a> SidecarRules<'r, 'a> {
-    /// The policy's rules alone.
-    pub fn new(policy: &'r PolicyRules<'a>) -> Self {
-        Self {
-            policy,
-            setting: None,
-            matching: Matching::new(policy.profile_value_max_bytes),
-        }
-    }
-
-    /// Whether an `allowedImages` entry, or an entry of the Setting, allows the image; or,
-    /// failing closed, the first invalid `allowedImages` entry met on the way.
-    pub fn allows(&self, image: &ImageReference) -> Result<bool, String> {
-        if self.policy.allowed_images.find(image)?.is_some() {
-            return Ok(true);
-        }
-        Ok(self
-            .setting
-            .iter()
-            .flat_map(|(_, entries)| entries)
-            .any(|entry| entry.allows(image)))
-    }
-
-    /// The Setting named in rejections, in context-aware mode.
-    pub fn setting_name(&self) -> Option<&str> {
-        self.setting.as_ref().map(|(name, _)| *name)
-    }
 }
 
 impl Settings {
@@ -149,7 +97,7 @@ impl Settings {
     fn build_rules(&self, entries: EntryCheck) -> Result<PolicyRules<'_>, String> {
         let mut problems = Vec::new();
         if entries == EntryCheck::All
-            && let Err(e) = AllowList::parse(&self.allowed_images)
+            && let Err(e) = check_allow_list(&self.allowed_images)
         {
             problems.push(e.to_string());
         }
@@ -171,7 +119,7 @@ impl Settings {
                 .ok(),
         };
         if let Some(setting) = &self.harvester_setting
-            && !is_object_name(&setting.name)
+            && !is_dns_subdomain(&setting.name)
         {
             problems.push(format!(
                 "harvesterSetting.name {:?}: not a Kubernetes object name \

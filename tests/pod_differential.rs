@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use hook_sidecar_policy::validation::{Verdict, validate_payload};
+use hook_sidecar_policy::{Verdict, validate_payload};
 use serde_json::{Value, json};
 
 mod common;

@@ -4,10 +4,8 @@
 //! does not compile alone matches nothing, even in settings that skipped `validate_settings`.
 //! (The cost of each is measured by `make bench`; e2e-tests/ repeats them through the module.)
 
-use hook_sidecar_policy::allowlist::AllowedImage;
-use hook_sidecar_policy::context_aware::{SettingObject, SettingSource};
-use hook_sidecar_policy::reference::ImageReference;
-use hook_sidecar_policy::validation::{Verdict, summary, validate_payload, validate_payload_with};
+use hook_sidecar_policy::{AllowedImage, Host, ImageReference, SettingObject};
+use hook_sidecar_policy::{Verdict, summary, validate_payload, validate_payload_with};
 use rstest::rstest;
 use serde_json::{Value, json};
 
@@ -206,7 +204,7 @@ fn the_shim_by_digest_is_governed_by_its_tag_profile() {
 /// policy's. Reproduced by the red team in context-aware mode.
 struct Setting(&'static str);
 
-impl SettingSource for Setting {
+impl Host for Setting {
     fn get_setting(&self, _name: &str) -> Result<Option<SettingObject>, String> {
         Ok(Some(SettingObject {
             default: None,
@@ -310,7 +308,7 @@ fn long_values_are_refused_by_their_length() {
     );
     // A bound the pattern does not fit is refused with the settings.
     raised["profileValueMaxBytes"] = json!(262_144);
-    let error = hook_sidecar_policy::settings::parse_and_validate(&raised).expect_err("refused");
+    let error = hook_sidecar_policy::parse_and_validate(&raised).expect_err("refused");
     assert!(error.contains("lower profileValueMaxBytes"), "{error}");
 }
 
