@@ -272,7 +272,12 @@ fn user_docs() -> Vec<(String, String)> {
         .unwrap_or_else(|e| panic!("{docs}: {e}"))
         .map(|entry| entry.expect("docs/ entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
-        .map(|path| format!("docs/{}", path.file_name().expect("a file").to_string_lossy()))
+        .map(|path| {
+            format!(
+                "docs/{}",
+                path.file_name().expect("a file").to_string_lossy()
+            )
+        })
         .collect();
     pages.sort();
     std::iter::once("README.md".to_owned())
