@@ -121,14 +121,20 @@ if timings:
                        ("module", "the module (`cargo build --release --target wasm32-wasip1`)")):
         data, total = units(work / f"timings-{part}" / "cargo-timings" / "cargo-timing.html")
         busy = sum(u["duration"] for u in data)
-        print(f"`cargo build --timings` of {what}: {len(data)} units, "
+        # A crate's units together: its library, build script, and copies built for the host
+        # (proc-macros) and the target.
+        crates = {}
+        for u in data:
+            key = f"{u['name']} {u['version']}"
+            count, seconds = crates.get(key, (0, 0.0))
+            crates[key] = (count + 1, seconds + u["duration"])
+        print(f"`cargo build --timings` of {what}: {len(crates)} crates in {len(data)} units, "
               f"{minutes(total) if total else '?'} wall, {minutes(busy)} of unit time. "
-              "The longest units, with their share of the unit time:\n")
-        print("| unit | time | share |")
-        print("|---|---|---|")
-        for u in sorted(data, key=lambda u: -u["duration"])[:12]:
-            target = f" ({u['target'].strip()})" if u.get("target", "").strip() else ""
-            print(f"| {u['name']} {u['version']}{target} | {u['duration']:.1f} s | {u['duration'] / busy:.0%} |")
+              "The crates that take the most, with their share of the unit time:\n")
+        print("| crate | units | time | share |")
+        print("|---|---|---|---|")
+        for key, (count, seconds) in sorted(crates.items(), key=lambda kv: -kv[1][1])[:15]:
+            print(f"| {key} | {count} | {seconds:.1f} s | {seconds / busy:.1%} |")
         print()
 PY
 echo "reports: $work/timings-host/cargo-timings/cargo-timing.html, $work/timings-module/cargo-timings/cargo-timing.html" >&2
