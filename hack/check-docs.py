@@ -79,6 +79,11 @@ LINK = re.compile(r"(?<!!)\[(?:[^\]\[]|\[[^\]]*\])*\]\(([^)\s]+)(?:\s+\"[^\"]*\"
 INLINE_CODE = re.compile(r"(`+)(.+?)\1")
 
 
+def not_yet(block):
+    """What a block holds before its command has run: a line that states no number."""
+    return f"Not written yet: run `{GENERATED_BLOCKS.get(block, '?')}`."
+
+
 def markdown_files():
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.md"],
@@ -130,12 +135,14 @@ def check_file(path, problems):
             if m := END.match(line):
                 if m.group(1) != block:
                     problems.append(f"{where}: END of {m.group(1)} inside block {block}")
+                elif block_first == not_yet(block):
+                    print(f"{rel}:{block_start}: block {block} not written yet", file=sys.stderr)
                 elif block_first is None or not block_first.startswith(
                     f"Written by `{GENERATED_BLOCKS.get(block, '?')}`"
                 ):
                     problems.append(
-                        f"{rel}:{block_start}: block {block} holds no output of "
-                        f"`{GENERATED_BLOCKS.get(block, '?')}`: run it"
+                        f"{rel}:{block_start}: block {block} holds neither the output of "
+                        f"`{GENERATED_BLOCKS.get(block, '?')}` nor the line {not_yet(block)!r}"
                     )
                 block = None
             elif block_first is None and line.strip():
