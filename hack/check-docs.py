@@ -31,14 +31,14 @@ GENERATED_BLOCKS = {
 }
 
 # Quantities the docs may state outside generated blocks: limits of Kubernetes, etcd, KubeVirt,
-# Kubewarden and this project, defaults of flags and settings, and targets. Each is a fact that a
-# code change does not move; a measurement never belongs here (it goes into a generated block).
+# Kubewarden and this project, defaults of flags and settings, targets, and the sizes of the inputs
+# a test or benchmark is written with. Each is a fact that only an edit of the limit, default or
+# test moves; a measurement never belongs here (it goes into a generated block).
 LIMITS = {
     "3 MiB": "the API server's request size limit",
     "256 KiB": "Kubernetes' limit on all of an object's annotations",
     "1.5 MiB": "etcd's default --max-request-bytes",
     "1 MiB": "the size limit of a ConfigMap (Kubewarden's policies ConfigMap)",
-    "1.4 MB": "a Setting the API server still accepts, over etcd's limit with the policy around it",
     "1.25 MiB": "--max-settings-bytes' default",
     "1 310 720 bytes": "--max-settings-bytes' default",
     "512 KiB": "the budget of the annotated module",
@@ -61,6 +61,14 @@ LIMITS = {
     "10 ms": "the /healthz polling period of the sync tests",
     "30 s": "kube-rs' default watch backoff; --recreate-grace-seconds' default",
     "48 GB": "the GPU of the worked example",
+    "60 minutes": "the default schedule of Kubewarden's audit scanner",
+    "1 048 576 bytes": "the size limit of a ConfigMap (Kubewarden's policies ConfigMap)",
+    "950 kB": "a test input: the largest Setting the PolicyServer's ConfigMap holds alone (sync API-server tests)",
+    "1.3 MB": "a test input: a Setting over --max-settings-bytes (sync API-server tests)",
+    "700 kB": "a test input of the ConfigMap bound (sync API-server tests)",
+    "400 kB": "a test input of the ConfigMap bound: another team's policy (sync API-server tests)",
+    "600 kB": "a test input of the ConfigMap bound, with the launcher-Pod policy (sync API-server tests)",
+    "928 KiB": "a benchmark input: the largest Setting of sync/benches/stress.rs",
 }
 
 UNIT = (

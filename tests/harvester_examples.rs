@@ -1,4 +1,4 @@
-//! The manifests in `examples/harvester/` that the install steps (docs/install.md) apply: the VM
+//! The manifests in `examples/harvester/` that the runbook (docs/runbook.md) applies: the VM
 //! used to prove a refusal must be refused by the policy with the settings of
 //! `examples/settings.json`, for the reason the docs show, and accepted once its image is allowed.
 
