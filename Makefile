@@ -39,7 +39,8 @@ annotated-policy.wasm: policy.wasm policy-metadata.yml README.md
 # The published module within its budget (512 KiB): the README is embedded in it.
 .PHONY: module-size
 module-size: annotated-policy.wasm
-	python3 hack/module-size.py policy.wasm annotated-policy.wasm --check
+	python3 hack/module-size.py policy.wasm annotated-policy.wasm --check \
+	  --annotated-by $(if $(KWCTL),kwctl,policy-host)
 
 # Regenerates the file (needs kwctl); tests/metadata_consistency.rs checks the committed one.
 # The version is the metadata's io.kubewarden.policy.version (kwctl 1.35 deprecates --version),

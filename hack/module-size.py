@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """The size of the policy module and of the published, annotated module, against the budget.
 
-    hack/module-size.py MODULE ANNOTATED [--check]
+    hack/module-size.py MODULE ANNOTATED [--annotated-by kwctl|policy-host] [--check]
 
 Prints a markdown table (what `make bench` writes into docs/performance.md). With `--check`
 (`make module-size`), fails when ANNOTATED, what `kwctl push` publishes and policy-server
-downloads, is over the budget.
+downloads, is over the budget. `policy-host annotate` keeps the module's bytes and appends the
+metadata; `kwctl annotate` also re-encodes the code section (walrus), which only makes it smaller
+(hack/verify-annotate.sh checks that), so the budget checked on policy-host's output holds for
+kwctl's.
 """
 import os
 import sys
@@ -14,16 +17,26 @@ BUDGET = 512 * 1024
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--check"]
+    argv = sys.argv[1:]
+    annotated_by = "kwctl or policy-host"
+    if "--annotated-by" in argv:
+        at = argv.index("--annotated-by")
+        annotated_by = argv[at + 1]
+        del argv[at:at + 2]
+    args = [a for a in argv if a != "--check"]
     if len(args) != 2:
         sys.exit(__doc__)
     module, annotated = (os.path.getsize(path) for path in args)
+
+    def spaced(n):
+        return f"{n:,}".replace(",", " ")
+
     print("| module | bytes | of the budget |")
     print("|---|---|---|")
-    print(f"| the policy module (release build) | {module:,} | {module / BUDGET:.0%} |".replace(",", " "))
-    print(f"| `annotated-policy.wasm`: with `policy-metadata.yml` and `README.md` | {annotated:,} "
-          f"| {annotated / BUDGET:.0%} |".replace(",", " "))
-    print(f"\nBudget: {BUDGET:,} bytes; the metadata and the README add {annotated - module:,}.".replace(",", " "))
+    print(f"| the policy module (release build) | {spaced(module)} | {module / BUDGET:.0%} |")
+    print(f"| `annotated-policy.wasm` (with `policy-metadata.yml` and `README.md`), by {annotated_by} "
+          f"| {spaced(annotated)} | {annotated / BUDGET:.0%} |")
+    print(f"\nBudget: {spaced(BUDGET)} bytes.")
     if "--check" in sys.argv and annotated > BUDGET:
         sys.exit(f"{args[1]}: {annotated} bytes, over the budget of {BUDGET} bytes (512 KiB) by "
                  f"{annotated - BUDGET}: shorten README.md (embedded by annotate) or shrink the module")
