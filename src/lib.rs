@@ -7,6 +7,7 @@ pub mod annotation;
 pub mod context_aware;
 pub mod harvester_setting;
 pub mod objects;
+pub mod pattern;
 pub mod pod;
 pub mod profiles;
 pub mod reference;

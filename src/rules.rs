@@ -4,7 +4,7 @@
 //! apply the same rules.
 
 use crate::annotation::HookSidecar;
-use crate::profiles::{AnnotationLookup, Profile};
+use crate::profiles::{AnnotationLookup, Governance, Profile};
 use crate::reference::{ImageReference, ReferenceError, names_registry};
 use crate::settings::SidecarRules;
 
@@ -83,7 +83,8 @@ impl<'a> From<&'a HookSidecar> for Sidecar<'a> {
 ///
 /// The image must be in `allowedImages`; `configMap`, `pvc` and `sharedComputePath` need their
 /// switch; a `command` needs `allowCommand` or a governing profile whose `command` lists it.
-/// When profiles govern the image, the sidecar must satisfy at least one of them, and a
+/// When profiles govern the image, the sidecar must satisfy them as `Profiles::governance`
+/// combines them (one of those of its tag; by digest, those of every tag it may be), and a
 /// rejection says why each failed.
 pub fn sidecar_violations(
     rules: &SidecarRules,
@@ -111,11 +112,11 @@ pub fn sidecar_violations(
             None
         }
     };
-    let governing = match &image {
-        Some((_, image)) => rules.policy.profiles.governing(image),
-        None => Vec::new(),
+    let governance = match &image {
+        Some((_, image)) => rules.policy.profiles.governance(image),
+        None => Governance::default(),
     };
-    if let (Some((written, image)), true) = (&image, governing.is_empty())
+    if let (Some((written, image)), true) = (&image, governance.is_empty())
         && rules.policy.profiles_required
         && reasons.is_empty()
     {
@@ -125,10 +126,10 @@ pub fn sidecar_violations(
         ));
     }
     reasons.extend(escape_hatch_violations(rules, sidecar));
-    if governing.is_empty() {
+    if governance.is_empty() {
         reasons.extend(command_violation(rules, sidecar));
     } else {
-        reasons.extend(profile_violations(rules, sidecar, &governing, annotations));
+        reasons.extend(profile_violations(rules, sidecar, &governance, annotations));
     }
     reasons
 }
@@ -136,7 +137,7 @@ pub fn sidecar_violations(
 /// The profiles that govern the sidecar's image (none when it has no image to match).
 pub fn governing_profiles<'r>(rules: &'r SidecarRules, sidecar: &Sidecar) -> Vec<&'r Profile> {
     match resolve_image(rules, &sidecar.image) {
-        Ok((_, image)) => rules.policy.profiles.governing(&image),
+        Ok((_, image)) => rules.policy.profiles.governance(&image).profiles(),
         Err(_) => Vec::new(),
     }
 }
@@ -243,31 +244,24 @@ fn command_violation(rules: &SidecarRules, sidecar: &Sidecar) -> Option<String> 
     })
 }
 
-/// Nothing when the sidecar satisfies one governing profile; else, for each, why not.
+/// Nothing when the sidecar satisfies the profiles that govern it (`Governance::judge`); else,
+/// for each that fails, why.
 fn profile_violations(
     rules: &SidecarRules,
     sidecar: &Sidecar,
-    governing: &[&Profile],
+    governance: &Governance,
     annotations: &dyn AnnotationLookup,
 ) -> Vec<String> {
-    let mut reasons = Vec::new();
-    for profile in governing {
-        let mut failed = profile.mismatches(sidecar.command, sidecar.args, annotations);
+    governance.judge(|profile| {
+        let mut failed =
+            profile.mismatches(sidecar.command, sidecar.args, annotations, &rules.matching);
         // A profile with `command` alternatives already judged the command; without, the
         // profile leaves it to `allowCommand`.
         if !profile.constrains_command() {
             failed.extend(command_violation(rules, sidecar));
         }
-        if failed.is_empty() {
-            return Vec::new();
-        }
-        reasons.extend(
-            failed
-                .into_iter()
-                .map(|reason| format!("{profile}: {reason}")),
-        );
-    }
-    reasons
+        failed
+    })
 }
 
 #[cfg(test)]

@@ -1017,8 +1017,10 @@ mod tests {
     #[rstest]
     #[case::pinned(json!([mmio_profile()]), gpu_sidecar(), Some(APERTURE))]
     #[case::annotation_absent(json!([mmio_profile()]), gpu_sidecar(), None)]
-    #[case::other_image_form_does_not_govern(
-        json!([{"image": format!("{GPU_HOOK}@sha256:{}", "a".repeat(64)), "args": [[]]}]),
+    // A profile of another tag does not govern (one that names this tag with a digest does:
+    // tests/profiles_red_team.rs).
+    #[case::other_tag_does_not_govern(
+        json!([{"image": "registry.example.com/kubevirt-hooks/qemu-commandline:v1.3.0", "args": [[]]}]),
         json!([{"image": GPU_HOOK, "args": ["anything"]}]),
         Some("anything")
     )]

@@ -471,6 +471,7 @@ fn questions_are_exactly_the_settings() {
     question_variables(&yaml("questions-ui.yml")["questions"], &mut variables);
     let settings = Settings {
         sidecar_shim_image: Some("quay.io/kubevirt/sidecar-shim:v1.4.0".into()),
+        profile_value_max_bytes: Some(4096),
         harvester_setting: Some(HarvesterSettingRef {
             name: "whitelisted-sidecars".into(),
             list_mode: ListMode::Union,
