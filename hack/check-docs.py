@@ -69,6 +69,7 @@ LIMITS = {
     "400 kB": "a test input of the ConfigMap bound: another team's policy (sync API-server tests)",
     "600 kB": "a test input of the ConfigMap bound, with the launcher-Pod policy (sync API-server tests)",
     "928 KiB": "a benchmark input: the largest Setting of sync/benches/stress.rs",
+    "1 KiB": "KWCTL_ALLOWANCE of hack/module-size.py: what kwctl's annotated module may add to policy-host's",
     "4096 bytes": "profileValueMaxBytes' default (VALUE_MAX_BYTES_DEFAULT, src/profiles.rs); the longest pattern (PATTERN_BYTES_MAX, src/pattern.rs)",
     "2000 instructions": "the largest pattern program (PROGRAM_SIZE_MAX, src/pattern.rs)",
     "250 KB": "a test input: the red team's long annotation (tests/profiles_red_team.rs, test_data/generate.py --hostile)",

@@ -6,14 +6,19 @@
 Prints a markdown table (what `make bench` writes into docs/performance.md). With `--check`
 (`make module-size`), fails when ANNOTATED, what `kwctl push` publishes and policy-server
 downloads, is over the budget. `policy-host annotate` keeps the module's bytes and appends the
-metadata; `kwctl annotate` also re-encodes the code section (walrus), which only makes it smaller
-(hack/verify-annotate.sh checks that), so the budget checked on policy-host's output holds for
+metadata; `kwctl annotate` also re-encodes the module (walrus) and records its version, which moves
+the size by a few hundred bytes either way. So policy-host's output is checked against the budget
+less KWCTL_ALLOWANCE, and hack/verify-annotate.sh (`make verify-kubewarden`) checks that kwctl's is
+never more than KWCTL_ALLOWANCE larger: the budget checked on policy-host's output holds for
 kwctl's.
 """
 import os
 import sys
 
 BUDGET = 512 * 1024
+# How much larger kwctl's annotated module may be than policy-host's (checked by
+# hack/verify-annotate.sh).
+KWCTL_ALLOWANCE = 1024
 
 
 def main():
@@ -37,9 +42,13 @@ def main():
     print(f"| `annotated-policy.wasm` (with `policy-metadata.yml` and `README.md`), by {annotated_by} "
           f"| {spaced(annotated)} | {annotated / BUDGET:.0%} |")
     print(f"\nBudget: {spaced(BUDGET)} bytes.")
-    if "--check" in sys.argv and annotated > BUDGET:
-        sys.exit(f"{args[1]}: {annotated} bytes, over the budget of {BUDGET} bytes (512 KiB) by "
-                 f"{annotated - BUDGET}: shorten README.md (embedded by annotate) or shrink the module")
+    limit = BUDGET - KWCTL_ALLOWANCE if annotated_by == "policy-host" else BUDGET
+    if "--check" in sys.argv and annotated > limit:
+        allowance = (f" less KWCTL_ALLOWANCE ({KWCTL_ALLOWANCE}), what kwctl's module may add"
+                     if limit != BUDGET else "")
+        sys.exit(f"{args[1]}: {annotated} bytes, over the budget of {BUDGET} bytes (512 KiB)"
+                 f"{allowance} by {annotated - limit}: shorten README.md (embedded by annotate) "
+                 "or shrink the module")
 
 
 if __name__ == "__main__":
