@@ -2,8 +2,8 @@
 # Installs what the test suite needs beyond the Rust, Go and Python toolchains, when missing:
 # the wasm32-wasip1 target; bats and jq (the policy's end-to-end tests), etcd and openssl (the sync
 # job's tests on a real API server) through apt-get; kube-apiserver and kubectl, built from the Go
-# module proxy by hack/build-kube-apiserver.sh, the launcher Pod renderer (KubeVirt's template
-# service, tests/kubevirt-render) by hack/build-kubevirt-render.sh, and helm, crane and actionlint
+# module proxy by hack/build-kube-apiserver.sh, the launcher Pod renderers (KubeVirt's template
+# service of each supported release, tests/kubevirt-render) by hack/build-kubevirt-render.sh, and helm, crane and actionlint
 # by hack/go-tool.sh, all cached under ~/.cache; the musl target and musl-tools for the sync job's
 # static binary (its image).
 # Idempotent and quiet when everything is there.
@@ -39,7 +39,8 @@ if ((${#missing[@]})); then
 fi
 
 "$(dirname "$0")/build-kube-apiserver.sh" >/dev/null
-"$(dirname "$0")/build-kubevirt-render.sh" >/dev/null
+# One launcher Pod renderer per supported KubeVirt release (tests/kubevirt-render/versions.json).
+"$(dirname "$0")/build-kubevirt-render.sh" --all >/dev/null
 for tool in helm crane actionlint; do
   "$(dirname "$0")/go-tool.sh" "$tool" >/dev/null
 done
