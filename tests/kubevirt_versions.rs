@@ -34,6 +34,8 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 mod common;
+#[path = "common/hostile_annotations.rs"]
+mod hostile_annotations;
 use common::Rng;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -107,8 +109,16 @@ fn renderer(release: &Release) -> Result<PathBuf, String> {
 }
 
 fn render_all(renderer: &Path, shim: &str, inputs: &[Value]) -> Result<Vec<Value>, String> {
-    let mut child = Command::new(renderer)
-        .env("SIDECAR_SHIM_IMAGE", shim)
+    ask(
+        Command::new(renderer).env("SIDECAR_SHIM_IMAGE", shim),
+        inputs,
+    )
+}
+
+/// Sends each input to `command` as a JSON line and reads one JSON line back for each.
+fn ask(command: &mut Command, inputs: &[Value]) -> Result<Vec<Value>, String> {
+    let renderer = command.get_program().to_owned();
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -130,7 +140,7 @@ fn render_all(renderer: &Path, shim: &str, inputs: &[Value]) -> Result<Vec<Value
     let status = child.wait().map_err(|e| e.to_string())?;
     if !status.success() || results.len() != inputs.len() {
         return Err(format!(
-            "the renderer exited with {status} after {} of {} Pods",
+            "{renderer:?} exited with {status} after {} of {} answers",
             results.len(),
             inputs.len()
         ));
@@ -479,6 +489,54 @@ fn check_dressed_up(what: &str, request: &Value) -> Result<usize, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The decoder: tests/go-decoder's copy of KubeVirt's types against the release's own.
+
+/// Fields of KubeVirt's `HookSidecar` that JSON never sets (`json:"-"`: `DownwardAPI` in every
+/// release, `NetworkBindingPluginName` from v1.9), spelled as an annotation could.
+const UNREADABLE_KEYS: &[&str] = &[
+    "downwardAPI",
+    "DownwardAPI",
+    "networkBindingPluginName",
+    "NetworkBindingPluginName",
+    "NETWORK_BINDING_PLUGIN_NAME",
+];
+
+/// The hostile annotations of tests/go_decoder_differential.rs (its seed and count), and keys
+/// naming the fields JSON never sets: the release's own `hooks.UnmarshalHookSidecarList` decodes
+/// every one as tests/go-decoder does (what it runs, or that it fails), so the differential of the
+/// policy against tests/go-decoder holds for the release. Returns how many were compared.
+fn decoder(renderer: &Path, copy: &Path) -> Result<usize, String> {
+    let mut rng = Rng(0xD1FF_0000_0000_0001);
+    let mut annotations: Vec<Value> = (0..20_000)
+        .map(|_| Value::String(hostile_annotations::annotation(&mut rng)))
+        .collect();
+    for key in UNREADABLE_KEYS {
+        for value in ["\"x\"", "\"pod-info\"", "5", "[\"pod-info\"]"] {
+            annotations.push(Value::String(format!(
+                "[{{\"image\": \"ok:1\", \"{key}\": {value}}}]"
+            )));
+        }
+    }
+    let theirs = ask(Command::new(renderer).arg("decode"), &annotations)?;
+    let copied = ask(&mut Command::new(copy), &annotations)?;
+    let sidecars = |answer: &Value| match &answer["sidecars"] {
+        Value::Null => json!([]),
+        list => list.clone(),
+    };
+    for ((annotation, theirs), copied) in annotations.iter().zip(&theirs).zip(&copied) {
+        // Error texts may differ (a type's name); whether it fails may not.
+        let same = theirs.get("error").is_some() == copied.get("error").is_some()
+            && (theirs.get("error").is_some() || sidecars(theirs) == sidecars(copied));
+        if !same {
+            return Err(format!(
+                "{annotation}: KubeVirt decodes {theirs}, tests/go-decoder {copied}"
+            ));
+        }
+    }
+    Ok(annotations.len())
+}
+
+// ---------------------------------------------------------------------------------------------
 // The differential: annotation check against Pod check.
 
 fn chance(rng: &mut Rng, percent: u64) -> bool {
@@ -702,6 +760,8 @@ fn changed_paths(before: &Value, after: &Value, path: &str, out: &mut Vec<String
 struct Covered {
     release: Release,
     fixtures: Result<FixtureCoverage, String>,
+    /// Annotations decoded alike by the release and tests/go-decoder.
+    decoder: Result<usize, String>,
     /// Gates off, gates on.
     differentials: [Result<DifferentialCoverage, String>; 2],
 }
@@ -724,8 +784,8 @@ fn table(covered: &[Covered], releases: &Releases) -> String {
         code_list(&releases.rendering_gates),
     );
     doc.push_str(
-        "| KubeVirt | Harvester | rendered by | trials | launcher Pods (`test_data/kubevirt/<release>/`) | 300 generated VMIs, annotation vs Pod: same verdict (accepted / rejected), gates off · on |\n\
-         |---|---|---|---|---|---|\n",
+        "| KubeVirt | Harvester | rendered by | trials | launcher Pods (`test_data/kubevirt/<release>/`) | 300 generated VMIs, annotation vs Pod: same verdict (accepted / rejected), gates off · on | annotations its own decoder decodes as `tests/go-decoder` |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     for c in covered {
         let r = &c.release;
@@ -738,14 +798,18 @@ fn table(covered: &[Covered], releases: &Releases) -> String {
         } else {
             r.version.clone()
         };
-        let trials = std::iter::once(format!("`{}::fixtures`", r.version))
-            .chain(
-                DIFFERENTIALS
-                    .iter()
-                    .map(|d| format!("`{}::differential::{d}`", r.version)),
-            )
-            .collect::<Vec<_>>()
-            .join(", ");
+        let trials = [
+            format!("`{}::fixtures`", r.version),
+            format!("`{}::decoder`", r.version),
+        ]
+        .into_iter()
+        .chain(
+            DIFFERENTIALS
+                .iter()
+                .map(|d| format!("`{}::differential::{d}`", r.version)),
+        )
+        .collect::<Vec<_>>()
+        .join(", ");
         let pods = match &c.fixtures {
             Ok(f) => {
                 let mut text = format!("{} Pods, {} verdicts", f.pods.len(), f.verdicts);
@@ -769,9 +833,13 @@ fn table(covered: &[Covered], releases: &Releases) -> String {
             })
             .collect::<Vec<_>>()
             .join(" · ");
+        let decoded = match &c.decoder {
+            Ok(count) => count.to_string(),
+            Err(_) => "FAILED".to_owned(),
+        };
         let _ = writeln!(
             doc,
-            "| {} | {harvester} | {rendered_by} | {trials} | {pods} | {differentials} |",
+            "| {} | {harvester} | {rendered_by} | {trials} | {pods} | {differentials} | {decoded} |",
             r.minor()
         );
     }
@@ -883,9 +951,12 @@ fn compare_table(expected: &str) -> Result<(), String> {
 fn main() {
     let args = Arguments::from_args();
     let releases = releases();
+    let go_decoder = std::env::temp_dir().join(format!("kubevirt-versions-{}", std::process::id()));
     let covered: Vec<Covered> = if args.list {
         Vec::new()
     } else {
+        let _ = std::fs::create_dir_all(&go_decoder);
+        let copy = hostile_annotations::build_go_decoder(&go_decoder);
         releases
             .releases
             .iter()
@@ -906,6 +977,10 @@ fn main() {
                 Covered {
                     release: release.clone(),
                     fixtures: check_fixtures(release),
+                    decoder: renderer
+                        .as_ref()
+                        .map_err(Clone::clone)
+                        .and_then(|r| decoder(r, &copy)),
                     // Gates off: the rendering gates disabled too (a Beta gate is on unless
                     // disabled).
                     differentials: [
@@ -916,6 +991,7 @@ fn main() {
             })
             .collect()
     };
+    let _ = std::fs::remove_dir_all(&go_decoder);
     let document = table(&covered, &releases);
     let mut trials = Vec::new();
     for release in &releases.releases {
@@ -926,6 +1002,11 @@ fn main() {
         trials.push(Trial::test(
             format!("{}::fixtures", release.version),
             move || fixtures.unwrap_or(Ok(())).map_err(Failed::from),
+        ));
+        let decoded = outcome.map(|c| c.decoder.clone());
+        trials.push(Trial::test(
+            format!("{}::decoder", release.version),
+            move || decoded.unwrap_or(Ok(0)).map(drop).map_err(Failed::from),
         ));
         for (index, name) in DIFFERENTIALS.iter().enumerate() {
             let result = outcome.map(|c| {
@@ -947,9 +1028,9 @@ fn main() {
             ));
         }
     }
-    let all_passed = covered
-        .iter()
-        .all(|c| c.fixtures.is_ok() && c.differentials.iter().all(Result::is_ok));
+    let all_passed = covered.iter().all(|c| {
+        c.fixtures.is_ok() && c.decoder.is_ok() && c.differentials.iter().all(Result::is_ok)
+    });
     trials.push(Trial::test("compatibility_table", move || {
         if !all_passed {
             return Err("a trial failed: the table would list it as failed".into());

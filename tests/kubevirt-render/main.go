@@ -1,17 +1,24 @@
 // kubevirt-render renders virt-launcher Pods with KubeVirt's own template service, so that the
-// policy's Pod check is tested against the Pods virt-controller really creates.
+// policy's Pod check is tested against the Pods virt-controller really creates. It is built once
+// per supported KubeVirt release (hack/build-kubevirt-render.sh; main.go plus that release's
+// service_<minor>.go and plugins_<minor>.go).
 //
-// It reads JSON lines on stdin, each {"vmi": <VirtualMachineInstance>, "kubevirtConfiguration":
-// <KubeVirtConfiguration>, "configMaps": ["name", ...], "persistentVolumeClaims": [<PVC>, ...]}
-// (the ConfigMaps and the claims of the VMI's volumes that exist), and writes one JSON line per input:
-// {"pod": <Pod>} or {"error": "..."}. The sidecar-shim image is whatever SIDECAR_SHIM_IMAGE says,
-// as for virt-controller.
+// Without an argument, it reads JSON lines on stdin, each {"vmi": <VirtualMachineInstance>,
+// "kubevirtConfiguration": <KubeVirtConfiguration>, "configMaps": ["name", ...],
+// "persistentVolumeClaims": [<PVC>, ...]} (the ConfigMaps and the claims of the VMI's volumes that
+// exist), and writes one JSON line per input: {"pod": <Pod>} or {"error": "..."}. The
+// sidecar-shim image is whatever SIDECAR_SHIM_IMAGE says, as for virt-controller.
 //
 // The template service is built as virt-controller builds it (pkg/virt-controller/watch/
 // application.go, v1.7.0, lines 664-685): the annotation's sidecars and the network-binding
 // plugins' sidecars, each through its own sidecar creator. The clients are KubeVirt's fakes, as in
 // its own template_test.go (v1.7.0, lines 117-177): the renderer only reads ConfigMaps (to name
 // the volume) and NetworkAttachmentDefinitions from them.
+//
+// Subcommands: `version` (the kubevirt.io/kubevirt it was built against), `decode` (annotations
+// decoded by the release's own hooks.UnmarshalHookSidecarList), and from v1.9 `manifests` (what
+// virt-operator installs for Plugins) and `domain-hooks` (Plugins' domain hooks applied by
+// virt-launcher's pipeline).
 //go:debug randseednop=0
 
 package main
@@ -21,6 +28,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"runtime/debug"
@@ -109,6 +117,36 @@ func render(in input) (*k8sv1.Pod, error) {
 	return svc.RenderLaunchManifest(&in.VMI)
 }
 
+// decodeAnnotations reads one JSON string per line, a hooks.kubevirt.io/hookSidecars value, and
+// writes what virt-controller decodes from it (hooks.UnmarshalHookSidecarList of a VMI that carries
+// it): {"sidecars": [...]} or {"error": "..."}, as tests/go-decoder answers.
+func decodeAnnotations(in io.Reader, out io.Writer) error {
+	scanner := bufio.NewScanner(in)
+	scanner.Buffer(make([]byte, 1<<20), 1<<26)
+	encoder := json.NewEncoder(out)
+	for scanner.Scan() {
+		var value string
+		if err := json.Unmarshal(scanner.Bytes(), &value); err != nil {
+			return fmt.Errorf("bad input line: %w", err)
+		}
+		vmi := &v1.VirtualMachineInstance{}
+		vmi.Annotations = map[string]string{hooks.HookSidecarListAnnotationName: value}
+		var answer struct {
+			Error    string                `json:"error,omitempty"`
+			Sidecars hooks.HookSidecarList `json:"sidecars"`
+		}
+		if list, err := hooks.UnmarshalHookSidecarList(vmi); err != nil {
+			answer.Error = err.Error()
+		} else {
+			answer.Sidecars = list
+		}
+		if err := encoder.Encode(answer); err != nil {
+			return err
+		}
+	}
+	return scanner.Err()
+}
+
 // kubevirtVersion is the version of kubevirt.io/kubevirt this binary was built against.
 func kubevirtVersion() string {
 	if info, ok := debug.ReadBuildInfo(); ok {
@@ -133,6 +171,12 @@ func main() {
 				os.Exit(1)
 			}
 			return
+		case "decode":
+			if err := decodeAnnotations(os.Stdin, os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			return
 		case "domain-hooks":
 			if err := applyDomainHooks(os.Stdin, os.Stdout); err != nil {
 				fmt.Fprintln(os.Stderr, err)
@@ -142,7 +186,7 @@ func main() {
 		}
 	}
 	if len(os.Args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: kubevirt-render [version|manifests|domain-hooks] (without an argument: render stdin's VMIs)")
+		fmt.Fprintln(os.Stderr, "usage: kubevirt-render [version|decode|manifests|domain-hooks] (without an argument: render stdin's VMIs)")
 		os.Exit(2)
 	}
 	scanner := bufio.NewScanner(os.Stdin)
