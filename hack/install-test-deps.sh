@@ -2,10 +2,10 @@
 # Installs what the test suite needs beyond the Rust, Go and Python toolchains, when missing:
 # the wasm32-wasip1 target; bats and jq (the policy's end-to-end tests), etcd and openssl (the sync
 # job's tests on a real API server) through apt-get; kube-apiserver and kubectl, built from the Go
-# module proxy by hack/build-kube-apiserver.sh, the launcher Pod renderers (KubeVirt's template
-# service of each supported release, tests/kubevirt-render) by hack/build-kubevirt-render.sh, and helm, crane and actionlint
-# by hack/go-tool.sh, all cached under ~/.cache; the musl target and musl-tools for the sync job's
-# static binary (its image).
+# module proxy by hack/build-kube-apiserver.sh, the launcher Pod renderers (the template service of
+# each supported KubeVirt release, tests/kubevirt-render) by hack/build-kubevirt-render.sh, and
+# helm, crane and actionlint by hack/go-tool.sh, all cached under ~/.cache; the musl target and
+# musl-tools for the sync job's static binary (its image).
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
