@@ -7,7 +7,6 @@
 //! of the ClusterAdmissionPolicy delivers the new list: the job's watch, its validation, its
 //! apply and a watch delivery back are all inside it.
 
-
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};

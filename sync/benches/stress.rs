@@ -8,7 +8,6 @@
 //!   seconds, default `1,10,30,60`): from the server being ready again to the policy holding a list
 //!   changed right then.
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -6,8 +6,8 @@ use kube::Client;
 use serde_json::{Value, json};
 
 use super::feature_gate::{create_kubevirt, feature_gates};
-use test_support::*;
 use super::{PROPAGATION, list, wait_for_list};
+use test_support::*;
 
 /// Value sets covering every template: the defaults, and every optional part on.
 const VALUE_SETS: [&[&str]; 5] = [

@@ -8,8 +8,8 @@ use kube::Client;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use test_support::*;
 use super::{PROPAGATION, resource_version, wait_for_metric};
+use test_support::*;
 
 /// Harvester's default gates (deploy/charts/harvester/values.yaml): what its chart renders into the
 /// KubeVirt CR when the ManagedChart's values name none.
