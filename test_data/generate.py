@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import zlib
 
@@ -596,6 +597,9 @@ def write_versioned_launcher_pods():
     releases with Plugins, the Pods after a Plugin's sidecar was injected; and gates.json, what
     each rendering gate changes in the gpu-hook Pod."""
     root = HERE / "kubevirt"
+    for stale in root.glob("v*"):
+        if stale.name not in {entry["version"] for entry in VERSIONS}:
+            shutil.rmtree(stale)
     for entry in VERSIONS:
         version = entry["version"]
         directory = root / version
