@@ -301,10 +301,17 @@ impl Cluster {
 
     /// Starts the job with its ServiceAccount's kubeconfig and `args`.
     pub fn start_job(&self, args: &[&str]) -> Result<Job> {
-        // Only the sync crate's tests have the job's binary (e2e-tests share this harness).
-        let binary = option_env!("CARGO_BIN_EXE_hook-sidecar-sync")
+        // Cargo builds the job's binary for sync's integration tests and benches, into the
+        // directory above theirs (<target>/<profile>/deps/<test>); `CARGO_BIN_EXE_*` is set only
+        // when those are compiled, not this library. Other crates' tests (policy-host's) share
+        // this harness without the binary.
+        let binary = std::env::current_exe()?
+            .parent()
+            .and_then(Path::parent)
+            .map(|profile| profile.join("hook-sidecar-sync"))
+            .filter(|binary| binary.is_file())
             .ok_or_else(|| anyhow!("the job's binary is built only for sync's tests"))?;
-        self.start_job_binary(Path::new(binary), args)
+        self.start_job_binary(&binary, args)
     }
 
     /// Starts `binary` (the job from elsewhere, e.g. its image) as the job.
