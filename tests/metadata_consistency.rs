@@ -555,12 +555,18 @@ fn artifacthub_fields_follow_the_metadata() {
         format!("{source}/releases/download/v{version}/policy.wasm")
     );
 
-    let image = format!("{}:v{version}", annotation("io.kubewarden.policy.ociUrl"));
+    // The install text is hack/artifacthub-install.py's (kwctl's would suggest a manifest for
+    // every Pod): the module by its image, the chart under the same registry, both this version.
+    let oci_url = annotation("io.kubewarden.policy.ociUrl");
+    let image = format!("{oci_url}:v{version}");
+    let registry = oci_url.rsplit_once('/').expect("ociUrl has a path").0;
     let install = field("install");
     assert!(
         install.contains(&format!("kwctl pull {image}\n"))
-            && install.contains(&format!("registry://{image}\n")),
-        "install does not name {image}"
+            && install.contains(&format!(
+                "helm install hook-sidecar-policy oci://{registry}/charts/hook-sidecar-policy --version {version} "
+            )),
+        "install does not name {image} and the chart of version {version}:\n{install}"
     );
 
     // "Name <email>, Name <email>": kwctl refuses an author without an email.

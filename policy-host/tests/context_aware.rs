@@ -23,7 +23,8 @@ use test_support::*;
 
 const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";
 const OTHER_HOOK: &str = "registry.example.com/kubevirt-hooks/other:v1";
-const POLICY_SERVER_NAMESPACE: &str = "cattle-kubewarden-system";
+/// Where Kubewarden runs policy-server (the chart's `kubewarden.namespace`).
+const POLICY_SERVER_NAMESPACE: &str = JOB_NAMESPACE;
 const POLICY_SERVER_ACCOUNT: &str = "policy-server";
 /// The host's cache time in these tests (policy-server's is 5 s): short, to keep them quick.
 const CACHE_TIME: Duration = Duration::from_secs(1);
@@ -50,9 +51,7 @@ impl Context {
         ])?;
         let account =
             format!("policy.contextAware.policyServerServiceAccount.name={POLICY_SERVER_ACCOUNT}");
-        let namespace = format!(
-            "policy.contextAware.policyServerServiceAccount.namespace={POLICY_SERVER_NAMESPACE}"
-        );
+        let namespace = format!("kubewarden.namespace={POLICY_SERVER_NAMESPACE}");
         let rbac: Vec<_> = cluster
             .render_chart(&["policy.contextAware.enabled=true", &account, &namespace])?
             .into_iter()
