@@ -79,17 +79,26 @@ impl<'a> AllowedImage<'a> {
     /// Whether this entry allows the (normalized) requested image.
     pub fn allows(&self, image: &ImageReference) -> bool {
         match self {
+            // A digest is what gets pulled: only a digest entry allows a digest request, and a
+            // digest entry allows nothing but that digest.
             Self::Exact(entry) => {
-                let same_repository =
-                    entry.registry == image.registry && entry.repository == image.repository;
-                // A digest is what gets pulled: only a digest entry allows a digest request,
-                // and a digest entry allows nothing but that digest.
-                let same_content = match (&entry.digest, &image.digest) {
-                    (Some(allowed), Some(requested)) => allowed == requested,
-                    (None, None) => entry.tag == image.tag,
-                    _ => false,
-                };
-                same_repository && same_content
+                self.covers_repository(image)
+                    && match (&entry.digest, &image.digest) {
+                        (Some(allowed), Some(requested)) => allowed == requested,
+                        (None, None) => entry.tag == image.tag,
+                        _ => false,
+                    }
+            }
+            Self::AnyTag { .. } | Self::Under { .. } => self.covers_repository(image),
+        }
+    }
+
+    /// Whether the entry names the requested image's repository, or a path above it, whatever
+    /// tag or digest either names: what a sidecar profile of this form is about.
+    pub fn covers_repository(&self, image: &ImageReference) -> bool {
+        match self {
+            Self::Exact(entry) => {
+                entry.registry == image.registry && entry.repository == image.repository
             }
             Self::AnyTag {
                 registry,
@@ -166,12 +175,6 @@ fn parse_under(prefix: &str) -> Result<AllowedImage<'_>, EntryError> {
     Ok(AllowedImage::Under { registry, path })
 }
 
-/// A parsed `allowedImages` list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowList<'a> {
-    entries: Vec<AllowedImage<'a>>,
-}
-
 /// The entries of an `allowedImages` list that are refused, each with its index and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowListError {
@@ -192,27 +195,20 @@ impl fmt::Display for AllowListError {
 
 impl std::error::Error for AllowListError {}
 
-impl<'a> AllowList<'a> {
-    /// Parses every entry, reporting all the invalid ones at once.
-    pub fn parse<S: AsRef<str>>(entries: &'a [S]) -> Result<Self, AllowListError> {
-        let mut parsed = Vec::with_capacity(entries.len());
-        let mut invalid = Vec::new();
-        for (index, entry) in entries.iter().enumerate() {
-            match AllowedImage::parse(entry.as_ref()) {
-                Ok(image) => parsed.push(image),
-                Err(error) => invalid.push((index, entry.as_ref().to_owned(), error)),
-            }
-        }
-        if invalid.is_empty() {
-            Ok(Self { entries: parsed })
-        } else {
-            Err(AllowListError { invalid })
-        }
-    }
-
-    /// The first entry that allows the image.
-    pub fn find(&self, image: &ImageReference) -> Option<&AllowedImage<'a>> {
-        self.entries.iter().find(|entry| entry.allows(image))
+/// Parses every entry of an `allowedImages` list, as `validate_settings` does, reporting all the
+/// invalid ones at once. Requests parse only the entries they need ([`LazyAllowList`]).
+pub fn check_allow_list<S: AsRef<str>>(entries: &[S]) -> Result<(), AllowListError> {
+    let invalid: Vec<_> = (entries.iter().enumerate())
+        .filter_map(|(index, entry)| {
+            let entry = entry.as_ref();
+            let error = AllowedImage::parse(entry).err()?;
+            Some((index, entry.to_owned(), error))
+        })
+        .collect();
+    if invalid.is_empty() {
+        Ok(())
+    } else {
+        Err(AllowListError { invalid })
     }
 }
 
@@ -395,7 +391,7 @@ mod tests {
 
     #[test]
     fn list_error_names_every_bad_entry() {
-        let error = AllowList::parse(&["busybox", "not a ref", "ok:1", "*"]).expect_err("invalid");
+        let error = check_allow_list(&["busybox", "not a ref", "ok:1", "*"]).expect_err("invalid");
         let message = error.to_string();
         assert!(
             message.contains("allowedImages[1] \"not a ref\""),

@@ -6,11 +6,13 @@
 //! while KubeVirt runs another (`{"image":"ok","Image":"evil"}`). So this decoder accepts only the
 //! subset on which both agree: exact keys, each at most once, with the types Go expects.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::sidecar::{ConfigMapSource, HookSidecar, PvcSource};
+use crate::text;
 
 /// The annotation's key, as virt-controller reads it.
 pub const HOOK_SIDECARS_ANNOTATION: &str = "hooks.kubevirt.io/hookSidecars";
@@ -23,7 +25,8 @@ trait ObjectKey: Copy + PartialEq + 'static {
     fn name(self) -> &'static str;
 }
 
-/// The keys of a sidecar entry: the only ones KubeVirt reads (`HookSidecar` in pkg/hooks/hooks.go).
+/// The keys of a sidecar entry: the only ones KubeVirt reads (`HookSidecar` in pkg/hooks/hooks.go,
+/// v1.7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SidecarKey {
     Image,
@@ -63,7 +66,7 @@ impl SidecarKey {
     }
 }
 
-/// The keys of `configMap` (`ConfigMap` in pkg/hooks/hooks.go).
+/// The keys of `configMap` (`ConfigMap` in pkg/hooks/hooks.go, v1.7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ConfigMapKey {
     Name,
@@ -83,7 +86,7 @@ impl ObjectKey for ConfigMapKey {
     }
 }
 
-/// The keys of `pvc` (`PVC` in pkg/hooks/hooks.go).
+/// The keys of `pvc` (`PVC` in pkg/hooks/hooks.go, v1.7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PvcKey {
     Name,
@@ -114,40 +117,6 @@ const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
 /// and a VM's `spec.template` is not held to the 256 KiB annotation limit (it preserves unknown
 /// fields): a 3 MiB request of `{}` entries cost seconds and a gigabyte of module memory.
 pub const MAX_SIDECARS: usize = 32;
-
-/// One decoded sidecar entry, as KubeVirt sees it: no image (absent, `null` or `""`) is the
-/// sidecar-shim; an empty `command` is not set; `configMap` and `pvc` are set whenever the object
-/// is there, even `{}` (Go decodes it to a non-nil pointer, and KubeVirt then uses it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HookSidecar {
-    pub image: Option<String>,
-    pub image_pull_policy: Option<String>,
-    pub command: Vec<String>,
-    pub args: Vec<String>,
-    pub config_map: Option<ConfigMapSource>,
-    pub pvc: Option<PvcSource>,
-}
-
-impl HookSidecar {
-    /// The image as written, or `None` when KubeVirt substitutes its sidecar-shim.
-    pub fn explicit_image(&self) -> Option<&str> {
-        self.image.as_deref().filter(|image| !image.is_empty())
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigMapSource {
-    pub name: String,
-    pub key: String,
-    pub hook_path: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PvcSource {
-    pub name: String,
-    pub volume_path: String,
-    pub shared_compute_path: String,
-}
 
 /// Decodes the annotation's value. `[]` and `null` mean no sidecars.
 pub fn decode(value: &str) -> Result<Vec<HookSidecar>, String> {
@@ -201,10 +170,10 @@ where
 }
 
 fn unknown_key_message<K: ObjectKey>(object: &str, key: &str) -> String {
-    let key = shortened(key);
-    match K::ALL.iter().find(|k| go_folds_onto(&key, k.name())) {
+    let quoted = text::quoted(key, QUOTED_MAX);
+    match K::ALL.iter().find(|k| go_folds_onto(key, k.name())) {
         Some(target) => format!(
-            "{object} has the key {key:?}, which KubeVirt's decoder reads as {:?}; \
+            "{object} has the key {quoted}, which KubeVirt's decoder reads as {:?}; \
              write it exactly as {:?}",
             target.name(),
             target.name()
@@ -212,21 +181,16 @@ fn unknown_key_message<K: ObjectKey>(object: &str, key: &str) -> String {
         None => {
             let known: Vec<&str> = K::ALL.iter().map(|k| k.name()).collect();
             format!(
-                "{object} has the unknown key {key:?} (known keys: {})",
+                "{object} has the unknown key {quoted} (known keys: {})",
                 known.join(", ")
             )
         }
     }
 }
 
-/// A key or value quoted in a message, cut to a length that keeps the message readable.
-fn shortened(text: &str) -> Cow<'_, str> {
-    const QUOTED_MAX: usize = 64;
-    match text.char_indices().nth(QUOTED_MAX) {
-        Some((end, _)) => Cow::Owned(format!("{}...", &text[..end])),
-        None => Cow::Borrowed(text),
-    }
-}
+/// The most bytes of a key or value that a decoding error quotes: enough to recognize it, and
+/// the error stays readable.
+const QUOTED_MAX: usize = 64;
 
 /// The top level: `null` or an array whose items are objects or `null`.
 struct SidecarList;
@@ -333,8 +297,8 @@ fn read_pull_policy<'de, A: MapAccess<'de>>(
         Some(p) if p.is_empty() => Ok(None),
         Some(p) if PULL_POLICIES.contains(&p.as_str()) => Ok(Some(p)),
         Some(p) => Err(de::Error::custom(format!(
-            "{object} has imagePullPolicy {:?}; it must be one of {} (or empty)",
-            shortened(&p),
+            "{object} has imagePullPolicy {}; it must be one of {} (or empty)",
+            text::quoted(&p, QUOTED_MAX),
             PULL_POLICIES.join(", ")
         ))),
     }

@@ -2,15 +2,26 @@
 //! `default` and `value` fields.
 //!
 //! One implementation for both readers: the sync job mirrors the entries into `allowedImages`,
-//! and the policy's context-aware mode reads them at admission. The entries are not interpreted
+//! and the policy's context-aware mode reads them at admission ([`crate::request_rules`]). The entries are not interpreted
 //! here; whether each is a valid allow-list entry is decided by [`crate::allowlist`].
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-/// The Setting the proposal names (`harvesterhci.io/v1beta1`, cluster-scoped).
-pub const DEFAULT_SETTING_NAME: &str = "whitelisted-sidecars";
+/// The Setting's API (`policy-metadata.yml` declares it in `contextAwareResources`).
+pub const SETTING_API_VERSION: &str = "harvesterhci.io/v1beta1";
+pub const SETTING_KIND: &str = "Setting";
+
+/// The fields of a Setting the policy reads: Harvester keeps them at the top level, beside
+/// `metadata`, not under a `spec`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct SettingObject {
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
 
 /// How `default` and `value` combine into one list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -87,6 +98,27 @@ pub fn unique_items<'a>(lists: impl IntoIterator<Item = &'a str>) -> Vec<&'a str
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn reads_the_top_level_fields_of_a_setting() {
+        let object = serde_json::json!({
+            "apiVersion": "harvesterhci.io/v1beta1",
+            "kind": "Setting",
+            "metadata": {"name": "whitelisted-sidecars", "resourceVersion": "7"},
+            "default": "a/b:1",
+            "value": "c/d:2",
+            "status": {}
+        });
+        let decoded: SettingObject = serde_json::from_value(object).expect("a Setting");
+        let expected = SettingObject {
+            default: Some("a/b:1".to_owned()),
+            value: Some("c/d:2".to_owned()),
+        };
+        assert_eq!(decoded, expected);
+        let bare: SettingObject =
+            serde_json::from_value(serde_json::json!({"metadata": {}})).expect("a Setting");
+        assert_eq!(bare, SettingObject::default());
+    }
 
     #[rstest]
     #[case::both_absent(None, None, &[], &[])]

@@ -1,19 +1,58 @@
 //! Kubewarden policy: KubeVirt hook sidecars only from an administrator's allow-list.
 //!
-//! This file holds only the waPC entry points; each concern has its own module.
+//! This file holds the waPC entry points. A request takes one path through the modules:
+//! `validation` decodes it and dispatches it by kind to the extractor of its family
+//! (`vm_carriers`, `launcher_pod`), which yields each sidecar with where it came from
+//! (`sidecar`); `request_rules` builds the rules for the request (from `settings`, and the
+//! Setting of context-aware mode asked of the `host`); `judge` judges each sidecar; `verdict`
+//! turns what it found into the answer.
+//!
+//! The modules are private; what the sync job, the fuzzers, the tests and the host use is
+//! re-exported below.
 
-pub mod allowlist;
-pub mod annotation;
-pub mod context_aware;
-pub mod harvester_setting;
-pub mod objects;
-pub mod pod;
-pub mod profiles;
-pub mod reference;
-pub mod rules;
-pub mod rules_cache;
-pub mod settings;
-pub mod validation;
+mod allowlist;
+mod annotation;
+mod annotation_maps;
+mod harvester_setting;
+mod host;
+mod judge;
+mod kubernetes_names;
+mod launcher_pod;
+// Public: tests/pattern_differential.rs drives the pattern engine itself against Go's regexp.
+pub mod pattern;
+mod profiles;
+mod reference;
+mod request_rules;
+mod settings;
+mod sidecar;
+#[cfg(test)]
+mod test_support;
+mod text;
+mod validation;
+mod verdict;
+mod vm_carriers;
+
+pub use allowlist::AllowedImage;
+pub use annotation::{
+    HOOK_SIDECARS_ANNOTATION, MAX_SIDECARS, SidecarKey, decode as decode_annotation,
+};
+pub use harvester_setting::{
+    ListMode, SETTING_API_VERSION, SETTING_KIND, SettingObject, setting_entries, unique_items,
+};
+pub use host::Host;
+pub use kubernetes_names::is_dns_subdomain;
+// tests/kubevirt_versions.rs compares what it reads in each release's launcher Pods with the
+// annotation's entries.
+pub use launcher_pod::{RenderedSidecar, read_launcher_sidecars};
+pub use profiles::SidecarProfile;
+pub use reference::{ImageReference, ReferenceError};
+pub use settings::{HarvesterSettingRef, Settings, parse_and_validate, parse_and_validate_slice};
+pub use sidecar::HookSidecar;
+pub use text::cut;
+pub use validation::{
+    GroupVersionKind, annotation_locations, is_pod, validate_payload, validate_payload_with,
+};
+pub use verdict::{Verdict, Violation, summary};
 
 use kubewarden_policy_sdk::{protocol_version_guest, settings::SettingsValidationResponse};
 use wapc_guest::{CallResult, register_function};

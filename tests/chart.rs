@@ -147,8 +147,7 @@ fn schema_keys(node: &Value) -> BTreeSet<String> {
 
 #[test]
 fn policy_settings_in_the_schema_are_the_settings_the_policy_accepts() {
-    use hook_sidecar_policy::profiles::SidecarProfile;
-    use hook_sidecar_policy::settings::Settings;
+    use hook_sidecar_policy::{Settings, SidecarProfile};
 
     let schema = schema();
     let settings = &schema["properties"]["policy"]["properties"]["settings"];

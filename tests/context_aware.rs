@@ -5,8 +5,8 @@
 
 use std::cell::Cell;
 
-use hook_sidecar_policy::context_aware::{SettingObject, SettingSource};
-use hook_sidecar_policy::validation::{Verdict, summary, validate_payload_with};
+use hook_sidecar_policy::{Host, SettingObject};
+use hook_sidecar_policy::{Verdict, summary, validate_payload_with};
 use rstest::rstest;
 use serde_json::{Value, json};
 
@@ -35,7 +35,7 @@ impl FakeCluster {
     }
 }
 
-impl SettingSource for FakeCluster {
+impl Host for FakeCluster {
     fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String> {
         assert_eq!(name, "whitelisted-sidecars");
         self.lookups.set(self.lookups.get() + 1);

@@ -9,8 +9,8 @@
 
 use std::process::Command;
 
-use hook_sidecar_policy::annotation::{HOOK_SIDECARS_ANNOTATION, HookSidecar, decode};
-use hook_sidecar_policy::validation::{summary, validate_payload};
+use hook_sidecar_policy::{HOOK_SIDECARS_ANNOTATION, HookSidecar, decode_annotation as decode};
+use hook_sidecar_policy::{summary, validate_payload};
 use serde_json::{Value, json};
 
 mod common;

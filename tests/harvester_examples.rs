@@ -2,7 +2,7 @@
 //! prove a refusal must be refused by the policy with the settings of `examples/settings.json`,
 //! for the reason the README shows, and accepted once its image is allowed.
 
-use hook_sidecar_policy::validation::validate_payload;
+use hook_sidecar_policy::validate_payload;
 use serde_json::{Value, json};
 
 fn example(path: &str) -> Value {

@@ -25,9 +25,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use hook_sidecar_policy::annotation::{self, HOOK_SIDECARS_ANNOTATION, HookSidecar};
-use hook_sidecar_policy::pod::read_launcher_sidecars;
-use hook_sidecar_policy::validation::{Verdict, summary, validate_payload};
+use hook_sidecar_policy::{HOOK_SIDECARS_ANNOTATION, HookSidecar, decode_annotation};
+use hook_sidecar_policy::{Verdict, read_launcher_sidecars, summary, validate_payload};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -359,7 +358,7 @@ fn check_entries(what: &str, request: &Value, shim: &str) -> Result<Vec<(String,
     let rendered = read_launcher_sidecars(&raw)?.ok_or(format!("{what}: not a launcher Pod"))?;
     let entries =
         match request["object"]["metadata"]["annotations"][HOOK_SIDECARS_ANNOTATION].as_str() {
-            Some(value) => annotation::decode(value)?,
+            Some(value) => decode_annotation(value)?,
             None => Vec::new(),
         };
     if rendered.len() < entries.len() {

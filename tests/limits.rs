@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use hook_sidecar_policy::annotation::MAX_SIDECARS;
-use hook_sidecar_policy::validation::{Verdict, validate_payload};
+use hook_sidecar_policy::MAX_SIDECARS;
+use hook_sidecar_policy::{Verdict, validate_payload};
 use rstest::rstest;
 use serde_json::{Value, json};
 

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use hook_sidecar_policy::context_aware::{SETTING_API_VERSION, SETTING_KIND};
-use hook_sidecar_policy::harvester_setting::ListMode;
-use hook_sidecar_policy::objects::{GroupVersionKind, annotation_locations};
-use hook_sidecar_policy::pod::is_pod;
-use hook_sidecar_policy::profiles::SidecarProfile;
-use hook_sidecar_policy::settings::{HarvesterSettingRef, Settings, parse_and_validate};
+use hook_sidecar_policy::ListMode;
+use hook_sidecar_policy::SidecarProfile;
+use hook_sidecar_policy::is_pod;
+use hook_sidecar_policy::{GroupVersionKind, annotation_locations};
+use hook_sidecar_policy::{HarvesterSettingRef, Settings, parse_and_validate};
+use hook_sidecar_policy::{SETTING_API_VERSION, SETTING_KIND};
 use serde_yaml::Value;
 
 fn yaml(path: &str) -> Value {
@@ -208,7 +208,7 @@ fn rules_cover_exactly_the_kinds_the_policy_checks() {
             ));
         }
     }
-    // The virt-launcher Pods, checked by the same module (src/pod.rs).
+    // The virt-launcher Pods, checked by the same module (src/launcher_pod.rs).
     let pod = GroupVersionKind {
         group: String::new(),
         version: "v1".into(),
@@ -446,6 +446,7 @@ fn questions_are_exactly_the_settings() {
     question_variables(&yaml("questions-ui.yml")["questions"], &mut variables);
     let settings = Settings {
         sidecar_shim_image: Some("quay.io/kubevirt/sidecar-shim:v1.4.0".into()),
+        profile_value_max_bytes: Some(4096),
         harvester_setting: Some(HarvesterSettingRef {
             name: "whitelisted-sidecars".into(),
             list_mode: ListMode::Union,

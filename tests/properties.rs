@@ -1,8 +1,8 @@
 //! Properties of the policy, over generated inputs (proptest).
 
-use hook_sidecar_policy::annotation::{SidecarKey, decode};
-use hook_sidecar_policy::reference::ImageReference;
-use hook_sidecar_policy::validation::validate_payload;
+use hook_sidecar_policy::ImageReference;
+use hook_sidecar_policy::validate_payload;
+use hook_sidecar_policy::{SidecarKey, decode_annotation as decode};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -165,7 +165,7 @@ proptest! {
         prop_assert!(!accepted(&image, &allowed), "{} accepted by {:?}", image, allowed);
         // As an entry, it is refused by the settings' validation.
         let settings = json!({"allowedImages": [image]});
-        prop_assert!(hook_sidecar_policy::settings::parse_and_validate(&settings).is_err(), "{} accepted as an entry", image);
+        prop_assert!(hook_sidecar_policy::parse_and_validate(&settings).is_err(), "{} accepted as an entry", image);
     }
 
     #[test]
@@ -196,7 +196,7 @@ proptest! {
     ) {
         let mut more = allowed.clone();
         more.push(extra.clone());
-        let valid_settings = hook_sidecar_policy::settings::parse_and_validate(&json!({"allowedImages": more})).is_ok();
+        let valid_settings = hook_sidecar_policy::parse_and_validate(&json!({"allowedImages": more})).is_ok();
         if accepted(&image, &allowed) && valid_settings {
             prop_assert!(accepted(&image, &more), "{} rejected after adding {}", image, extra);
         }

@@ -25,7 +25,7 @@
 use std::process::Command;
 use std::str::FromStr;
 
-use hook_sidecar_policy::reference::{ImageReference, ReferenceError};
+use hook_sidecar_policy::{ImageReference, ReferenceError};
 use oci_spec::distribution::Reference;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! array (or null) with one decoded entry per item, each key spelt exactly once.
 #![no_main]
 
-use hook_sidecar_policy::annotation::decode;
+use hook_sidecar_policy::decode_annotation as decode;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

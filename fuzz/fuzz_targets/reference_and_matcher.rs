@@ -2,8 +2,8 @@
 //! normalization is idempotent; an exact entry allows the image it names.
 #![no_main]
 
-use hook_sidecar_policy::allowlist::AllowedImage;
-use hook_sidecar_policy::reference::ImageReference;
+use hook_sidecar_policy::AllowedImage;
+use hook_sidecar_policy::ImageReference;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

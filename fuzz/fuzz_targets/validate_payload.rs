@@ -3,10 +3,10 @@
 //! annotation is one the decoder accepts, whose images are allowed and whose profile holds.
 #![no_main]
 
-use hook_sidecar_policy::annotation::decode;
-use hook_sidecar_policy::reference::ImageReference;
-use hook_sidecar_policy::settings::parse_and_validate_slice;
-use hook_sidecar_policy::validation::validate_payload;
+use hook_sidecar_policy::ImageReference;
+use hook_sidecar_policy::decode_annotation as decode;
+use hook_sidecar_policy::parse_and_validate_slice;
+use hook_sidecar_policy::validate_payload;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 
@@ -27,7 +27,7 @@ fn vmi_request(annotations: Value, settings: Value) -> Vec<u8> {
 }
 
 /// An accepted annotation: decodes, and runs only the allowed image, without escape hatch.
-fn assert_only_allowed(annotation: &str) -> Vec<hook_sidecar_policy::annotation::HookSidecar> {
+fn assert_only_allowed(annotation: &str) -> Vec<hook_sidecar_policy::HookSidecar> {
     let sidecars = decode(annotation).expect("an accepted annotation decodes");
     for sidecar in &sidecars {
         assert!(

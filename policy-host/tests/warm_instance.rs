@@ -1,8 +1,8 @@
-//! One instance called again and again (`kwctl bench`, any host that reuses instances) keeps the
-//! rules of the last settings it was given (`src/rules_cache.rs`). It must answer every request
-//! exactly as a fresh instance does, whatever settings came before: here every fixture and
-//! example, under settings that differ (valid, invalid, with profiles, none), interleaved in one
-//! instance, against a fresh instance for each.
+//! One instance called again and again (`kwctl bench`, any host that reuses instances) must
+//! answer every request exactly as a fresh instance does, whatever requests and settings came
+//! before: nothing a request builds may leak into the next. Here every fixture and example,
+//! under settings that differ (valid, invalid, with profiles, none), interleaved in one instance,
+//! against a fresh instance for each.
 
 mod common;
 

@@ -3,13 +3,14 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use hook_sidecar_policy::settings::parse_and_validate;
+use hook_sidecar_policy::is_dns_subdomain;
+use hook_sidecar_policy::parse_and_validate;
+use hook_sidecar_policy::{ListMode, unique_items};
 use serde_json::json;
 
 use crate::feature_gate::{GateConfig, GateTarget, ObjectName};
 use crate::telemetry::LogFormat;
 use crate::{Error, Result};
-use hook_sidecar_policy::harvester_setting::{ListMode, unique_items};
 
 /// 1.25 MiB: a quarter MiB under etcd's default request limit (1.5 MiB) for the rest of the
 /// ClusterAdmissionPolicy (metadata, managed fields, the other spec fields).
@@ -95,9 +96,13 @@ pub struct Args {
 }
 
 impl Args {
-    /// Refuses a default list that the policy would refuse: the job would otherwise create a
-    /// Setting it can never apply.
+    /// Refuses a Setting name that the API server (and the policy's `harvesterSetting.name`)
+    /// would refuse, and a default list that the policy would refuse: the job would otherwise
+    /// watch for a Setting that cannot exist, or create one it can never apply.
     pub fn validate(&self) -> Result<()> {
+        if !is_dns_subdomain(&self.setting_name) {
+            return Err(Error::InvalidSettingName(self.setting_name.clone()));
+        }
         if self.policy_names.iter().any(String::is_empty) {
             return Err(Error::EmptyPolicyName);
         }
@@ -198,6 +203,22 @@ mod tests {
             .validate()
             .expect_err("empty name refused");
         assert_eq!(error.to_string(), "--policy-name: a policy name is empty");
+    }
+
+    #[rstest::rstest]
+    #[case::upper_case("Whitelisted-Sidecars")]
+    #[case::empty("")]
+    #[case::underscore("whitelisted_sidecars")]
+    fn a_setting_name_no_object_can_have_is_refused(#[case] name: &str) {
+        let error = args(&[&format!("--setting-name={name}")])
+            .validate()
+            .expect_err("invalid name refused");
+        assert!(
+            error.to_string().starts_with(&format!(
+                "--setting-name {name:?}: not a Kubernetes object name"
+            )),
+            "{error}"
+        );
     }
 
     #[test]

@@ -11,6 +11,12 @@ pub enum Error {
     #[error("--policy-name: a policy name is empty")]
     EmptyPolicyName,
 
+    #[error(
+        "--setting-name {0:?}: not a Kubernetes object name (lower-case letters, digits, '-' and \
+         '.', at most 253 characters), so no Setting can have it"
+    )]
+    InvalidSettingName(String),
+
     #[error("cannot serve health and metrics on {address}: {source}")]
     Listen {
         address: std::net::SocketAddr,

@@ -7,6 +7,7 @@
 //! a new refused list always gives a new Event, and the same refusal created twice (a restarted
 //! job) is an AlreadyExists, not a duplicate.
 
+use hook_sidecar_policy::cut;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -100,7 +101,7 @@ impl EventPublisher {
             type_: Some(if event.warning { "Warning" } else { "Normal" }.to_owned()),
             reason: Some(event.reason.to_owned()),
             action: Some("EnsureSidecarFeatureGate".to_owned()),
-            note: Some(truncate(event.note, MAX_NOTE)),
+            note: Some(cut(event.note, MAX_NOTE).into_owned()),
             regarding: Some(regarding),
             event_time: Some(MicroTime(k8s_openapi::jiff::Timestamp::now())),
             reporting_controller: Some(self.controller.clone()),
@@ -131,7 +132,7 @@ impl RefusalReport<'_> {
     /// The reason first (it names the offending entry or key), then what the job did and which
     /// list it was, never the list itself.
     pub fn note(&self) -> String {
-        let reason = truncate(&self.refusal.reason, MAX_REASON_IN_NOTE);
+        let reason = cut(&self.refusal.reason, MAX_REASON_IN_NOTE);
         let list = format!(
             "list {} ({} entries) of Setting {}",
             list_digest(self.list),
@@ -152,7 +153,7 @@ impl RefusalReport<'_> {
                 self.policy
             ),
         };
-        truncate(&note, MAX_NOTE)
+        cut(&note, MAX_NOTE).into_owned()
     }
 }
 
@@ -171,18 +172,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max - '…'.len_utf8();
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,17 +185,6 @@ mod tests {
             kind,
             reason: reason.to_owned(),
         }
-    }
-
-    #[test]
-    fn truncates_on_a_char_boundary() {
-        assert_eq!(truncate("short", 1024), "short");
-        let cut = truncate(&"é".repeat(600), 1024); // 1200 bytes
-        assert!(
-            cut.len() <= 1024 && cut.ends_with('…'),
-            "{} bytes",
-            cut.len()
-        );
     }
 
     #[test]

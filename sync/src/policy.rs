@@ -1,6 +1,6 @@
 //! What to write into the ClusterAdmissionPolicy, decided without touching the API.
 
-use hook_sidecar_policy::settings::parse_and_validate;
+use hook_sidecar_policy::parse_and_validate;
 use serde_json::{Map, Value};
 
 /// The key of the policy's settings that the job owns.

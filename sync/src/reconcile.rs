@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use hook_sidecar_policy::cut;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource};
@@ -14,7 +15,7 @@ use tracing::{debug, info, warn};
 
 use crate::Result;
 use crate::config::Args;
-use crate::events::{EventPublisher, RefusalReport, list_digest, truncate};
+use crate::events::{EventPublisher, RefusalReport, list_digest};
 use crate::http::Monitoring;
 use crate::metrics::Outcome;
 use crate::policy::{ALLOWED_IMAGES, Plan, Refusal, plan, settings_with};
@@ -405,7 +406,7 @@ async fn refused(
         setting = %ctx.args.setting_name,
         %policy,
         reason = refusal.kind.as_str(),
-        message = %truncate(&refusal.reason, MAX_REASON_IN_LOG),
+        message = %cut(&refusal.reason, MAX_REASON_IN_LOG),
         list = %list_digest(entries),
         entries = entries.len(),
         "list refused, not applied"

@@ -8,13 +8,13 @@
 //! the object, conditional on the resourceVersion read, and only when it changes, so that the
 //! job's own write does not make it write again. The other writers' conditions are kept.
 
+use hook_sidecar_policy::cut;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::Result;
-use crate::events::truncate;
 use crate::resources::Setting;
 
 /// Harvester's `SettingConfigured`.
@@ -42,7 +42,7 @@ impl Condition {
             type_,
             ok,
             reason: reason.to_owned(),
-            message: truncate(message, MAX_MESSAGE),
+            message: cut(message, MAX_MESSAGE).into_owned(),
         }
     }
 

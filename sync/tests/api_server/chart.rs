@@ -80,7 +80,7 @@ pub async fn chart_is_accepted_by_the_api_server(
         // The API server takes any settings object: the policy's own validation must take them
         // too, or policy-server would refuse to load the policy.
         for policy in of_kind(&objects, "ClusterAdmissionPolicy") {
-            hook_sidecar_policy::settings::parse_and_validate(&policy["spec"]["settings"])
+            hook_sidecar_policy::parse_and_validate(&policy["spec"]["settings"])
                 .map_err(|e| anyhow!("{values:?}: {}: {e}", policy["metadata"]["name"]))?;
         }
     }
@@ -371,7 +371,7 @@ pub async fn context_aware_install_checks_where_policy_server_runs(
 pub async fn gpu_example_values_are_valid(cluster: &Cluster, _client: &Client) -> Result<()> {
     let objects = cluster.render_chart_with(&["-f", "examples/harvester/gpu-values.yaml"])?;
     let policy = the_policy(&objects, POLICY)?;
-    hook_sidecar_policy::settings::parse_and_validate(&policy["spec"]["settings"])
+    hook_sidecar_policy::parse_and_validate(&policy["spec"]["settings"])
         .map_err(|error| anyhow!("gpu-values.yaml: {error}"))?;
     ensure!(
         policy["spec"]["settings"]["profilesRequired"] == true,

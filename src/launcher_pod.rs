@@ -4,26 +4,31 @@
 //! The annotation check cannot see a sidecar whose image was revoked after its VM started (a live
 //! migration renders the target Pod from the VMI's annotation without admitting the VMI), an
 //! image swapped by a Pod UPDATE, or the sidecar-shim's real image name. The launcher Pod shows
-//! all of them. What KubeVirt renders for each sidecar (pkg/virt-controller/services/template.go,
-//! unchanged in substance from v1.4.1 to v1.8.4; lines of v1.7.4):
+//! all of them. What KubeVirt renders for each sidecar (`TemplateService.renderLaunchManifest` in
+//! pkg/virt-controller/services/template.go, unchanged in substance from v1.4.1 to v1.8.4; the
+//! names below are of v1.7.4):
 //!
-//! - one container per sidecar, named `hook-sidecar-<i>` (`sidecarContainerName`, 947-949), in the
-//!   order of the sidecar creators: the annotation's entries, then the network-binding plugins'
-//!   (377-384; pkg/virt-controller/watch/application.go 678-682);
-//! - its image, the sidecar-shim from virt-controller's `SIDECAR_SHIM_IMAGE` when empty (796-798),
-//!   its `args`, and its `command` when set (`newSidecarContainerRenderer`, 768-805; 494-495);
-//! - a mount of the `hook-sidecar-sockets` emptyDir (`sidecarVolumeMount`, 917-923; the volume in
-//!   rendervolumes.go 491-500), and for a network-binding plugin that asks for device info a mount
-//!   of the `network-info-annotation` downward API volume (781-783);
+//! - one container per sidecar, named `hook-sidecar-<i>` (`sidecarContainerName`), in the order
+//!   of the sidecar creators: the annotation's entries, then the network-binding plugins'
+//!   (`renderLaunchManifest`'s loop over `t.sidecarCreators`, registered in that order by
+//!   `VirtControllerApp.initCommon` in pkg/virt-controller/watch/application.go);
+//! - its image, the sidecar-shim from virt-controller's `SIDECAR_SHIM_IMAGE` when empty, its
+//!   `args`, and its `command` when set (`newSidecarContainerRenderer`);
+//! - a mount of the `hook-sidecar-sockets` emptyDir (`sidecarVolumeMount`; the volume from
+//!   `withSidecarVolumes` in rendervolumes.go), and for a network-binding plugin that asks for
+//!   device info a mount of the `network-info-annotation` downward API volume
+//!   (`newSidecarContainerRenderer`);
 //! - for `configMap`, a volume named after the ConfigMap (mode 0755) mounted at `hookPath` with
-//!   `SubPath` = key (497-512, `configMapVolumeMount` 925-931);
-//! - for `pvc`, a volume named after the claim mounted at `volumePath` (514-524, `pvcVolumeMount`
-//!   933-938), and for `sharedComputePath` a mount of the same volume in the `compute` container,
-//!   `containers[0]` (525-531).
+//!   `SubPath` = key (`renderLaunchManifest`, `configMapVolumeMount`);
+//! - for `pvc`, a volume named after the claim mounted at `volumePath` (`renderLaunchManifest`,
+//!   `pvcVolumeMount`), and for `sharedComputePath` a mount of the same volume in the `compute`
+//!   container, `containers[0]`.
 //!
 //! So each `hook-sidecar-*` container is turned back into the annotation entry it was rendered
-//! from, and that entry goes through the annotation's rules. The Pod is read lazily: its labels
-//! first; the containers only for a launcher Pod; the volumes only when it has sidecars.
+//! from, a [`HookSidecar`], which the judge ([`crate::judge`]) judges as it judges the annotation's
+//! entries. Each container is a [`Site`]: an UPDATE that leaves a container as it was is not
+//! rejected for it. The Pod is read lazily: its labels first; the containers only for a launcher
+//! Pod; the volumes only when it has sidecars.
 //!
 //! Every KubeVirt release from v1.4 to v1.9 renders these the same way (tests/kubevirt_versions.rs
 //! renders them with each, docs/compatibility.md), but for two things the check accepts in both
@@ -40,30 +45,27 @@
 //! (but `compute`) that mounts the hook socket volume, which virt-launcher would take for a hook
 //! sidecar.
 
-use std::collections::BTreeMap;
+use std::cell::OnceCell;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::annotation::{ConfigMapSource, HookSidecar, PvcSource};
-use crate::context_aware::{self, SettingOutcome, SettingSource};
-use crate::objects::{AnnotationLocation, GroupVersionKind, read_annotation_keys};
-use crate::profiles::AnnotationLookup;
-use crate::rules::{Sidecar, annotations_read, sidecar_violations};
-use crate::settings::SidecarRules;
-use crate::validation::{Verdict, Violation};
+use crate::annotation_maps::{AnnotationLocation, ProfileAnnotations};
+use crate::sidecar::{
+    ConfigMapSource, Extraction, Found, HookSidecar, ImageOrigin, PvcSource, Site,
+};
 
 /// The label virt-controller puts on every launcher Pod, after copying the VMI's labels, so a VMI
-/// cannot override it (template.go v1.7.4, `podLabels`, 1608-1621).
+/// cannot override it (`podLabels` in template.go, v1.7.4).
 pub const LAUNCHER_LABEL_KEY: &str = "kubevirt.io";
 pub const LAUNCHER_LABEL_VALUE: &str = "virt-launcher";
 /// The name prefix of the containers KubeVirt renders for hook sidecars.
 pub const SIDECAR_CONTAINER_PREFIX: &str = "hook-sidecar-";
 /// Where virt-controller copies the VMI's annotations (all but `kubectl.kubernetes.io/*` and the
-/// observed API versions; template.go v1.7.4, `generatePodAnnotations`, 1430-1466): what the
-/// profiles governing a sidecar read, when they read annotations.
+/// observed API versions; `generatePodAnnotations` in template.go, v1.7.4): what the profiles
+/// governing a sidecar read, when they read annotations.
 const POD_ANNOTATIONS: AnnotationLocation = AnnotationLocation {
     path: &["metadata", "annotations"],
     effective: true,
@@ -71,7 +73,7 @@ const POD_ANNOTATIONS: AnnotationLocation = AnnotationLocation {
 /// The launcher's own container, the only other one a sidecar's volume is mounted in.
 const COMPUTE_CONTAINER: &str = "compute";
 /// The emptyDir in which sidecars and the launcher exchange their sockets, and where sidecars
-/// mount it (pkg/hooks/hooks.go v1.7.4, `HookSocketsSharedDirectory`, 31).
+/// mount it (`HookSocketsSharedDirectory` in pkg/hooks/hooks.go, v1.7.4).
 const SOCKETS_VOLUME: &str = "hook-sidecar-sockets";
 const SOCKETS_PATH: &str = "/var/run/kubevirt-hooks";
 /// The emptyDir of Plugin sockets, rendered when the `Plugins` gate is on (template.go v1.9.0,
@@ -79,14 +81,10 @@ const SOCKETS_PATH: &str = "/var/run/kubevirt-hooks";
 /// rendervolumes.go `withPluginSocketVolume`, 480-489).
 const PLUGIN_SOCKETS_VOLUME: &str = "kubevirt-plugin-sockets";
 /// The downward API volume of network-binding plugins that ask for device info, and where it is
-/// mounted (pkg/network/downwardapi/networkinfo.go v1.7.4, 33-36).
+/// mounted (`NetworkInfoVolumeName`, `MountPath` in pkg/network/downwardapi/networkinfo.go,
+/// v1.7.4).
 const NETWORK_INFO_VOLUME: &str = "network-info-annotation";
 const NETWORK_INFO_PATH: &str = "/etc/podinfo";
-
-/// Whether the request is about a core/v1 Pod.
-pub fn is_pod(kind: &GroupVersionKind) -> bool {
-    kind.group.is_empty() && kind.kind == "Pod"
-}
 
 /// One `hook-sidecar-*` container, as the annotation entry it was rendered from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,94 +106,96 @@ impl fmt::Display for RenderedSidecar {
 /// The hook sidecars of a launcher Pod, or `None` for a Pod without the launcher label.
 pub type LauncherSidecars = Result<Option<Vec<RenderedSidecar>>, String>;
 
-/// Judges a Pod request. `object` is the Pod, `old_object` the Pod before an UPDATE. The settings
-/// are turned into rules only for a launcher Pod with hook sidecars: any other Pod costs the
-/// reading of its labels.
-pub fn check(
-    settings: Option<&RawValue>,
-    setting_source: &dyn SettingSource,
-    operation: &str,
-    object: Option<&RawValue>,
-    old_object: Option<&RawValue>,
-) -> Verdict {
-    let Some(object) = object else {
-        return Verdict::rejection(format!("the {operation} request has no Pod to check"));
-    };
-    let sidecars = match read_launcher_sidecars(object) {
-        Ok(sidecars) => sidecars,
-        Err(e) => return Verdict::rejection(format!("cannot read the Pod: {e}")),
-    };
-    // An UPDATE is sent when the old or the new Pod matches the objectSelector. The old one is
-    // read only when it matters: a label removed, or a sidecar that would be rejected now.
-    let old_sidecars = || match (operation, old_object) {
-        ("UPDATE", Some(old)) => read_launcher_sidecars(old),
-        _ => Ok(None),
-    };
-    let sidecars = match sidecars {
-        Some(sidecars) if sidecars.is_empty() => return Verdict::default(),
-        Some(sidecars) => sidecars,
-        None => return check_label_kept(old_sidecars()),
-    };
-    context_aware::with_request_rules(settings, setting_source, |rules, outcome| {
-        judge_sidecars(rules, outcome, object, &sidecars, old_sidecars)
-    })
-    .unwrap_or_else(|e| Verdict::rejection(format!("invalid policy settings: {e}")))
-}
-
-/// The launcher Pod's sidecars judged by `rules`; on UPDATE, a sidecar that was already there is
-/// only warned about.
-fn judge_sidecars(
-    rules: &SidecarRules,
-    outcome: SettingOutcome,
-    object: &RawValue,
-    sidecars: &[RenderedSidecar],
-    old_sidecars: impl Fn() -> LauncherSidecars,
-) -> Verdict {
-    let annotations = match read_profile_annotations(rules, object, sidecars) {
-        Ok(annotations) => annotations,
-        Err(e) => return Verdict::rejection(format!("cannot read the Pod: {e}")),
-    };
-    let mut verdict = Verdict {
-        violations: Vec::new(),
-        warnings: outcome.warnings,
-    };
-    let mut old: Option<Vec<RenderedSidecar>> = None;
-    for sidecar in sidecars {
-        let mut reasons = rendered_sidecar_violations(rules, sidecar, &annotations);
-        if let Some(failure) = &outcome.failure {
-            reasons.insert(0, failure.clone());
-        }
-        if reasons.is_empty() {
-            continue;
-        }
-        // An old Pod that cannot be read exempts nothing.
-        let unchanged = old
-            .get_or_insert_with(|| old_sidecars().ok().flatten().unwrap_or_default())
-            .contains(sidecar);
-        if unchanged {
-            verdict.warnings.push(format!(
-                "{sidecar} is unchanged by this update, so it is accepted, but it would be \
-                 rejected now: {}",
-                reasons.join("; ")
-            ));
-        } else {
-            verdict
-                .violations
-                .extend(reasons.into_iter().map(|reason| Violation {
-                    location: sidecar.to_string(),
-                    entry: None,
-                    reason,
-                }));
+impl From<RenderedSidecar> for Site {
+    fn from(rendered: RenderedSidecar) -> Self {
+        let place = rendered.to_string();
+        let found = Found {
+            entry: None,
+            sidecar: rendered.sidecar,
+            origin: ImageOrigin::Container,
+            problems: rendered.foreign_mounts,
+        };
+        Site {
+            place,
+            annotation_map: 0,
+            sidecars: Ok(vec![found]),
+            warnings: Vec::new(),
         }
     }
-    verdict
+}
+
+/// A launcher Pod with hook sidecars.
+pub struct LauncherPod<'p> {
+    object: &'p RawValue,
+    /// The Pod before an UPDATE.
+    old_object: Option<&'p RawValue>,
+    /// One for each `hook-sidecar-*` container.
+    sites: Vec<Site>,
+    /// The containers the old Pod had, read when an UPDATE first needs them; none when it
+    /// cannot be read.
+    old: OnceCell<Vec<Site>>,
+}
+
+/// Reads a Pod request's Pod (`object`) and, for a launcher Pod with sidecars, turns its
+/// containers into sites; `None` when there is nothing to judge. Any other Pod costs the reading
+/// of its labels. The error rejects the request.
+pub fn extract<'p>(
+    operation: &str,
+    object: Option<&'p RawValue>,
+    old_object: Option<&'p RawValue>,
+) -> Result<Option<LauncherPod<'p>>, String> {
+    let Some(object) = object else {
+        return Err(format!("the {operation} request has no Pod to check"));
+    };
+    let rendered =
+        read_launcher_sidecars(object).map_err(|e| format!("cannot read the Pod: {e}"))?;
+    // An UPDATE is sent when the old or the new Pod matches the objectSelector. The old one is
+    // read only when it matters: a label removed, or a sidecar that would be rejected now.
+    let old_object = old_object.filter(|_| operation == "UPDATE");
+    match rendered {
+        Some(rendered) if rendered.is_empty() => Ok(None),
+        Some(rendered) => Ok(Some(LauncherPod {
+            object,
+            old_object,
+            sites: rendered.into_iter().map(Site::from).collect(),
+            old: OnceCell::new(),
+        })),
+        None => {
+            let old = old_object.map_or(Ok(None), read_launcher_sidecars);
+            check_label_kept(old).map(|()| None)
+        }
+    }
+}
+
+impl Extraction for LauncherPod<'_> {
+    fn sites(&self) -> &[Site] {
+        &self.sites
+    }
+
+    /// KubeVirt copies the VMI's annotations onto the launcher Pod: every container reads them.
+    fn profile_annotations(&self, keys: &[&str]) -> Result<ProfileAnnotations, String> {
+        ProfileAnnotations::read(self.object, &[POD_ANNOTATIONS], keys)
+            .map_err(|e| format!("cannot read the Pod: {e}"))
+    }
+
+    /// A container is unchanged when the old Pod has the same container at the same place,
+    /// mounts included.
+    fn is_unchanged(&self, site: usize, _keys: &[&str], _now: &ProfileAnnotations) -> bool {
+        let old = self.old.get_or_init(|| {
+            let old = self.old_object.map(read_launcher_sidecars);
+            let old = old.and_then(Result::ok).flatten().unwrap_or_default();
+            old.into_iter().map(Site::from).collect()
+        });
+        old.contains(&self.sites[site])
+    }
 }
 
 /// A Pod without the launcher label is accepted, unless the request takes the label away from a
-/// launcher Pod with sidecars: its later updates would no longer match the objectSelector.
-fn check_label_kept(old_sidecars: LauncherSidecars) -> Verdict {
+/// launcher Pod with sidecars: its later updates would no longer match the objectSelector. The
+/// error rejects the request.
+fn check_label_kept(old_sidecars: LauncherSidecars) -> Result<(), String> {
     match old_sidecars {
-        Ok(Some(old)) if !old.is_empty() => Verdict::rejection(format!(
+        Ok(Some(old)) if !old.is_empty() => Err(format!(
             "the update removes the label {LAUNCHER_LABEL_KEY}={LAUNCHER_LABEL_VALUE} from a \
              launcher Pod with hook sidecars ({}): later updates of the Pod would no longer be \
              checked",
@@ -204,58 +204,12 @@ fn check_label_kept(old_sidecars: LauncherSidecars) -> Verdict {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
-        Ok(_) => Verdict::default(),
-        Err(e) => Verdict::rejection(format!(
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
             "cannot read the Pod before the update, so cannot tell whether the update removes \
              the label {LAUNCHER_LABEL_KEY}={LAUNCHER_LABEL_VALUE} from a launcher Pod: {e}"
         )),
     }
-}
-
-/// The Pod's annotations that the profiles governing its sidecars read (none read, none looked
-/// up): KubeVirt copies the VMI's annotations onto the launcher Pod.
-fn read_profile_annotations(
-    rules: &SidecarRules,
-    object: &RawValue,
-    sidecars: &[RenderedSidecar],
-) -> Result<BTreeMap<String, String>, String> {
-    let mut keys: Vec<&str> = sidecars
-        .iter()
-        .flat_map(|rendered| annotations_read(rules, &Sidecar::from(&rendered.sidecar)))
-        .collect();
-    if keys.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    keys.sort_unstable();
-    keys.dedup();
-    let values = read_annotation_keys(object, &[POD_ANNOTATIONS], &keys)?;
-    Ok(keys
-        .iter()
-        .zip(values)
-        .filter_map(|(key, value)| value.map(|value| ((*key).to_owned(), value)))
-        .collect())
-}
-
-/// The annotation's rules (`crate::rules`, the same function as for the annotation), on the image
-/// the Pod names: the shim appears under its real name, so `sidecarShimImage` plays no part.
-/// Mounts the annotation cannot express are rejected too.
-fn rendered_sidecar_violations(
-    rules: &SidecarRules,
-    rendered: &RenderedSidecar,
-    annotations: &dyn AnnotationLookup,
-) -> Vec<String> {
-    let mut reasons = Vec::new();
-    if rendered.sidecar.explicit_image().is_none() {
-        reasons.push("the container has no image".to_owned());
-    } else {
-        reasons.extend(sidecar_violations(
-            rules,
-            &Sidecar::from(&rendered.sidecar),
-            annotations,
-        ));
-    }
-    reasons.extend(rendered.foreign_mounts.iter().cloned());
-    reasons
 }
 
 /// Reads the labels of `object`; for a launcher Pod, its hook-sidecar containers.
@@ -622,7 +576,8 @@ impl Volume {
 mod tests {
     use super::*;
     use crate::annotation::{self, HOOK_SIDECARS_ANNOTATION};
-    use crate::validation::test_support::{assert_rejected, evaluate, fixture};
+    use crate::test_support::{assert_rejected, evaluate, fixture};
+    use crate::verdict::Verdict;
     use rstest::rstest;
     use serde_json::{Value, json};
 

@@ -1,8 +1,9 @@
-//! Where each KubeVirt kind carries annotations that end up on a VMI, and how to read them.
+//! The annotation maps of an object, read from the raw JSON of the request.
 //!
-//! The object is read from the raw JSON of the request along a fixed path, one level at a time,
-//! without building a `serde_json::Value` of the whole object: the request is parsed once,
-//! and only the few fields on the path are looked at again.
+//! Each map is found along a fixed path, one level at a time, without building a
+//! `serde_json::Value` of the whole object: the request is parsed once, and only the few fields on
+//! the paths are looked at again. One pass reads every map a kind has (a VM's template and its own
+//! metadata).
 
 use std::cell::Cell;
 use std::fmt;
@@ -12,17 +13,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 use serde_json::value::RawValue;
 
 use crate::annotation::HOOK_SIDECARS_ANNOTATION;
-
-/// `kind` of an AdmissionRequest.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-pub struct GroupVersionKind {
-    #[serde(default)]
-    pub group: String,
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub kind: String,
-}
+use crate::profiles::AnnotationLookup;
 
 /// A place in an object where the hook-sidecar annotation may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,53 +30,8 @@ impl fmt::Display for AnnotationLocation {
     }
 }
 
-const fn effective(path: &'static [&'static str]) -> AnnotationLocation {
-    AnnotationLocation {
-        path,
-        effective: true,
-    }
-}
-
-const VMI: &[AnnotationLocation] = &[effective(&["metadata", "annotations"])];
-const VM: &[AnnotationLocation] = &[
-    effective(&["spec", "template", "metadata", "annotations"]),
-    AnnotationLocation {
-        path: &["metadata", "annotations"],
-        effective: false,
-    },
-];
-const REPLICA_SET: &[AnnotationLocation] =
-    &[effective(&["spec", "template", "metadata", "annotations"])];
-const POOL: &[AnnotationLocation] = &[effective(&[
-    "spec",
-    "virtualMachineTemplate",
-    "spec",
-    "template",
-    "metadata",
-    "annotations",
-])];
-const INSTANCETYPE: &[AnnotationLocation] = &[effective(&["spec", "annotations"])];
-
-/// The locations to check for a kind, or `None` for kinds that cannot bring a hook sidecar.
-pub fn annotation_locations(kind: &GroupVersionKind) -> Option<&'static [AnnotationLocation]> {
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        ("kubevirt.io", "VirtualMachineInstance") => Some(VMI),
-        ("kubevirt.io", "VirtualMachine") => Some(VM),
-        ("kubevirt.io", "VirtualMachineInstanceReplicaSet") => Some(REPLICA_SET),
-        ("pool.kubevirt.io", "VirtualMachinePool") => Some(POOL),
-        (
-            "instancetype.kubevirt.io",
-            "VirtualMachineInstancetype"
-            | "VirtualMachineClusterInstancetype"
-            | "VirtualMachinePreference"
-            | "VirtualMachineClusterPreference",
-        ) => Some(INSTANCETYPE),
-        _ => None,
-    }
-}
-
 /// The most locations any kind has (a VirtualMachine: its template and its own metadata).
-const MAX_LOCATIONS: usize = 2;
+pub const MAX_LOCATIONS: usize = 2;
 
 /// Which of a kind's locations (by index) a part of the object concerns.
 type LocationSet = [bool; MAX_LOCATIONS];
@@ -140,6 +86,60 @@ pub fn read_annotation_keys(
             };
             Err(format!("cannot read {place}: {e}"))
         }
+    }
+}
+
+/// The values of some annotation keys (those the profiles governing a request's sidecars read)
+/// in each annotation map that the sidecars read, by index of the map.
+#[derive(Debug, Default)]
+pub struct ProfileAnnotations {
+    keys: Vec<String>,
+    /// `values[map * keys.len() + key]`, as [`read_annotation_keys`] gives them.
+    values: Vec<Option<String>>,
+}
+
+impl ProfileAnnotations {
+    /// The values of `keys` (sorted, without duplicates) at `maps` of `object`, in one more pass
+    /// over it, made only when a profile reads any.
+    pub fn read(
+        object: &RawValue,
+        maps: &[AnnotationLocation],
+        keys: &[&str],
+    ) -> Result<Self, String> {
+        if keys.is_empty() {
+            return Ok(Self::default());
+        }
+        let values = read_annotation_keys(object, maps, keys)?;
+        let keys = keys.iter().map(|key| (*key).to_owned()).collect();
+        Ok(Self { keys, values })
+    }
+
+    /// The keys read.
+    pub fn keys(&self) -> Vec<&str> {
+        self.keys.iter().map(String::as_str).collect()
+    }
+
+    /// The value of `key` in the map `map`, if it was read and is there.
+    pub fn get(&self, map: usize, key: &str) -> Option<&str> {
+        let column = self.keys.iter().position(|k| k == key)?;
+        self.values.get(map * self.keys.len() + column)?.as_deref()
+    }
+
+    /// The map `map`, as the profiles look annotations up.
+    pub fn at(&self, map: usize) -> MapAnnotations<'_> {
+        MapAnnotations { read: self, map }
+    }
+}
+
+/// One annotation map of [`ProfileAnnotations`].
+pub struct MapAnnotations<'a> {
+    read: &'a ProfileAnnotations,
+    map: usize,
+}
+
+impl AnnotationLookup for MapAnnotations<'_> {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.read.get(self.map, key)
     }
 }
 
@@ -285,12 +285,23 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
+    /// A VirtualMachine's locations: its template, and its own metadata.
+    const TEMPLATE: AnnotationLocation = AnnotationLocation {
+        path: &["spec", "template", "metadata", "annotations"],
+        effective: true,
+    };
+    const METADATA: AnnotationLocation = AnnotationLocation {
+        path: &["metadata", "annotations"],
+        effective: false,
+    };
+    const VM: &[AnnotationLocation] = &[TEMPLATE, METADATA];
+
     fn raw(json: &str) -> Box<RawValue> {
         RawValue::from_string(json.to_owned()).expect("valid JSON")
     }
 
     fn read_template(object: &str) -> Result<Option<String>, String> {
-        read_annotations(&raw(object), &VM[..1]).map(|values| values[0].clone())
+        read_annotations(&raw(object), &[TEMPLATE]).map(|values| values[0].clone())
     }
 
     #[rstest]
@@ -343,20 +354,13 @@ mod tests {
     fn any_number_of_locations_is_answered_without_panic() {
         let object = raw(r#"{"metadata":{"annotations":{"hooks.kubevirt.io/hookSidecars":"[]"}}}"#);
         assert_eq!(read_annotations(&object, &[]), Ok(vec![]));
-        let same_twice = vec![VMI[0]; MAX_LOCATIONS];
+        let same_twice = vec![METADATA; MAX_LOCATIONS];
         assert_eq!(
             read_annotations(&object, &same_twice),
             Ok(vec![Some("[]".to_owned()); MAX_LOCATIONS])
         );
-        let too_many = vec![VMI[0]; MAX_LOCATIONS + 1];
+        let too_many = vec![METADATA; MAX_LOCATIONS + 1];
         assert!(read_annotations(&object, &too_many).is_err());
-    }
-
-    #[test]
-    fn no_kind_has_more_locations_than_one_pass_reads() {
-        for locations in [VMI, VM, REPLICA_SET, POOL, INSTANCETYPE] {
-            assert!(locations.len() <= MAX_LOCATIONS);
-        }
     }
 
     #[test]
@@ -369,22 +373,18 @@ mod tests {
         );
     }
 
-    #[rstest]
-    #[case("kubevirt.io", "VirtualMachineInstance", Some(1))]
-    #[case("kubevirt.io", "VirtualMachine", Some(2))]
-    #[case("kubevirt.io", "VirtualMachineInstanceReplicaSet", Some(1))]
-    #[case("pool.kubevirt.io", "VirtualMachinePool", Some(1))]
-    #[case("instancetype.kubevirt.io", "VirtualMachineClusterPreference", Some(1))]
-    #[case("instancetype.kubevirt.io", "VirtualMachineInstancetype", Some(1))]
-    #[case("", "Pod", None)]
-    #[case("kubevirt.io", "KubeVirt", None)]
-    #[case("example.com", "VirtualMachine", None)]
-    fn kinds(#[case] group: &str, #[case] kind: &str, #[case] locations: Option<usize>) {
-        let gvk = GroupVersionKind {
-            group: group.into(),
-            version: "v1".into(),
-            kind: kind.into(),
-        };
-        assert_eq!(annotation_locations(&gvk).map(<[_]>::len), locations);
+    #[test]
+    fn profile_annotations_are_read_by_map_and_key() {
+        let object = r#"{"metadata":{"annotations":{"a/b":"1","c/d":"2"}},"spec":{"template":{"metadata":{"annotations":{"a/b":"3"}}}}}"#;
+        let read = ProfileAnnotations::read(&raw(object), VM, &["a/b", "c/d"]).expect("readable");
+        assert_eq!(read.keys(), ["a/b", "c/d"]);
+        assert_eq!(read.at(0).annotation("a/b"), Some("3"));
+        assert_eq!(read.at(0).annotation("c/d"), None);
+        assert_eq!(read.at(1).annotation("a/b"), Some("1"));
+        assert_eq!(read.at(1).annotation("c/d"), Some("2"));
+        assert_eq!(read.get(1, "e/f"), None, "a key not read");
+        // Without keys, the object is not read again: not even an unreadable one.
+        let nothing = ProfileAnnotations::read(&raw("[]"), VM, &[]).expect("not read");
+        assert!(nothing.keys().is_empty());
     }
 }

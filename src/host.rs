@@ -1,0 +1,216 @@
+//! What the policy asks of its host (policy-server, `kwctl run`, the in-repo waPC host): one
+//! method of [`Host`] per question, and [`HostCalls`], which asks each question at most once per
+//! request.
+//!
+//! Today the one question is the Harvester Setting of context-aware mode, read through the
+//! `kubernetes/get_resource` capability (answered from policy-server's cache). A check that needs
+//! the host adds a method to [`Host`] (the wasm implementation calls the SDK, the native one fails
+//! closed, tests answer with a fake), a memoised method to [`HostCalls`], and calls it where the
+//! judge says the checks that need the host go ([`crate::judge::Judge::violations`]).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::harvester_setting::SettingObject;
+
+/// The questions the policy asks its host. An `Err` is a failed question: the policy cannot tell
+/// what is allowed, and rejects what depended on the answer, saying why.
+pub trait Host {
+    /// The Harvester Setting named `name`; `Ok(None)` when there is no Setting of that name.
+    fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String>;
+}
+
+/// The host capabilities of policy-server (or of `kwctl run --allow-context-aware`).
+pub struct PolicyServer;
+
+#[cfg(target_arch = "wasm32")]
+impl Host for PolicyServer {
+    fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String> {
+        use crate::harvester_setting::{SETTING_API_VERSION, SETTING_KIND};
+        kubernetes::get_resource(SETTING_API_VERSION, SETTING_KIND, None, name)
+    }
+}
+
+/// Natively (unit tests, the sync job, the fuzzers) there is no host to ask: fail closed.
+#[cfg(not(target_arch = "wasm32"))]
+impl Host for PolicyServer {
+    fn get_setting(&self, _name: &str) -> Result<Option<SettingObject>, String> {
+        Err(NO_HOST.to_owned())
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+const NO_HOST: &str = "the kubernetes host capability exists only in the wasm module";
+
+/// policy-server's `kubernetes/get_resource`, for any object the policy reads.
+#[cfg(target_arch = "wasm32")]
+mod kubernetes {
+    use kubewarden_policy_sdk::host_capabilities::kubernetes::GetResourceRequest;
+    use serde::de::DeserializeOwned;
+
+    /// The object `name` (in `namespace`, or cluster-scoped), decoded as `T`; `Ok(None)` when
+    /// there is none.
+    pub fn get_resource<T: DeserializeOwned + Clone>(
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<T>, String> {
+        let request = GetResourceRequest {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            namespace: namespace.map(str::to_owned),
+            // policy-server's cache (5 s) is what keeps the API server out of the admission path.
+            disable_cache: false,
+            field_masks: None,
+        };
+        match kubewarden_policy_sdk::host_capabilities::kubernetes::get_resource::<T>(&request) {
+            Ok(object) => Ok(Some(object)),
+            Err(e) => {
+                let message = e.to_string();
+                if super::is_not_found(&message, api_version, kind, name) {
+                    Ok(None)
+                } else {
+                    Err(message)
+                }
+            }
+        }
+    }
+}
+
+/// policy-server answers a missing object with an error, not with an empty answer, and the waPC
+/// contract carries only text: policy-evaluator's message (`get_resource` in its Kubernetes
+/// client) is the one way to tell "no such object" from a failed lookup, which must fail closed.
+#[cfg(any(target_arch = "wasm32", test))]
+fn is_not_found(message: &str, api_version: &str, kind: &str, name: &str) -> bool {
+    message.contains(&format!("Cannot find {api_version}/{kind} named '{name}'"))
+}
+
+/// The host of one request: each question asked once, its answer kept for the rest of the
+/// request, however many sidecars need it. Nothing is kept beyond the request: the cluster may
+/// change.
+pub struct HostCalls<'h> {
+    host: &'h dyn Host,
+    settings: Memo<String, Result<Option<SettingObject>, String>>,
+}
+
+impl<'h> HostCalls<'h> {
+    pub fn new(host: &'h dyn Host) -> Self {
+        Self {
+            host,
+            settings: Memo::default(),
+        }
+    }
+
+    /// [`Host::get_setting`], asked once per name.
+    pub fn setting(&self, name: &str) -> Rc<Result<Option<SettingObject>, String>> {
+        self.settings
+            .get_or_ask(name, |name| self.host.get_setting(name))
+    }
+}
+
+/// Answers by question, kept for one request.
+struct Memo<K, V> {
+    answers: RefCell<Vec<(K, Rc<V>)>>,
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Self {
+            answers: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl<K, V> Memo<K, V> {
+    /// The answer to `key`, from `ask` the first time. A request asks few questions (one per
+    /// image or ConfigMap at most, of 32 sidecars at most), so a list is enough.
+    fn get_or_ask<Q>(&self, key: &Q, ask: impl FnOnce(&Q) -> V) -> Rc<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: PartialEq + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some((_, answer)) = self
+            .answers
+            .borrow()
+            .iter()
+            .find(|(k, _)| k.borrow() == key)
+        {
+            return Rc::clone(answer);
+        }
+        let answer = Rc::new(ask(key));
+        self.answers
+            .borrow_mut()
+            .push((key.to_owned(), Rc::clone(&answer)));
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use std::cell::Cell;
+
+    #[rstest]
+    // policy-evaluator's text, as policy-server and `kwctl run` return it to the guest.
+    #[case(
+        "error invoking host capability kubernetes.get_resource: Host error: Callback evaluation failure: Cannot find harvesterhci.io/v1beta1/Setting named 'whitelisted-sidecars' inside of namespace 'None'",
+        true
+    )]
+    #[case(
+        "Cannot find harvesterhci.io/v1beta1/Setting named 'other' inside of namespace 'None'",
+        false
+    )]
+    // The CRD itself is missing: a failure, not a missing Setting.
+    #[case(
+        "Callback evaluation failure: Cannot find resource harvesterhci.io/v1beta1/Setting",
+        false
+    )]
+    #[case(
+        "Policy has not been granted access to Kubernetes harvesterhci.io/v1beta1/Setting resources. The violation has been reported.",
+        false
+    )]
+    fn only_policy_servers_not_found_means_missing(#[case] message: &str, #[case] missing: bool) {
+        let found = is_not_found(
+            message,
+            "harvesterhci.io/v1beta1",
+            "Setting",
+            "whitelisted-sidecars",
+        );
+        assert_eq!(found, missing);
+    }
+
+    #[test]
+    fn natively_the_lookup_fails_closed() {
+        assert_eq!(
+            PolicyServer.get_setting("whitelisted-sidecars"),
+            Err(NO_HOST.to_owned())
+        );
+    }
+
+    /// A host that answers every Setting as missing and counts the questions.
+    struct Counting(Cell<usize>);
+
+    impl Host for Counting {
+        fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String> {
+            self.0.set(self.0.get() + 1);
+            Err(format!("no {name}"))
+        }
+    }
+
+    #[test]
+    fn each_question_is_asked_once_per_request() {
+        let host = Counting(Cell::new(0));
+        let calls = HostCalls::new(&host);
+        assert_eq!(*calls.setting("a"), Err("no a".to_owned()));
+        assert_eq!(*calls.setting("a"), Err("no a".to_owned()));
+        assert_eq!(*calls.setting("b"), Err("no b".to_owned()));
+        assert_eq!(host.0.get(), 2);
+        // Another request asks again.
+        let next = HostCalls::new(&host);
+        next.setting("a");
+        assert_eq!(host.0.get(), 3);
+    }
+}
