@@ -375,6 +375,41 @@ BINDING="registry.example.com/network/device-info-binding:v1.0.0"
   assert_rejected "removes the label kubevirt.io=virt-launcher"
 }
 
+# The settings that allow what a launcher Pod of test_data/kubevirt/<release>/ runs ($1: its case,
+# $2: the release's shim).
+release_pod_settings() {
+  case $1 in
+    gpu-hook | plugin-sidecar-and-gpu-hook) echo "$GPU_SETTINGS" ;;
+    no-sidecar | plugin-sidecar) echo '{}' ;;
+    shim-configmap) echo "{\"allowedImages\": [\"$2\"], \"allowConfigMap\": true}" ;;
+    command) echo "{\"allowedImages\": [\"$GPU_HOOK\"], \"allowCommand\": true}" ;;
+    pvc-shared) echo "{\"allowedImages\": [\"$GPU_HOOK\"], \"allowPVC\": true, \"allowSharedComputePath\": true}" ;;
+    network-binding) echo "{\"allowedImages\": [\"$GPU_HOOK\", \"$BINDING\"]}" ;;
+    *) return 1 ;;
+  esac
+}
+
+@test "the launcher Pods of every supported KubeVirt release are allowed when their sidecars are; a Plugin's container is not judged" {
+  local request release name count=0
+  for request in "$TEST_DATA"/kubevirt/*/launcher-pod-create-*.json; do
+    release=$(basename "$(dirname "$request")")
+    name=$(basename "$request" .json)
+    name=${name#launcher-pod-create-}
+    kwrun --request-path "$request" \
+      --settings-json "$(release_pod_settings "${name%-gates-on}" "quay.io/kubevirt/sidecar-shim:$release")"
+    assert_allowed || { echo "request $request"; return 1; }
+    count=$((count + 1))
+  done
+  # tests/kubevirt-render/versions.json's six releases, with and without the rendering gates.
+  [ "$count" -ge 48 ] || { echo "only $count launcher Pods"; return 1; }
+  # KubeVirt v1.9.0's Pod with a Plugin's container beside a hook sidecar: judged on the hook
+  # sidecar alone.
+  kwrun --request-path "$TEST_DATA/kubevirt/v1.9.0/launcher-pod-create-plugin-sidecar-and-gpu-hook.json" \
+    --settings-json '{}'
+  assert_rejected "spec.containers[1] \"hook-sidecar-0\": image \"$GPU_HOOK\""
+  jq -e '.status.message | contains("plugin-sidecar") | not' <<<"$output" >/dev/null
+}
+
 @test "other Pods and launcher Pods without sidecars are accepted whatever the settings" {
   for request in "$TEST_DATA/pod-create.json" "$TEST_DATA/launcher-pod-create-no-sidecar.json" \
     "$ROOT/e2e-tests/bench/pod-not-launcher.json"; do

@@ -29,6 +29,21 @@
 //! entries. Each container is a [`Site`]: an UPDATE that leaves a container as it was is not
 //! rejected for it. The Pod is read lazily: its labels first; the containers only for a launcher
 //! Pod; the volumes only when it has sidecars.
+//!
+//! Every KubeVirt release from v1.4 to v1.9 renders these the same way (tests/kubevirt_versions.rs
+//! renders them with each, docs/compatibility.md), but for two things the check accepts in both
+//! forms: the socket mount has no `SubPath` in v1.4 and v1.5 (the sockets then sat directly in the
+//! directory), and from v1.9 network-binding sidecars get a `NETWORK_BINDING_PLUGIN_NAME`
+//! variable (environment variables are not read). The policy is not told the release: a cluster
+//! being upgraded runs launcher Pods of two, and what differs brings no code into a sidecar.
+//!
+//! KubeVirt v1.9's Plugins (`Plugins` gate) add the `kubevirt-plugin-sockets` volume, mounted in
+//! `compute`, and whatever containers the administrator's admission policy injects for a Plugin
+//! (mounting that volume with a `SubPath`). Those containers are not hook sidecars and are not
+//! judged here; what this check refuses is a container dressed as the other kind: a
+//! `hook-sidecar-*` container that mounts the plugin socket volume, and a container of another name
+//! (but `compute`) that mounts the hook socket volume, which virt-launcher would take for a hook
+//! sidecar.
 
 use std::cell::OnceCell;
 use std::fmt;
@@ -61,6 +76,10 @@ const COMPUTE_CONTAINER: &str = "compute";
 /// mount it (`HookSocketsSharedDirectory` in pkg/hooks/hooks.go, v1.7.4).
 const SOCKETS_VOLUME: &str = "hook-sidecar-sockets";
 const SOCKETS_PATH: &str = "/var/run/kubevirt-hooks";
+/// The emptyDir of Plugin sockets, rendered when the `Plugins` gate is on (template.go v1.9.0,
+/// `pluginSocketsVolumeName`, 77; mounted in `compute` at /var/run/kubevirt-plugin,
+/// rendervolumes.go `withPluginSocketVolume`, 480-489).
+const PLUGIN_SOCKETS_VOLUME: &str = "kubevirt-plugin-sockets";
 /// The downward API volume of network-binding plugins that ask for device info, and where it is
 /// mounted (`NetworkInfoVolumeName`, `MountPath` in pkg/network/downwardapi/networkinfo.go,
 /// v1.7.4).
@@ -223,10 +242,58 @@ pub fn read_launcher_sidecars(object: &RawValue) -> LauncherSidecars {
         containers
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.name.starts_with(SIDECAR_CONTAINER_PREFIX))
-            .map(|(index, container)| rebuild(index, container, &volumes, compute))
+            .filter_map(|(index, container)| {
+                let role = ContainerRole::of(container);
+                (role != ContainerRole::Other).then(|| {
+                    let mut rendered = rebuild(index, container, &volumes, compute);
+                    if role == ContainerRole::Impostor {
+                        rendered.foreign_mounts.insert(0, impostor_reason());
+                    }
+                    rendered
+                })
+            })
             .collect(),
     ))
+}
+
+/// What a container of a launcher Pod is to this check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ContainerRole {
+    /// Named `hook-sidecar-*`: judged as the annotation entry it was rendered from.
+    HookSidecar,
+    /// Another container (but `compute`) that mounts the hook socket volume: virt-launcher takes
+    /// whatever serves a socket there for a hook sidecar, and KubeVirt renders no such container.
+    Impostor,
+    /// `compute`, and what KubeVirt or the administrator's admission policies add (container
+    /// disks, virtiofs, a Plugin's containers, ...): not a hook sidecar.
+    Other,
+}
+
+impl ContainerRole {
+    fn of(container: &Container) -> Self {
+        if container.name.starts_with(SIDECAR_CONTAINER_PREFIX) {
+            Self::HookSidecar
+        } else if container.name != COMPUTE_CONTAINER
+            && container
+                .volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name == SOCKETS_VOLUME)
+        {
+            Self::Impostor
+        } else {
+            Self::Other
+        }
+    }
+}
+
+fn impostor_reason() -> String {
+    format!(
+        "mounts the hook socket volume {SOCKETS_VOLUME:?} but is not named \
+         {SIDECAR_CONTAINER_PREFIX}<i>: virt-launcher would take it for a hook sidecar, and \
+         KubeVirt mounts that volume only in {COMPUTE_CONTAINER:?} and its \
+         {SIDECAR_CONTAINER_PREFIX}* containers"
+    )
 }
 
 /// The annotation entry KubeVirt would have rendered `container` from.
@@ -277,6 +344,12 @@ fn rebuild(
                     shared_compute_path,
                 });
             }
+            VolumeSource::PluginSockets => foreign_mounts.push(format!(
+                "mounts the volume {:?} (the Plugin socket directory) at {:?}: KubeVirt mounts it \
+                 only in {COMPUTE_CONTAINER:?}, and a Plugin's containers must not be named \
+                 {SIDECAR_CONTAINER_PREFIX}*",
+                mount.name, mount.mount_path
+            )),
             source => foreign_mounts.push(format!(
                 "mounts the volume {:?} ({source}) at {:?}: KubeVirt renders no such mount in a \
                  hook sidecar",
@@ -440,6 +513,8 @@ struct PvcVolume {
 enum VolumeSource<'v> {
     /// The socket directory shared with the launcher.
     Sockets,
+    /// The socket directory of Plugins (v1.9).
+    PluginSockets,
     /// Pod metadata, for network-binding plugins that ask for device info.
     NetworkInfo,
     DownwardApi,
@@ -453,6 +528,7 @@ impl fmt::Display for VolumeSource<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sockets => f.write_str("the hook socket directory"),
+            Self::PluginSockets => f.write_str("the Plugin socket directory"),
             Self::NetworkInfo => f.write_str("the network-info downward API volume"),
             Self::DownwardApi => f.write_str("a downward API volume"),
             Self::ConfigMap(name) => write!(f, "a second ConfigMap volume, of {name:?}"),
@@ -477,6 +553,9 @@ impl Volume {
             Volume {
                 empty_dir: Some(_), ..
             } if self.name == SOCKETS_VOLUME => VolumeSource::Sockets,
+            Volume {
+                empty_dir: Some(_), ..
+            } if self.name == PLUGIN_SOCKETS_VOLUME => VolumeSource::PluginSockets,
             Volume {
                 empty_dir: Some(_), ..
             } => VolumeSource::EmptyDir,
@@ -682,6 +761,95 @@ mod tests {
         assert_rejected(
             &evaluate(&request, &json!({"allowedImages": [GPU_HOOK]})),
             &[fragment],
+        );
+    }
+
+    /// KubeVirt v1.9's Plugins: the plugin socket volume mounted in `compute`, and a container
+    /// the administrator's admission policy adds for a Plugin (test_data/generate.py,
+    /// `plugin_container`).
+    fn with_plugin(mut request: Value, container: Value) -> Value {
+        request["object"]["spec"]["volumes"]
+            .as_array_mut()
+            .expect("volumes")
+            .push(json!({"name": "kubevirt-plugin-sockets", "emptyDir": {}}));
+        container_mut(&mut request, "compute")["volumeMounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(
+                json!({"name": "kubevirt-plugin-sockets", "mountPath": "/var/run/kubevirt-plugin"}),
+            );
+        request["object"]["spec"]["containers"]
+            .as_array_mut()
+            .expect("containers")
+            .push(container);
+        request
+    }
+
+    /// A container mounting `volume` where its kind of sidecar would: the plugin socket volume
+    /// at the Plugin's directory, the hook socket volume at virt-launcher's.
+    fn plugin_container(name: &str, volume: &str) -> Value {
+        let path = match volume {
+            "hook-sidecar-sockets" => "/var/run/kubevirt-hooks",
+            _ => "/var/run/kubevirt-plugin/smbios/",
+        };
+        json!({"name": name, "image": ATTACKER, "volumeMounts": [
+            {"name": volume, "mountPath": path, "subPath": "smbios"}]})
+    }
+
+    #[test]
+    fn a_plugins_container_is_not_a_hook_sidecar() {
+        let request = with_plugin(
+            fixture("launcher-pod-create-gpu-hook"),
+            plugin_container("plugin-sidecar-smbios", "kubevirt-plugin-sockets"),
+        );
+        let verdict = evaluate(&request, &json!({"allowedImages": [GPU_HOOK]}));
+        assert_eq!(verdict, Verdict::default());
+        let rendered = sidecars_of(&request);
+        assert_eq!(rendered.len(), 1, "{rendered:?}");
+        assert_eq!(rendered[0].container, "hook-sidecar-0");
+        // Judged on the hook sidecar alone.
+        let verdict = evaluate(&request, &json!({}));
+        assert_rejected(&verdict, &["\"hook-sidecar-0\": image"]);
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+    }
+
+    #[rstest]
+    // A Plugin's container named like a hook sidecar.
+    #[case::named_hook_sidecar(
+        plugin_container("hook-sidecar-9", "kubevirt-plugin-sockets"),
+        "spec.containers[2] \"hook-sidecar-9\": mounts the volume \"kubevirt-plugin-sockets\" (the Plugin socket directory) at \"/var/run/kubevirt-plugin/smbios/\": KubeVirt mounts it only in \"compute\", and a Plugin's containers must not be named hook-sidecar-*"
+    )]
+    // A container of another name serving a socket where virt-launcher looks for hook sidecars.
+    #[case::mounting_the_hook_sockets(
+        plugin_container("plugin-sidecar-smbios", "hook-sidecar-sockets"),
+        "spec.containers[2] \"plugin-sidecar-smbios\": mounts the hook socket volume \"hook-sidecar-sockets\" but is not named hook-sidecar-<i>: virt-launcher would take it for a hook sidecar"
+    )]
+    fn containers_dressed_as_the_other_kind_are_refused(
+        #[case] container: Value,
+        #[case] fragment: &str,
+    ) {
+        let request = with_plugin(fixture("launcher-pod-create-gpu-hook"), container);
+        // Whatever the image: the image of the impostor is allowed too.
+        let verdict = evaluate(&request, &json!({"allowedImages": [GPU_HOOK, ATTACKER]}));
+        assert_rejected(&verdict, &[fragment]);
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+    }
+
+    #[test]
+    fn a_hook_sidecar_mounting_the_plugin_sockets_is_refused() {
+        let mut request = with_plugin(
+            fixture("launcher-pod-create-gpu-hook"),
+            plugin_container("plugin-sidecar-smbios", "kubevirt-plugin-sockets"),
+        );
+        container_mut(&mut request, "hook-sidecar-0")["volumeMounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(json!({"name": "kubevirt-plugin-sockets", "mountPath": "/var/run/kubevirt-plugin/smbios/", "subPath": "smbios"}));
+        assert_rejected(
+            &evaluate(&request, &json!({"allowedImages": [GPU_HOOK]})),
+            &[
+                "\"hook-sidecar-0\": mounts the volume \"kubevirt-plugin-sockets\" (the Plugin socket directory)",
+            ],
         );
     }
 

@@ -41,6 +41,9 @@ pub use harvester_setting::{
 };
 pub use host::Host;
 pub use kubernetes_names::is_dns_subdomain;
+// tests/kubevirt_versions.rs compares what it reads in each release's launcher Pods with the
+// annotation's entries.
+pub use launcher_pod::{RenderedSidecar, read_launcher_sidecars};
 pub use profiles::SidecarProfile;
 pub use reference::{ImageReference, ReferenceError};
 pub use settings::{HarvesterSettingRef, Settings, parse_and_validate, parse_and_validate_slice};

@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import zlib
 
@@ -207,6 +208,7 @@ def main():
     write_examples()
     write_bench_inputs()
     write_launcher_pods()
+    write_versioned_launcher_pods()
 
 
 # The README's profile: the hook's args pinned, its QEMU arguments limited to the MMIO aperture.
@@ -504,17 +506,17 @@ LAUNCHER_CASES = {
 }
 
 
-def renderer():
+def renderer(version="v1.7.0"):
     script = HERE.parent / "hack" / "build-kubevirt-render.sh"
-    return subprocess.run([str(script)], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run([str(script), version], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def render_launcher_pods(inputs):
+def render_launcher_pods(inputs, version="v1.7.0", shim=SHIM):
     """Renders each {"vmi", "kubevirtConfiguration", "configMaps"} with KubeVirt's code; returns
     the Pods, or the renderer's error text for inputs KubeVirt cannot render."""
     lines = "".join(json.dumps(i) + "\n" for i in inputs)
-    out = subprocess.run([renderer()], input=lines, capture_output=True, text=True, check=True,
-                         env={**os.environ, "SIDECAR_SHIM_IMAGE": SHIM}).stdout
+    out = subprocess.run([renderer(version)], input=lines, capture_output=True, text=True, check=True,
+                         env={**os.environ, "SIDECAR_SHIM_IMAGE": shim}).stdout
     results = []
     for line in out.splitlines():
         result = json.loads(line)
@@ -526,7 +528,7 @@ def render_launcher_pods(inputs):
     return results
 
 
-def render_input(sidecars, binding=None):
+def render_input(sidecars, binding=None, feature_gates=None, disabled_gates=()):
     config_maps = [s["configMap"]["name"] for s in sidecars or [] if s.get("configMap")]
     vmi = launcher_vmi(sidecars, binding)
     claims = [{"metadata": {"name": v["persistentVolumeClaim"]["claimName"], "namespace": "default"},
@@ -534,7 +536,12 @@ def render_input(sidecars, binding=None):
                         "resources": {"requests": {"storage": "40Gi"}}},
                "status": {"phase": "Bound", "capacity": {"storage": "40Gi"}}}
               for v in vmi["spec"]["volumes"] if "persistentVolumeClaim" in v]
-    return {"vmi": vmi, "kubevirtConfiguration": KUBEVIRT_CONFIGURATION, "configMaps": config_maps,
+    configuration = copy.deepcopy(KUBEVIRT_CONFIGURATION)
+    if feature_gates is not None:
+        configuration["developerConfiguration"]["featureGates"] = feature_gates
+    if disabled_gates:
+        configuration["developerConfiguration"]["disabledFeatureGates"] = list(disabled_gates)
+    return {"vmi": vmi, "kubevirtConfiguration": configuration, "configMaps": config_maps,
             "persistentVolumeClaims": claims}
 
 
@@ -570,6 +577,118 @@ def write_launcher_pods():
 
 def write_to(path, value):
     path.write_text(json.dumps(value, indent=2) + "\n")
+
+
+# Every KubeVirt release the rendering harness builds against (one per minor that Harvester ships or
+# will ship), and the feature gates that change what virt-controller renders.
+# (tests/kubevirt-render/versions.json, also read by the build script and tests/kubevirt_versions.rs.)
+# NetworkBindingPlugins: needed by v1.4's admission for a binding (GA later, the rendering never
+# reads it); LibvirtHooksServerAndClient (v1.8) and VGPULiveMigration (v1.9): virt-launcher
+# arguments of the compute container; Plugins (v1.9): the plugin socket volume.
+_RELEASES = json.loads((HERE.parent / "tests" / "kubevirt-render" / "versions.json").read_text())
+VERSIONS = _RELEASES["releases"]
+GATES_OFF = _RELEASES["gatesOff"]
+RENDERING_GATES = _RELEASES["renderingGates"]
+GATES_ON = GATES_OFF + RENDERING_GATES
+
+# A Plugin with a sidecar domain hook, and the container its administrator's MutatingAdmissionPolicy
+# adds to launcher Pods that have the plugin socket volume (examples/plugins/smbios-*.yaml; the
+# shape of KubeVirt v1.9.0's own tests/plugin_test.go, deploySidecarInjectorMAP).
+PLUGIN = "smbios"
+PLUGIN_IMAGE = "registry.example.com/kubevirt-plugins/smbios-domain-hook:v1.0.0"
+PLUGIN_SOCKETS_VOLUME = "kubevirt-plugin-sockets"
+
+
+def plugin_container():
+    return {
+        "name": f"plugin-sidecar-{PLUGIN}",
+        "image": PLUGIN_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/usr/bin/smbios-domain-hook", f"/var/run/kubevirt-plugin/{PLUGIN}/hook.sock"],
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
+                            "seccompProfile": {"type": "RuntimeDefault"}, "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": PLUGIN_SOCKETS_VOLUME, "mountPath": f"/var/run/kubevirt-plugin/{PLUGIN}/",
+                          "subPath": PLUGIN}],
+    }
+
+
+def with_plugin_container(pod):
+    """The launcher Pod after the Plugin's MutatingAdmissionPolicy (policy-host/tests/
+    kubevirt_plugins.rs checks that the real policy, on a real API server, adds exactly this)."""
+    pod = copy.deepcopy(pod)
+    if not any(v["name"] == PLUGIN_SOCKETS_VOLUME for v in pod["spec"].get("volumes", [])):
+        raise SystemExit("a launcher Pod without the plugin socket volume: the Plugins gate is off")
+    pod["spec"]["containers"].append(plugin_container())
+    return pod
+
+
+def shim_of(version):
+    return f"quay.io/kubevirt/sidecar-shim:{version}"
+
+
+def changed_paths(before, after, path=""):
+    """Where two renderings differ, list items named by their `name` when they have one."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [p for key in sorted(set(before) | set(after))
+                for p in (changed_paths(before.get(key), after.get(key), f"{path}.{key}")
+                          if key in before and key in after else [f"{path}.{key}"])]
+    if isinstance(before, list) and isinstance(after, list):
+        named = all(isinstance(i, dict) and "name" in i for i in before + after)
+        if named:
+            b, a = {i["name"]: i for i in before}, {i["name"]: i for i in after}
+            return [p for name in sorted(set(b) | set(a))
+                    for p in (changed_paths(b[name], a[name], f"{path}[{name}]")
+                              if name in b and name in a else [f"{path}[{name}]"])]
+        if len(before) == len(after):
+            return [p for i, (x, y) in enumerate(zip(before, after)) for p in changed_paths(x, y, f"{path}[{i}]")]
+        b, a = set(map(json.dumps, before)), set(map(json.dumps, after))
+        return [f"{path}: {', '.join(sorted(a - b))} added" if b <= a else path]
+    return [] if before == after else [path]
+
+
+def write_versioned_launcher_pods():
+    """test_data/kubevirt/<version>/: the launcher Pods of LAUNCHER_CASES as each KubeVirt release
+    renders them, with the rendering gates off and, where the Pod differs, on (`-gates-on`); for
+    releases with Plugins, the Pods after a Plugin's sidecar was injected; and gates.json, what
+    each rendering gate changes in the gpu-hook Pod."""
+    root = HERE / "kubevirt"
+    for stale in root.glob("v*"):
+        if stale.name not in {entry["version"] for entry in VERSIONS}:
+            shutil.rmtree(stale)
+    for entry in VERSIONS:
+        version = entry["version"]
+        directory = root / version
+        if directory.exists():
+            for stale in directory.glob("*.json"):
+                stale.unlink()
+        directory.mkdir(parents=True, exist_ok=True)
+        # Gates off: the rendering gates disabled too (a Beta gate is on unless disabled).
+        inputs = [render_input(*case, feature_gates=gates, disabled_gates=disabled)
+                  for gates, disabled in ((GATES_OFF, RENDERING_GATES), (GATES_ON, ()))
+                  for case in LAUNCHER_CASES.values()]
+        gpu_hook = LAUNCHER_CASES["gpu-hook"]
+        inputs += [render_input(*gpu_hook, feature_gates=GATES_OFF + [gate],
+                                disabled_gates=[g for g in RENDERING_GATES if g != gate])
+                   for gate in RENDERING_GATES]
+        pods = render_launcher_pods(inputs, version, shim_of(version))
+        off, on = pods[:len(LAUNCHER_CASES)], pods[len(LAUNCHER_CASES):2 * len(LAUNCHER_CASES)]
+        for name, pod_off, pod_on in zip(LAUNCHER_CASES, off, on):
+            for pod in (pod_off, pod_on):
+                if isinstance(pod, str):
+                    raise SystemExit(f"KubeVirt {version} could not render the launcher Pod {name!r}: {pod}")
+            write_to(directory / f"launcher-pod-create-{name}.json", request(POD_GVR, "CREATE", pod_off))
+            if pod_on != pod_off:
+                write_to(directory / f"launcher-pod-create-{name}-gates-on.json", request(POD_GVR, "CREATE", pod_on))
+        gates = {}
+        for gate, pod in zip(RENDERING_GATES, pods[2 * len(LAUNCHER_CASES):]):
+            gates[gate] = changed_paths(off[0]["spec"], pod["spec"], "spec")
+        write_to(directory / "gates.json", gates)
+        if gates["Plugins"]:
+            cases = dict(zip(LAUNCHER_CASES, on))
+            write_to(directory / "launcher-pod-create-plugin-sidecar.json",
+                     request(POD_GVR, "CREATE", with_plugin_container(cases["no-sidecar"])))
+            write_to(directory / "launcher-pod-create-plugin-sidecar-and-gpu-hook.json",
+                     request(POD_GVR, "CREATE", with_plugin_container(cases["gpu-hook"])))
 
 
 if __name__ == "__main__":

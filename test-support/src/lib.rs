@@ -69,6 +69,11 @@ impl Cluster {
     }
 
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts the cluster with more kube-apiserver flags (e.g. feature gates).
+    pub fn start_with(apiserver_flags: &[&str]) -> Result<Self> {
         let bin = kube_binaries()?;
         let dir =
             std::env::temp_dir().join(format!("hook-sidecar-sync-tests-{}", std::process::id()));
@@ -102,7 +107,7 @@ impl Cluster {
             &tokens,
             format!("{ADMIN_TOKEN},admin,admin,\"system:masters\"\n"),
         )?;
-        let apiserver_command = vec![
+        let apiserver_command: Vec<String> = vec![
             bin.join("kube-apiserver").display().to_string(),
             format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
             "--bind-address=127.0.0.1".into(),
@@ -121,7 +126,10 @@ impl Cluster {
             "--endpoint-reconciler-type=none".into(),
             // Close open watches at SIGTERM instead of waiting up to a minute for them to end.
             "--shutdown-watch-termination-grace-period=2s".into(),
-        ];
+        ]
+        .into_iter()
+        .chain(apiserver_flags.iter().map(|flag| (*flag).to_owned()))
+        .collect();
         let apiserver = spawn_apiserver(&apiserver_command, &dir)?;
 
         let admin_kubeconfig = dir.join("admin.kubeconfig");

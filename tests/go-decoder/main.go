@@ -1,5 +1,7 @@
 // Decodes hook-sidecar annotations exactly as virt-controller does (encoding/json into KubeVirt's
-// HookSidecarList shape, pkg/hooks/hooks.go of KubeVirt 1.4 to 1.7) and prints what it decoded.
+// HookSidecarList shape, pkg/hooks/hooks.go of KubeVirt 1.4 to 1.9: tests/kubevirt_versions.rs
+// checks, for each supported release, that the release's own decoder decodes the hostile corpus
+// as this copy does) and prints what it decoded.
 //
 // Input: one annotation value per line, JSON-encoded as a string. Output: one JSON line each,
 // {"error": "..."} or {"sidecars": [...]}.
@@ -36,7 +38,8 @@ type HookSidecar struct {
 	Args            []string   `json:"args,omitempty"`
 	ConfigMap       *ConfigMap `json:"configMap,omitempty"`
 	PVC             *PVC       `json:"pvc,omitempty"`
-	// Tagged "-" in every KubeVirt release so far: the annotation cannot set it.
+	// Tagged "-" in every KubeVirt release so far: the annotation cannot set it. (v1.9 adds
+	// NetworkBindingPluginName, also "-".)
 	DownwardAPI string `json:"-"`
 }
 
