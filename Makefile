@@ -28,9 +28,12 @@ annotated-policy.wasm: policy.wasm policy-metadata.yml README.md
 # Regenerates the file (needs kwctl); tests/metadata_consistency.rs checks the committed one.
 # The version is the metadata's io.kubewarden.policy.version (kwctl 1.35 deprecates --version),
 # which that test keeps equal to Cargo.toml's.
-artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml Cargo.toml
+# The install text is ours (hack/artifacthub-install.py): kwctl's suggests a manifest that would
+# send every Pod of the cluster through the policy.
+artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml Cargo.toml hack/artifacthub-install.py
 	kwctl scaffold artifacthub --metadata-path policy-metadata.yml \
 	  --questions-path questions-ui.yml --output artifacthub-pkg.yml
+	hack/artifacthub-install.py artifacthub-pkg.yml
 
 # The main job: evaluate the requests in examples/ and print the verdicts, with kwctl when it is on
 # PATH, else with the in-repo waPC host.
@@ -101,6 +104,11 @@ chart-lint: deps
 	$$(hack/go-tool.sh helm) lint --strict $(CHART) --set launcherPodPolicy.enabled=true \
 	  --set sync.featureGate.enabled=true --set policy.contextAware.enabled=true \
 	  --set monitoring.serviceMonitor.enabled=true --set monitoring.podMonitor.enabled=true
+	$$(hack/go-tool.sh helm) lint --strict $(CHART) -f examples/harvester/gpu-values.yaml
+	@# The schema refuses unknown keys: a misspelt value fails instead of being ignored.
+	@if $$(hack/go-tool.sh helm) lint --strict $(CHART) --set sync.featureGates.enabled=true >/dev/null 2>&1; then \
+	  echo "helm lint accepted the unknown value sync.featureGates.enabled" >&2; exit 1; fi
+	@test -n "$$($$(hack/go-tool.sh helm) show readme $(CHART))" || { echo "helm show readme is empty" >&2; exit 1; }
 
 # The GitHub workflows.
 .PHONY: actionlint

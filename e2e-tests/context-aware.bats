@@ -83,3 +83,18 @@ setup() {
   assert_allowed
   assert_warning "unchanged by this update"
 }
+
+@test "a digest allowed by the Setting is governed by the policy's tag profile" {
+  local settings drive="-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=1 -drive file=/dev/sda"
+  settings=$(jq -c --argjson profile "$MMIO_PROFILE" '.sidecarProfiles = [$profile]' <<<"$(context_aware_settings)")
+  for image in "$GPU_HOOK@$DIGEST" "$REPO@$DIGEST" "$REPO:latest@$DIGEST"; do
+    kwrun_context_aware setting-value-allows-hooks-path \
+      --request-path "$(vm_with_sidecar_and_annotation "$image" '["--free"]' "$drive")" --settings-json "$settings"
+    assert_rejected 'sidecarProfiles[0] (image "'"$GPU_HOOK"'")' '-drive file=/dev/sda" does not match' ||
+      { echo "case: $image"; return 1; }
+    kwrun_context_aware setting-value-allows-hooks-path \
+      --request-path "$(vm_with_sidecar_and_annotation "$image" '["--version", "v1alpha3"]' \
+        "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536")" --settings-json "$settings"
+    assert_allowed || { echo "case: $image"; return 1; }
+  done
+}

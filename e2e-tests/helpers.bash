@@ -60,6 +60,21 @@ verdict_of() {
   jq -S '{allowed, code: .status.code, message: .status.message, warnings, patchType, patch}' <<<"$1"
 }
 
+# Issue 21's cases: a digest of the GPU hook's repository, and the README's MMIO profile.
+DIGEST="sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+REPO="registry.example.com/kubevirt-hooks/qemu-commandline"
+MMIO_PROFILE='{"image": "'"$GPU_HOOK"'", "args": [["--version", "v1alpha3"]], "annotations": {"qemu-commandline.hooks.example.com/args": "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"}}'
+
+# A VM CREATE with the sidecar $1 given args $2 (a JSON list), the QEMU-arguments annotation $3.
+vm_with_sidecar_and_annotation() {
+  local request="$BATS_TEST_TMPDIR/request-$RANDOM.json"
+  jq --arg image "$1" --argjson args "$2" --rawfile value <(printf '%s' "$3") \
+    '.object.spec.template.metadata.annotations["hooks.kubevirt.io/hookSidecars"] = ([{image: $image, args: $args}] | tojson)
+     | .object.spec.template.metadata.annotations["qemu-commandline.hooks.example.com/args"] = $value' \
+    "$TEST_DATA/vm-create-no-sidecar.json" >"$request"
+  echo "$request"
+}
+
 OTHER_HOOK="registry.example.com/kubevirt-hooks/other:v1"
 
 # Context-aware settings with list mode $1 (default union).

@@ -200,6 +200,12 @@ TABLE
 {"sidecarProfiles": [{"image": "a:1", "annotations": {"Not A Key": ".*"}}]}|sidecarProfiles[0].annotations key "Not A Key": not a valid annotation key
 {"sidecarProfiles": [{"image": "a:1", "arg": [[]]}]}|sidecarProfiles[0]: unknown field `arg`
 {"sidecarProfiles": [{"image": "a:1", "command": []}]}|sidecarProfiles[0].command: an empty list of alternatives
+{"sidecarProfiles": [{"image": "a:1", "args": [["[a-z]{1,1001}"]]}]}|invalid repeat count: `{1,1001}`, as RE2 refuses it
+{"sidecarProfiles": [{"image": "a:1", "args": [["(?:(?:[a-z]{0,30},?){0,30} ?){0,30}"]]}]}|invalid repeat count: `{0,30}` (nested repetitions
+{"sidecarProfiles": [{"image": "a:1", "args": [["[0-9]+)(x"]]}]}|unexpected ): `[0-9]+)(x`
+{"sidecarProfiles": [{"image": "a:1", "args": [["\\pL"]]}]}|Unicode classes (\p, \P) are not supported
+{"sidecarProfiles": [{"image": "a:1", "args": [["(?:[a-z]{0,998}a)*"]]}]}|lower profileValueMaxBytes
+{"profileValueMaxBytes": 0}|profileValueMaxBytes 0: must be 1 to 262144
 TABLE
 }
 
@@ -220,6 +226,70 @@ TABLE
   kwrun --request-path "$TEST_DATA/vm-create.json" \
     --settings-json '{"allowedImages": ["'"$GPU_HOOK"'"], "profilesRequired": true}'
   assert_rejected 'no sidecarProfiles entry governs it, and profilesRequired is true'
+}
+
+# Issue 21: the red team's cases through the module.
+
+@test "no allowed spelling of an image escapes its tag profile" {
+  local drive="-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=1 -drive file=/dev/sda"
+  for entry in "registry.example.com/kubevirt-hooks/*" "$REPO:*" "$GPU_HOOK@$DIGEST"; do
+    local settings='{"allowedImages": ["'"$entry"'"], "sidecarProfiles": ['"$MMIO_PROFILE"']}'
+    for image in "$GPU_HOOK@$DIGEST" "$REPO@$DIGEST" "$REPO:v9.9.9@$DIGEST"; do
+      kwrun --request-path "$(vm_with_sidecar_and_annotation "$image" '["--free"]' "$drive")" --settings-json "$settings"
+      assert_rejected 'sidecarProfiles[0] (image "'"$GPU_HOOK"'")' '-drive file=/dev/sda" does not match' ||
+        { echo "case: $entry, $image"; return 1; }
+      kwrun --request-path "$(vm_with_sidecar_and_annotation "$image" '["--version", "v1alpha3"]' \
+        "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536")" --settings-json "$settings"
+      assert_allowed || { echo "case: $entry, $image"; return 1; }
+    done
+  done
+  # A digest may be any tag's content: judged as each tag the profiles of its repository name.
+  local two='{"allowedImages": ["'"$REPO:*"'"], "sidecarProfiles": [{"image": "'"$REPO:v1"'", "args": [["--version", "v1alpha2"]]}, {"image": "'"$REPO:v2"'", "args": [["--version", "v1alpha3"]]}]}'
+  kwrun --request-path "$(vm_with_sidecar_and_annotation "$REPO:v1@$DIGEST" '["--version", "v1alpha2"]' "")" --settings-json "$two"
+  assert_rejected 'by digest, which may be any tag'"'"'s content, so as tag "v2" too: sidecarProfiles[1]'
+}
+
+@test "a value longer than profileValueMaxBytes is refused by its length, unread" {
+  local settings='{"allowedImages": ["'"$GPU_HOOK"'"], "sidecarProfiles": ['"$MMIO_PROFILE"']}'
+  python3 -c 'print("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=" + "0" * 2900000, end="")' >"$BATS_TEST_TMPDIR/huge.txt"
+  kwrun --request-path "$(vm_with_sidecar_and_annotation "$GPU_HOOK" '["--version", "v1alpha3"]' "$(<"$BATS_TEST_TMPDIR/huge.txt")")" \
+    --settings-json "$settings"
+  assert_rejected "is 2900043 bytes, more than profileValueMaxBytes (4096), so it is not matched"
+  # The same value within a raised bound is matched (and fails: it is no MMIO size).
+  python3 -c 'print("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=" + "1" * 5000, end="")' >"$BATS_TEST_TMPDIR/long.txt"
+  kwrun --request-path "$(vm_with_sidecar_and_annotation "$GPU_HOOK" '["--version", "v1alpha3"]' "$(<"$BATS_TEST_TMPDIR/long.txt")")" \
+    --settings-json "$(jq -c '.profileValueMaxBytes = 8192' <<<"$settings")"
+  assert_allowed
+}
+
+@test "patterns mean what they mean in RE2" {
+  while IFS='|' read -r pattern value verdict; do
+    local settings
+    settings=$(jq -nc --arg image "$GPU_HOOK" --arg p "$pattern" \
+      '{allowedImages: [$image], sidecarProfiles: [{image: $image, annotations: {"qemu-commandline.hooks.example.com/args": $p}}]}')
+    kwrun --request-path "$(vm_with_sidecar_and_annotation "$GPU_HOOK" '[]' "$(printf '%b' "$value")")" --settings-json "$settings"
+    if [[ "$verdict" == allowed ]]; then
+      assert_allowed || { echo "case: $pattern on $value"; return 1; }
+    else
+      assert_rejected "does not match" || { echo "case: $pattern on $value"; return 1; }
+    fi
+  done <<'TABLE'
+\s|\v|rejected
+\s|\f|allowed
+\<a\>|a|rejected
+\<a\>|<a>|allowed
+(?i)s|\u017f|allowed
+(?i)k|\u212a|allowed
+\Qa.b\E|axb|rejected
+[[:alpha:][]+|a[|allowed
+x{,3}|x{,3}|allowed
+\101|A|allowed
+[\d-z]+|1-z|allowed
+[a&&b]+|a&b|allowed
+[a~~b]+|~|allowed
+(?m)a$\n^b|a\nb|allowed
+a$\n^b|a\nb|rejected
+TABLE
 }
 
 @test "an AdmissionReview is read as its request, also from stdin" {

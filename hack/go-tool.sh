@@ -22,11 +22,14 @@ bin="$cache/$name-$version/$name"
 
 if [[ ! -x $bin ]]; then
   echo "building $name $version from the Go module proxy (first run only)" >&2
-  tmp="$cache/$name-$version.tmp"
-  rm -rf "$tmp"
-  mkdir -p "$tmp"
+  mkdir -p "$cache"
+  # A directory of this run's own: two builds racing each finish theirs, and the first to move
+  # it into place wins (the second finds the tool there and drops its copy).
+  tmp=$(mktemp -d "$cache/$name-$version.XXXXXX")
+  trap 'rm -rf "$tmp"' EXIT
   GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags=-s "$module@$version"
-  rm -rf "$(dirname "$bin")"
-  mv "$tmp" "$(dirname "$bin")"
+  if [[ ! -x $bin ]]; then
+    mv -T "$tmp" "$(dirname "$bin")" 2>/dev/null || test -x "$bin"
+  fi
 fi
 echo "$bin"

@@ -79,17 +79,26 @@ impl<'a> AllowedImage<'a> {
     /// Whether this entry allows the (normalized) requested image.
     pub fn allows(&self, image: &ImageReference) -> bool {
         match self {
+            // A digest is what gets pulled: only a digest entry allows a digest request, and a
+            // digest entry allows nothing but that digest.
             Self::Exact(entry) => {
-                let same_repository =
-                    entry.registry == image.registry && entry.repository == image.repository;
-                // A digest is what gets pulled: only a digest entry allows a digest request,
-                // and a digest entry allows nothing but that digest.
-                let same_content = match (&entry.digest, &image.digest) {
-                    (Some(allowed), Some(requested)) => allowed == requested,
-                    (None, None) => entry.tag == image.tag,
-                    _ => false,
-                };
-                same_repository && same_content
+                self.covers_repository(image)
+                    && match (&entry.digest, &image.digest) {
+                        (Some(allowed), Some(requested)) => allowed == requested,
+                        (None, None) => entry.tag == image.tag,
+                        _ => false,
+                    }
+            }
+            Self::AnyTag { .. } | Self::Under { .. } => self.covers_repository(image),
+        }
+    }
+
+    /// Whether the entry names the requested image's repository, or a path above it, whatever
+    /// tag or digest either names: what a sidecar profile of this form is about.
+    pub fn covers_repository(&self, image: &ImageReference) -> bool {
+        match self {
+            Self::Exact(entry) => {
+                entry.registry == image.registry && entry.repository == image.repository
             }
             Self::AnyTag {
                 registry,

@@ -5,8 +5,8 @@
 //! Today the one question is the Harvester Setting of context-aware mode, read through the
 //! `kubernetes/get_resource` capability (answered from policy-server's cache). A check that needs
 //! the host adds a method to [`Host`] (the wasm implementation calls the SDK, the native one fails
-//! closed, tests answer with a fake), a memoised method to [`HostCalls`], and calls it from the
-//! judge's [`crate::judge::Judge::host_violations`].
+//! closed, tests answer with a fake), a memoised method to [`HostCalls`], and calls it where the
+//! judge says the checks that need the host go ([`crate::judge::Judge::violations`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;

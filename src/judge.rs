@@ -5,10 +5,11 @@
 //! The image must be in `allowedImages` (or the Setting of context-aware mode); `configMap`,
 //! `pvc` and `sharedComputePath` need their switch; a `command` needs `allowCommand` or a
 //! governing profile whose `command` lists it. When profiles govern the image, the sidecar must
-//! satisfy at least one of them, and a rejection says why each failed.
+//! satisfy them as `Profiles::governance` combines them (one of those of its tag; by digest,
+//! those of every tag it may be), and a rejection says why each failed.
 
 use crate::host::HostCalls;
-use crate::profiles::{AnnotationLookup, Profile};
+use crate::profiles::{AnnotationLookup, Governance};
 use crate::reference::{ImageReference, names_registry};
 use crate::request_rules::RequestRules;
 use crate::sidecar::{HookSidecar, ImageOrigin};
@@ -32,12 +33,13 @@ pub struct Judge<'r> {
 }
 
 /// One sidecar prepared for judging: the image it runs, resolved once, and the profiles that
-/// govern that image. What the profiles read beside the sidecar is looked up from here before it
+/// govern that image (`Profiles::governance`: by what runs, so a digest is governed by the
+/// profiles of every tag it may be). What the profiles read beside the sidecar is looked up from here before it
 /// is judged.
 pub struct Prepared<'j> {
     sidecar: &'j HookSidecar,
     image: Image<'j>,
-    governing: Vec<&'j Profile>,
+    governance: Governance<'j>,
 }
 
 /// The image a sidecar runs, as the rules see it.
@@ -79,14 +81,14 @@ impl<'r> Judge<'r> {
     /// `sidecar` with its image resolved and the profiles that govern it found.
     pub fn prepare<'j>(&'j self, sidecar: &'j HookSidecar, origin: ImageOrigin) -> Prepared<'j> {
         let image = self.resolve_image(sidecar, origin);
-        let governing = match &image {
-            Image::Resolved(_, image) => self.rules.policy.profiles.governing(image),
-            Image::Unresolved(_) | Image::Missing => Vec::new(),
+        let governance = match &image {
+            Image::Resolved(_, image) => self.rules.policy.profiles.governance(image),
+            Image::Unresolved(_) | Image::Missing => Governance::default(),
         };
         Prepared {
             sidecar,
             image,
-            governing,
+            governance,
         }
     }
 
@@ -116,7 +118,8 @@ impl<'r> Judge<'r> {
                     }),
                     Err(e) => reasons.push(format!("invalid policy settings: {e}")),
                 }
-                if prepared.governing.is_empty() && policy.profiles_required && reasons.is_empty() {
+                if prepared.governance.is_empty() && policy.profiles_required && reasons.is_empty()
+                {
                     reasons.push(format!(
                         "{written} ({image}) is allowed, but no sidecarProfiles entry governs \
                          it, and profilesRequired is true"
@@ -125,7 +128,7 @@ impl<'r> Judge<'r> {
             }
         }
         reasons.extend(self.escape_hatch_violations(sidecar));
-        if prepared.governing.is_empty() {
+        if prepared.governance.is_empty() {
             reasons.extend(self.command_violation(sidecar));
         } else {
             reasons.extend(self.profile_violations(prepared, annotations));
@@ -220,40 +223,37 @@ impl<'r> Judge<'r> {
         })
     }
 
-    /// Nothing when the sidecar satisfies one governing profile; else, for each, why not.
+    /// Nothing when the sidecar satisfies the profiles that govern it (`Governance::judge`);
+    /// else, for each that fails, why.
     fn profile_violations(
         &self,
         prepared: &Prepared,
         annotations: &dyn AnnotationLookup,
     ) -> Vec<String> {
         let sidecar = prepared.sidecar;
-        let mut reasons = Vec::new();
-        for profile in &prepared.governing {
-            let mut failed = profile.mismatches(&sidecar.command, &sidecar.args, annotations);
+        prepared.governance.judge(|profile| {
+            let mut failed = profile.mismatches(
+                &sidecar.command,
+                &sidecar.args,
+                annotations,
+                &self.rules.matching,
+            );
             // A profile with `command` alternatives already judged the command; without, the
             // profile leaves it to `allowCommand`.
             if !profile.constrains_command() {
                 failed.extend(self.command_violation(sidecar));
             }
-            if failed.is_empty() {
-                return Vec::new();
-            }
-            reasons.extend(
-                failed
-                    .into_iter()
-                    .map(|reason| format!("{profile}: {reason}")),
-            );
-        }
-        reasons
+            failed
+        })
     }
 }
 
-impl Prepared<'_> {
+impl<'j> Prepared<'j> {
     /// The annotations the profiles governing the sidecar read (sorted, without duplicates):
     /// what must be looked up beside it, and what must not change for an update to leave it as
     /// it was.
-    pub fn annotation_keys(&self) -> Vec<&str> {
-        let mut keys: Vec<&str> = (self.governing.iter())
+    pub fn annotation_keys(&self) -> Vec<&'j str> {
+        let mut keys: Vec<&str> = (self.governance.profiles().into_iter())
             .flat_map(|profile| profile.annotation_keys())
             .collect();
         keys.sort_unstable();
@@ -265,11 +265,14 @@ impl Prepared<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::annotation::HOOK_SIDECARS_ANNOTATION;
     use crate::host::PolicyServer;
     use crate::settings::Settings;
     use crate::sidecar::{ConfigMapSource, PvcSource};
+    use crate::test_support::*;
+    use crate::verdict::Verdict;
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use std::collections::BTreeMap;
 
     const HOOK: &str = "registry.example.com/hooks/smbios:v1";
@@ -383,5 +386,264 @@ mod tests {
         let shim = HookSidecar::default();
         let prepared = judge.prepare(&shim, ImageOrigin::Annotation);
         assert!(prepared.annotation_keys().is_empty());
+    }
+
+    #[rstest]
+    #[case(json!([]))]
+    #[case(Value::Null)]
+    #[case(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}, {"image": GPU_HOOK}]))]
+    #[case(json!([{"image": "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0", "imagePullPolicy": "Always"}]))]
+    fn allowed_annotations(#[case] sidecars: Value) {
+        let verdict = evaluate(&vm_with(&sidecars.to_string()), &gpu_settings());
+        assert_eq!(verdict, Verdict::default());
+    }
+
+    #[rstest]
+    #[case::other_image(json!([{"image": "evil:1"}]), json!({}), &["[0]: image \"evil:1\" (docker.io/library/evil:1) is not in allowedImages"])]
+    #[case::other_tag(json!([{"image": "registry.example.com/kubevirt-hooks/qemu-commandline:v1.3.0"}]), json!({}), &["qemu-commandline:v1.3.0) is not in allowedImages"])]
+    #[case::digest_against_tag(json!([{"image": format!("{GPU_HOOK}@sha256:{}", "a".repeat(64))}]), json!({}), &["is not in allowedImages"])]
+    #[case::invalid_image(json!([{"image": "Not A Reference"}]), json!({}), &["image \"Not A Reference\" is not a valid image reference"])]
+    #[case::shim_without_setting(json!([{"configMap": {"name": "cm", "key": "k", "hookPath": "/usr/bin/onDefineDomain"}}]), json!({"allowConfigMap": true}), &["[0]: no image: KubeVirt would run its sidecar-shim, and sidecarShimImage is not set"])]
+    #[case::shim_not_allowed(json!([null]), json!({"sidecarShimImage": SHIM}), &["no image (KubeVirt's sidecar-shim) (quay.io/kubevirt/sidecar-shim:v1.4.0) is not in allowedImages"])]
+    #[case::ctf_route(json!([{"command": ["/bin/bash"], "configMap": {"name": "cm", "key": "k", "hookPath": "/hook.sh"}}]), json!({}), &["no image: KubeVirt would run its sidecar-shim", "allowCommand is false", "allowConfigMap is false"])]
+    #[case::command(json!([{"image": GPU_HOOK, "command": ["/bin/bash", "-c", "x"]}]), json!({}), &["command [\"/bin/bash\", \"-c\", \"x\"] replaces the image's entrypoint, and allowCommand is false"])]
+    #[case::config_map(json!([{"image": GPU_HOOK, "configMap": {"name": "cm", "key": "k", "hookPath": "/hook"}}]), json!({}), &["configMap \"cm\" mounts a user script at \"/hook\", and allowConfigMap is false"])]
+    #[case::pvc(json!([{"image": GPU_HOOK, "pvc": {"name": "data", "volumePath": "/data"}}]), json!({}), &["pvc \"data\" mounts user data in the sidecar, and allowPVC is false"])]
+    #[case::shared_compute_path(json!([{"image": GPU_HOOK, "pvc": {"name": "data", "volumePath": "/data", "sharedComputePath": "/var/run/kubevirt-hooks"}}]), json!({"allowPVC": true}), &["pvc.sharedComputePath \"/var/run/kubevirt-hooks\" mounts user data in the compute container"])]
+    #[case::spoofed_key(json!([{"image": GPU_HOOK}]).to_string().replace('}', ",\"Image\":\"evil:1\"}"), json!({}), &["has the key \"Image\", which KubeVirt's decoder reads as \"image\""])]
+    #[case::kelvin_key(json!([{"image": GPU_HOOK, "imagePullPolicy": "Always"}]).to_string().replace("Pull", "Pul\u{212A}"), json!({}), &["unknown key"])]
+    #[case::not_json(Value::String("[{image: x}]".into()), json!({}), &["not a valid hook sidecar list"])]
+    #[case::empty(Value::String(String::new()), json!({}), &["the value is empty"])]
+    #[case::object(json!({"image": GPU_HOOK}), json!({}), &["expected a JSON array"])]
+    #[case::empty_pvc_needs_its_switch(json!([{"image": GPU_HOOK, "pvc": {}}]), json!({}), &["pvc \"\" mounts user data in the sidecar, and allowPVC is false"])]
+    #[case::empty_config_map_needs_its_switch(json!([{"image": GPU_HOOK, "configMap": {}}]), json!({}), &["allowConfigMap is false"])]
+    #[case::config_map_without_name(json!([{"image": GPU_HOOK, "configMap": {"key": "k", "hookPath": "/h"}}]), json!({"allowConfigMap": true}), &["[0]: configMap has no name: KubeVirt would look up a ConfigMap named \"\", so the VM could not start"])]
+    #[case::pvc_without_name(json!([{"image": GPU_HOOK, "pvc": {"name": "", "volumePath": "/d"}}]), json!({"allowPVC": true}), &["[0]: pvc has no name: KubeVirt would mount a claim named \"\", so the VM could not start"])]
+    #[case::uppercase_host(json!([{"image": "REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0"}]), json!({}), &["image \"REGISTRY.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\" is not a valid image reference: registry host must be lowercase"])]
+    #[case::uppercase_docker_hub(json!([{"image": "INDEX.DOCKER.IO/library/busybox"}]), json!({"allowedImages": ["busybox"]}), &["registry host must be lowercase"])]
+    #[case::short_name_with_require_registry(json!([{"image": "acme/hook:v1"}]), json!({"allowedImages": ["acme/hook:v1"], "requireRegistry": true}), &["image \"acme/hook:v1\" does not name its registry, and requireRegistry is true"])]
+    #[case::ipv6_other_port(json!([{"image": "[fd00::10]:5001/hooks/gpu:v1"}]), json!({"allowedImages": ["[fd00::10]:5000/hooks/*"]}), &["([fd00::10]:5001/hooks/gpu:v1) is not in allowedImages"])]
+    #[case::bad_pull_policy(json!([{"image": GPU_HOOK, "imagePullPolicy": "Sometimes"}]), json!({}), &["imagePullPolicy \"Sometimes\""])]
+    fn rejected_annotations(
+        #[case] sidecars: impl Into<AnnotationText>,
+        #[case] extra: Value,
+        #[case] fragments: &[&str],
+    ) {
+        let mut settings = gpu_settings();
+        if let Value::Object(extra) = extra {
+            settings.as_object_mut().expect("object").extend(extra);
+        }
+        let verdict = evaluate(&vm_with(&sidecars.into().0), &settings);
+        assert_rejected(&verdict, fragments);
+    }
+
+    /// The annotation text: a JSON value is written out, a JSON string is taken as the text.
+    struct AnnotationText(String);
+
+    impl From<Value> for AnnotationText {
+        fn from(value: Value) -> Self {
+            match value {
+                Value::String(text) => Self(text),
+                other => Self(other.to_string()),
+            }
+        }
+    }
+
+    impl From<String> for AnnotationText {
+        fn from(text: String) -> Self {
+            Self(text)
+        }
+    }
+
+    #[rstest]
+    #[case(json!([{"image": GPU_HOOK, "command": ["/hook"]}]), json!({"allowCommand": true}))]
+    #[case(json!([{"configMap": {"name": "cm", "key": "k", "hookPath": "/usr/bin/onDefineDomain"}}]), json!({"allowConfigMap": true, "sidecarShimImage": SHIM, "allowedImages": [SHIM]}))]
+    #[case(json!([{"image": GPU_HOOK, "pvc": {"name": "d", "volumePath": "/d", "sharedComputePath": "/s"}}]), json!({"allowPVC": true, "allowSharedComputePath": true}))]
+    #[case(json!([{"image": GPU_HOOK, "command": [], "configMap": null, "pvc": null}]), json!({}))]
+    #[case(json!([{"image": "docker.io/acme/hook:v1"}, {"image": GPU_HOOK}]), json!({"allowedImages": ["acme/hook:v1", GPU_HOOK], "requireRegistry": true}))]
+    #[case(json!([{"image": "index.docker.io/library/busybox"}]), json!({"allowedImages": ["busybox"]}))]
+    #[case(json!([{"image": "[fd00::10]:5000/hooks/gpu:v1"}]), json!({"allowedImages": ["[fd00::10]:5000/hooks/*"], "requireRegistry": true}))]
+    #[case(json!([{"image": GPU_HOOK, "imagePullPolicy": "", "command": null, "args": null, "configMap": null, "pvc": null}]), json!({}))]
+    fn switches_allow_what_they_name(#[case] sidecars: Value, #[case] extra: Value) {
+        let mut settings = gpu_settings();
+        if let Value::Object(extra) = extra {
+            for (key, value) in extra {
+                settings[key] = value;
+            }
+        }
+        let verdict = evaluate(&vm_with(&sidecars.to_string()), &settings);
+        assert_eq!(verdict, Verdict::default());
+    }
+
+    /// A request parses the `allowedImages` entries of its images' registries only (all were
+    /// checked by `validate_settings`): an invalid one among them rejects the sidecar, naming it.
+    #[test]
+    fn an_invalid_entry_met_by_a_request_rejects_its_sidecar() {
+        let settings = json!({"allowedImages": ["registry.example.com/*/x", GPU_HOOK]});
+        let verdict = evaluate(&fixture("vm-create"), &settings);
+        assert_rejected(
+            &verdict,
+            &[
+                "[0]: invalid policy settings: allowedImages[0] \"registry.example.com/*/x\": a wildcard is allowed only as",
+            ],
+        );
+        // The same entry beside an image of another registry is not looked at.
+        let settings = json!({"allowedImages": ["other.example.com/*/x", GPU_HOOK]});
+        assert_eq!(
+            evaluate(&fixture("vm-create"), &settings),
+            Verdict::default()
+        );
+    }
+
+    #[rstest]
+    #[case::pinned(json!([mmio_profile()]), gpu_sidecar(), Some(APERTURE))]
+    #[case::annotation_absent(json!([mmio_profile()]), gpu_sidecar(), None)]
+    // A profile of another tag does not govern (one that names this tag with a digest does:
+    // tests/profiles_red_team.rs).
+    #[case::other_tag_does_not_govern(
+        json!([{"image": "registry.example.com/kubevirt-hooks/qemu-commandline:v1.3.0", "args": [[]]}]),
+        json!([{"image": GPU_HOOK, "args": ["anything"]}]),
+        Some("anything")
+    )]
+    fn profiles_accept(
+        #[case] profiles: Value,
+        #[case] sidecars: Value,
+        #[case] aperture: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &gpu_vm(sidecars, aperture),
+            &profile_settings(profiles, json!({})),
+        );
+        assert_eq!(verdict, Verdict::default());
+    }
+
+    #[rstest]
+    #[case::appended_option(gpu_sidecar(), Some("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -device vfio-pci,host=01:00.0".into()), &[
+        "spec.template.metadata.annotations[\"hooks.kubevirt.io/hookSidecars\"][0]: sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): annotation \"qemu-commandline.hooks.example.com/args\" \"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -device vfio-pci,host=01:00.0\" does not match \"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+\"",
+    ])]
+    #[case::other_args(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha2"]}]), Some(APERTURE.into()), &["sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): args[1] \"v1alpha2\" does not match \"v1alpha3\""])]
+    #[case::no_args(json!([{"image": GPU_HOOK}]), Some(APERTURE.into()), &["args [] has 0 elements, not the 2 of [\"--version\", \"v1alpha3\"]"])]
+    #[case::command_not_granted(json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha3"], "command": ["/bin/sh"]}]), Some(APERTURE.into()), &["sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): command [\"/bin/sh\"] replaces the image's entrypoint, and allowCommand is false"])]
+    #[case::long_value_shortened(gpu_sidecar(), Some("-fw_cfg x".repeat(40)), &["… (360 bytes) does not match"])]
+    fn profiles_reject(
+        #[case] sidecars: Value,
+        #[case] aperture: Option<String>,
+        #[case] fragments: &[&str],
+    ) {
+        let settings = profile_settings(json!([mmio_profile()]), json!({}));
+        let verdict = evaluate(&gpu_vm(sidecars, aperture.as_deref()), &settings);
+        assert_rejected(&verdict, fragments);
+        assert_eq!(verdict.violations.len(), 1, "{verdict:?}");
+    }
+
+    #[test]
+    fn a_profile_never_allows_an_image_by_itself() {
+        let settings = json!({"sidecarProfiles": [mmio_profile()]});
+        assert_rejected(
+            &evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings),
+            &["is not in allowedImages"],
+        );
+    }
+
+    #[test]
+    fn one_satisfied_profile_of_several_is_enough_and_each_failure_is_named() {
+        let profiles = json!([
+            mmio_profile(),
+            {"image": "registry.example.com/kubevirt-hooks/qemu-commandline:*", "args": [["--version", "v1alpha2"]]},
+            {"image": "registry.example.com/other:1"},
+        ]);
+        let settings = profile_settings(profiles, json!({}));
+        let v1alpha2 = json!([{"image": GPU_HOOK, "args": ["--version", "v1alpha2"]}]);
+        assert_eq!(
+            evaluate(&gpu_vm(v1alpha2, Some(APERTURE)), &settings),
+            Verdict::default()
+        );
+        let neither = json!([{"image": GPU_HOOK, "args": ["--version", "v1"]}]);
+        let verdict = evaluate(&gpu_vm(neither, Some(APERTURE)), &settings);
+        assert_rejected(
+            &verdict,
+            &[
+                "sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): args[1] \"v1\" does not match \"v1alpha3\"",
+                "sidecarProfiles[1] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:*\"): args[1] \"v1\" does not match \"v1alpha2\"",
+            ],
+        );
+        assert_eq!(verdict.violations.len(), 2, "{verdict:?}");
+    }
+
+    #[rstest]
+    #[case::granted(&["/hook", "--fast"], json!({}), true)]
+    #[case::not_listed(&["/bin/sh", "-c", "x"], json!({}), false)]
+    #[case::not_listed_even_with_allow_command(&["/bin/sh"], json!({"allowCommand": true}), false)]
+    fn a_profile_command_grants_only_what_it_lists(
+        #[case] command: &[&str],
+        #[case] extra: Value,
+        #[case] accepted: bool,
+    ) {
+        let profiles = json!([{"image": GPU_HOOK, "command": [["/hook", "--fast|--slow"]]}]);
+        let sidecars = json!([{"image": GPU_HOOK, "command": command}]);
+        let verdict = evaluate(&gpu_vm(sidecars, None), &profile_settings(profiles, extra));
+        assert_eq!(verdict.violations.is_empty(), accepted, "{verdict:?}");
+        if !accepted {
+            assert_rejected(&verdict, &["sidecarProfiles[0] (image", "): command ["]);
+        }
+    }
+
+    #[rstest]
+    #[case::shim_governed(json!([{"image": SHIM, "args": [["--version", "v1alpha3"]]}]), json!([{"args": ["--version", "v1alpha3"]}]), None)]
+    #[case::shim_pinned(json!([{"image": "quay.io/kubevirt/sidecar-shim:*", "args": [[]]}]), json!([{"args": ["x"]}]), Some("sidecarProfiles[0] (image \"quay.io/kubevirt/sidecar-shim:*\"): args [\"x\"] has 1 elements, not the 0 of []"))]
+    #[case::shim_not_governed_by_other_images(json!([{"image": GPU_HOOK, "args": [[]]}]), json!([null]), None)]
+    fn entries_without_image_are_governed_through_the_shim(
+        #[case] profiles: Value,
+        #[case] sidecars: Value,
+        #[case] rejection: Option<&str>,
+    ) {
+        let verdict = evaluate(
+            &vm_with(&sidecars.to_string()),
+            &profile_settings(profiles, json!({})),
+        );
+        match rejection {
+            None => assert_eq!(verdict, Verdict::default()),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[rstest]
+    #[case::ungoverned(json!([{"image": "registry.example.com/other:1"}]), Some("image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\" (registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0) is allowed, but no sidecarProfiles entry governs it, and profilesRequired is true"))]
+    #[case::governed(json!([mmio_profile()]), None)]
+    fn profiles_required(#[case] profiles: Value, #[case] rejection: Option<&str>) {
+        let settings = profile_settings(profiles, json!({"profilesRequired": true}));
+        let verdict = evaluate(&gpu_vm(gpu_sidecar(), Some(APERTURE)), &settings);
+        match rejection {
+            None => assert_eq!(verdict, Verdict::default()),
+            Some(fragment) => assert_rejected(&verdict, &[fragment]),
+        }
+    }
+
+    #[test]
+    fn profiles_required_does_not_hide_an_unlisted_image() {
+        let settings = profile_settings(json!([]), json!({"profilesRequired": true}));
+        let verdict = evaluate(
+            &vm_with(&json!([{"image": "evil:1"}]).to_string()),
+            &settings,
+        );
+        let violations: Vec<String> = verdict.violations.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            violations,
+            [format!(
+                "spec.template.metadata.annotations[{HOOK_SIDECARS_ANNOTATION:?}][0]: image \"evil:1\" (docker.io/library/evil:1) is not in allowedImages"
+            )]
+        );
+    }
+
+    #[rstest]
+    #[case(json!({"sidecarProfiles": [{"image": "*"}]}), "invalid policy settings: sidecarProfiles[0].image \"*\"")]
+    #[case(json!({"sidecarProfiles": [{"image": GPU_HOOK, "arg": []}]}), "invalid policy settings: sidecarProfiles[0]: unknown field `arg`")]
+    // A pattern that does not compile matches nothing: the profile fails, the sidecar is rejected.
+    #[case(json!({"allowedImages": [GPU_HOOK], "sidecarProfiles": [{"image": GPU_HOOK, "args": [["(", "v1alpha3"]]}]}), "sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\"): args[0] \"--version\" does not match \"(\"")]
+    fn invalid_profiles_reject_requests_with_sidecars(
+        #[case] settings: Value,
+        #[case] fragment: &str,
+    ) {
+        assert_rejected(&evaluate(&fixture("vm-create"), &settings), &[fragment]);
     }
 }

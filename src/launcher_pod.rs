@@ -98,7 +98,7 @@ impl From<RenderedSidecar> for Site {
         };
         Site {
             place,
-            annotations: 0,
+            annotation_map: 0,
             sidecars: Ok(vec![found]),
             warnings: Vec::new(),
         }
@@ -155,7 +155,7 @@ impl Extraction for LauncherPod<'_> {
     }
 
     /// KubeVirt copies the VMI's annotations onto the launcher Pod: every container reads them.
-    fn read_annotations(&self, keys: &[&str]) -> Result<ProfileAnnotations, String> {
+    fn profile_annotations(&self, keys: &[&str]) -> Result<ProfileAnnotations, String> {
         ProfileAnnotations::read(&self.object.annotation_maps(), &[POD_ANNOTATIONS], keys)
             .map_err(|e| format!("cannot read the Pod: {e}"))
     }

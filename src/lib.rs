@@ -19,6 +19,8 @@ mod judge;
 mod kubernetes_names;
 mod launcher_pod;
 mod payload;
+// Public: tests/pattern_differential.rs drives the pattern engine itself against Go's regexp.
+pub mod pattern;
 mod profiles;
 mod reference;
 mod request_rules;

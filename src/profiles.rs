@@ -1,23 +1,28 @@
 //! Sidecar profiles (`sidecarProfiles`): what an allowed image may be given, not only which image.
 //!
-//! A profile governs the requested images its `image` form allows (the forms and rules of
-//! `allowedImages`) and pins the entry's `args`, optionally grants a `command`, and constrains the
-//! VM annotations the sidecar reads. A profile never allows an image by itself.
+//! A profile pins the entry's `args`, optionally grants a `command`, and constrains the VM
+//! annotations the sidecar reads. It never allows an image by itself. Which requests a profile
+//! governs is decided by what runs, not by how the request spells it ([`Profiles::governance`],
+//! docs/settings-profiles.md): a profile that names a tag governs that tag whatever digest the
+//! request adds, and a request by digest, which may be any tag's content, is governed by every
+//! profile of its repository.
 //!
 //! Settings arrive with every request and most requests carry no sidecar, so nothing here is done
 //! before it is needed: a profile is read from its JSON only for a request with sidecars, and its
-//! patterns are compiled only when it governs one of the request's images.
+//! patterns are compiled only when it governs one of the request's images. A request's values are
+//! matched within bounds ([`Matching`]): each no longer than `profileValueMaxBytes`, each
+//! constrained annotation judged once per profile, the whole within a budget of work.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 
-use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::allowlist::AllowedImage;
 use crate::kubernetes_names::check_qualified_name;
+use crate::pattern::{self, Regexp};
 use crate::reference::ImageReference;
 use crate::text;
 
@@ -69,7 +74,110 @@ impl AnnotationLookup for [(String, String)] {
     }
 }
 
-/// A regular expression (RE2 syntax) matched against the whole value.
+/// The default of `profileValueMaxBytes`: the longest value a profile's pattern is matched
+/// against. Longer ones are refused with their length, unread.
+pub const VALUE_MAX_BYTES_DEFAULT: usize = 4096;
+/// The largest `profileValueMaxBytes`: the API server's limit on all of an object's annotations.
+pub const VALUE_MAX_BYTES_LIMIT: usize = 256 * 1024;
+/// The most matching one request may do, in steps (one pattern state at one character of a
+/// value, [`crate::pattern::Regexp::cost`]). Every pattern must fit it with a value of
+/// `profileValueMaxBytes` (`validate_settings` refuses one that does not), so a single value
+/// is always matched; a request with many long values fails closed past it. Its measured time
+/// in the wasm module, at its worst: docs/matching.md.
+pub const MATCH_WORK_MAX: u64 = 500_000;
+
+/// How one request's values are matched: no value longer than `profileValueMaxBytes`, each
+/// constrained annotation judged once per profile and key (32 entries under one profile read
+/// its annotations once), all of it within [`MATCH_WORK_MAX`]. A fresh one for every request.
+#[derive(Debug)]
+pub struct Matching {
+    value_max_bytes: usize,
+    judged: RefCell<Vec<JudgedAnnotation>>,
+    work_left: Cell<u64>,
+}
+
+/// A constrained annotation's value, and why it does not satisfy a profile's pattern.
+#[derive(Debug)]
+struct JudgedAnnotation {
+    profile: usize,
+    key: usize,
+    value: Box<str>,
+    mismatch: Option<String>,
+}
+
+impl Matching {
+    pub fn new(value_max_bytes: usize) -> Self {
+        Self {
+            value_max_bytes,
+            judged: RefCell::new(Vec::new()),
+            work_left: Cell::new(MATCH_WORK_MAX),
+        }
+    }
+
+    /// What was judged of `value` for the profile's annotation `key`, or `judge`'s answer,
+    /// kept for the next entry that asks (a value longer than the bound is judged by its
+    /// length, which needs no keeping).
+    fn annotation(
+        &self,
+        profile: usize,
+        key: usize,
+        value: &str,
+        judge: impl FnOnce() -> Option<String>,
+    ) -> Option<String> {
+        if value.len() > self.value_max_bytes {
+            return judge();
+        }
+        let known = self.judged.borrow().iter().find_map(|judged| {
+            (judged.profile == profile && judged.key == key && *judged.value == *value)
+                .then(|| judged.mismatch.clone())
+        });
+        if let Some(mismatch) = known {
+            return mismatch;
+        }
+        let mismatch = judge();
+        self.judged.borrow_mut().push(JudgedAnnotation {
+            profile,
+            key,
+            value: value.into(),
+            mismatch: mismatch.clone(),
+        });
+        mismatch
+    }
+
+    /// Whether `value` matches `pattern`; `Err` when it is not matched, and why.
+    fn matches(&self, pattern: &Pattern, value: &str) -> Result<bool, String> {
+        if value.len() > self.value_max_bytes {
+            return Err(format!(
+                "is {} bytes, more than profileValueMaxBytes ({}), so it is not matched",
+                value.len(),
+                self.value_max_bytes
+            ));
+        }
+        let regexp = match &pattern.matcher {
+            Matcher::Literal => return Ok(value == pattern.source),
+            Matcher::Compiled(regexp) => {
+                regexp.get_or_init(|| pattern::compile(&pattern.source).ok())
+            }
+        };
+        // A pattern that does not compile alone matches nothing.
+        let Some(regexp) = regexp else {
+            return Ok(false);
+        };
+        let cost = regexp.cost(value.len());
+        let left = self.work_left.get();
+        if cost > left {
+            return Err(format!(
+                "is not matched: this request's values would take more matching than the \
+                 policy does for one request ({MATCH_WORK_MAX} steps)"
+            ));
+        }
+        self.work_left.set(left - cost);
+        Ok(regexp.is_match(value))
+    }
+}
+
+/// A regular expression (RE2's syntax and meaning, `crate::pattern`) matched against the whole
+/// value.
 #[derive(Debug, Clone)]
 struct Pattern {
     source: String,
@@ -81,57 +189,53 @@ enum Matcher {
     /// No metacharacter: the pattern matches exactly its own text, so nothing is compiled
     /// (`--version`, `v1alpha3`: most `args` patterns).
     Literal,
-    /// `^(?:source)$`, compiled when a value is first matched against it: a profile's pattern for
-    /// an annotation the request does not carry is never compiled. `None` if it does not compile,
-    /// which matches nothing (`validate_settings` refuses such settings before any request).
-    Whole(OnceCell<Option<Regex>>),
+    /// Compiled by `crate::pattern::compile` when a value is first matched against it (a
+    /// profile's pattern for an annotation the request does not carry is never compiled), or
+    /// at once by `validate_settings`. `None` if it does not compile: it matches nothing (a
+    /// pattern over the budget compiles, and a long value fails against it by the budget).
+    Compiled(OnceCell<Option<Regexp>>),
 }
 
 /// How much checking a compilation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Compile {
-    /// What `validate_settings` does: every pattern compiled now, and also on its own, so that
-    /// the compiler's message is about what the administrator wrote, and so that a pattern such
-    /// as `a)|(b`, which compiles only once wrapped, is refused rather than escaping the anchors.
-    Checked,
-    /// What a request does with settings that `validate_settings` accepted: one compilation, of
-    /// the patterns a value is matched against, when it first is.
+    /// What `validate_settings` does: every pattern compiled now, its error named, and its cost
+    /// on a value of `value_max_bytes` within a request's budget.
+    Checked { value_max_bytes: usize },
+    /// What a request does with settings that `validate_settings` accepted: each pattern
+    /// compiled when a value is first matched against it, by the same function.
     Deferred,
 }
 
-/// The characters that make a pattern more than its literal text.
+/// The characters that make a pattern more than its literal text in RE2's syntax.
 const METACHARACTERS: &[char] = &[
     '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
 ];
-
-fn anchored(source: &str) -> Result<Regex, String> {
-    Regex::new(&format!("^(?:{source})$")).map_err(|e| e.to_string())
-}
 
 impl Pattern {
     fn compile(source: &str, mode: Compile) -> Result<Self, String> {
         let matcher = if !source.contains(METACHARACTERS) {
             Matcher::Literal
-        } else if mode == Compile::Checked {
-            Regex::new(source).map_err(|e| e.to_string())?;
-            Matcher::Whole(OnceCell::from(Some(anchored(source)?)))
+        } else if let Compile::Checked { value_max_bytes } = mode {
+            let regexp = pattern::compile(source).map_err(|e| e.to_string())?;
+            let cost = regexp.cost(value_max_bytes);
+            if cost > MATCH_WORK_MAX {
+                return Err(format!(
+                    "matching a value of profileValueMaxBytes ({value_max_bytes}) would take up to \
+                     {cost} steps ({} instructions, each stepped through once per character), more \
+                     than the {MATCH_WORK_MAX} a request may take: simplify the pattern, bound its \
+                     repetitions, or lower profileValueMaxBytes",
+                    regexp.program_size()
+                ));
+            }
+            Matcher::Compiled(OnceCell::from(Some(regexp)))
         } else {
-            Matcher::Whole(OnceCell::new())
+            Matcher::Compiled(OnceCell::new())
         };
         Ok(Self {
             source: source.to_owned(),
             matcher,
         })
-    }
-
-    fn matches(&self, value: &str) -> bool {
-        match &self.matcher {
-            Matcher::Literal => value == self.source,
-            Matcher::Whole(regex) => regex
-                .get_or_init(|| anchored(&self.source).ok())
-                .as_ref()
-                .is_some_and(|regex| regex.is_match(value)),
-        }
     }
 }
 
@@ -143,6 +247,19 @@ struct Patterns {
     args: Option<Alternatives>,
     command: Option<Alternatives>,
     annotations: Vec<(String, Pattern)>,
+}
+
+/// What of a repository's images a profile governs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope<'p> {
+    /// Every image of the repository: `repo:*`, `registry/path/*`, or a digest without tag.
+    Repository,
+    /// One tag, whatever digest a request adds; `digest`, if the profile names one too, says
+    /// which content that tag is.
+    Tag {
+        tag: &'p str,
+        digest: Option<&'p str>,
+    },
 }
 
 /// One parsed profile: its fields read and its image form checked, its patterns compiled on
@@ -217,19 +334,32 @@ impl Profile {
         &self.spec
     }
 
-    /// Whether this profile governs the requested image. The form is parsed again for an image
-    /// of its registry rather than kept (it borrows from the profile): that costs no allocation
-    /// for most forms.
-    pub fn governs(&self, image: &ImageReference) -> bool {
-        self.registry == image.registry
-            && AllowedImage::parse(&self.spec.image).is_ok_and(|form| form.allows(image))
+    /// What this profile governs of the requested image's repository; `None` when it names
+    /// another repository. The form is parsed again for an image of its registry rather than
+    /// kept (it borrows from the profile): that costs no allocation for most forms.
+    fn scope(&self, image: &ImageReference) -> Option<Scope<'_>> {
+        if self.registry != image.registry {
+            return None;
+        }
+        let form = AllowedImage::parse(&self.spec.image).ok()?;
+        if !form.covers_repository(image) {
+            return None;
+        }
+        Some(match form {
+            AllowedImage::Exact(ImageReference {
+                tag: Some(tag),
+                digest,
+                ..
+            }) => Scope::Tag { tag, digest },
+            _ => Scope::Repository,
+        })
     }
 
     /// Whether its `command` alternatives grant `command` (an entry's non-empty command).
-    pub fn grants_command(&self, command: &[String]) -> Result<bool, String> {
+    pub fn grants_command(&self, command: &[String], matching: &Matching) -> Result<bool, String> {
         let patterns = self.patterns()?;
         Ok(patterns.command.as_ref().is_some_and(|alternatives| {
-            matching_alternative("command", alternatives, command).is_ok()
+            matching_alternative("command", alternatives, command, matching).is_ok()
         }))
     }
 
@@ -255,6 +385,7 @@ impl Profile {
         command: &[String],
         args: &[String],
         annotations: &dyn AnnotationLookup,
+        matching: &Matching,
     ) -> Vec<String> {
         let patterns = match self.patterns() {
             Ok(patterns) => patterns,
@@ -262,25 +393,31 @@ impl Profile {
         };
         let mut reasons = Vec::new();
         if let Some(alternatives) = &patterns.args
-            && let Err(reason) = matching_alternative("args", alternatives, args)
+            && let Err(reason) = matching_alternative("args", alternatives, args, matching)
         {
             reasons.push(reason);
         }
         if let (Some(alternatives), false) = (&patterns.command, command.is_empty())
-            && let Err(reason) = matching_alternative("command", alternatives, command)
+            && let Err(reason) = matching_alternative("command", alternatives, command, matching)
         {
             reasons.push(reason);
         }
-        for (key, pattern) in &patterns.annotations {
-            if let Some(value) = annotations.annotation(key)
-                && !pattern.matches(value)
-            {
-                reasons.push(format!(
-                    "annotation {key:?} {} does not match {:?}",
-                    shorten(value),
-                    pattern.source
-                ));
-            }
+        for (n, (key, pattern)) in patterns.annotations.iter().enumerate() {
+            let Some(value) = annotations.annotation(key) else {
+                continue;
+            };
+            let mismatch = matching.annotation(self.index, n, value, || {
+                match matching.matches(pattern, value) {
+                    Ok(true) => None,
+                    Ok(false) => Some(format!(
+                        "annotation {key:?} {} does not match {:?}",
+                        shorten(value),
+                        pattern.source
+                    )),
+                    Err(why) => Some(format!("annotation {key:?} {why}")),
+                }
+            });
+            reasons.extend(mismatch);
         }
         for key in &self.spec.required_annotations {
             if annotations.annotation(key).is_none() {
@@ -308,7 +445,6 @@ impl fmt::Display for Profile {
     }
 }
 
-/// Compiles every pattern of a profile, naming each one that does not compile.
 fn compile_patterns(
     index: usize,
     spec: &SidecarProfile,
@@ -358,10 +494,11 @@ fn matching_alternative(
     field: &str,
     alternatives: &[Vec<Pattern>],
     values: &[String],
+    matching: &Matching,
 ) -> Result<(), String> {
     let mut reasons = Vec::with_capacity(alternatives.len());
     for patterns in alternatives {
-        match mismatch(field, patterns, values) {
+        match mismatch(field, patterns, values, matching) {
             None => return Ok(()),
             Some(reason) => reasons.push(reason),
         }
@@ -383,7 +520,12 @@ fn matching_alternative(
 }
 
 /// Why `values` does not match one alternative (same length, each element its pattern).
-fn mismatch(field: &str, patterns: &[Pattern], values: &[String]) -> Option<String> {
+fn mismatch(
+    field: &str,
+    patterns: &[Pattern],
+    values: &[String],
+    matching: &Matching,
+) -> Option<String> {
     if patterns.len() != values.len() {
         return Some(format!(
             "{field} {} has {} elements, not the {} of {:?}",
@@ -397,14 +539,17 @@ fn mismatch(field: &str, patterns: &[Pattern], values: &[String]) -> Option<Stri
         .iter()
         .zip(values)
         .enumerate()
-        .find(|(_, (pattern, value))| !pattern.matches(value))
-        .map(|(n, (pattern, value))| {
-            format!(
-                "{field}[{n}] {} does not match {:?}",
-                shorten(value),
-                pattern.source
-            )
-        })
+        .find_map(
+            |(n, (pattern, value))| match matching.matches(pattern, value) {
+                Ok(true) => None,
+                Ok(false) => Some(format!(
+                    "{field}[{n}] {} does not match {:?}",
+                    shorten(value),
+                    pattern.source
+                )),
+                Err(why) => Some(format!("{field}[{n}] {why}")),
+            },
+        )
 }
 
 /// The most bytes of a value that a rejection quotes; a longer one is cut, with its length.
@@ -445,14 +590,14 @@ impl Profiles {
         }
     }
 
-    /// Compiles every pattern (what `validate_settings` does), naming every one that fails.
-    pub fn compile_all(&self) -> Result<(), Vec<String>> {
+    /// Compiles every pattern (what `validate_settings` does), naming every one that fails or
+    /// that would cost more than a request's budget on a value of `value_max_bytes`.
+    pub fn compile_all(&self, value_max_bytes: usize) -> Result<(), Vec<String>> {
+        let mode = Compile::Checked { value_max_bytes };
         let problems: Vec<String> = self
             .profiles
             .iter()
-            .filter_map(|profile| {
-                compile_patterns(profile.index, &profile.spec, Compile::Checked).err()
-            })
+            .filter_map(|profile| compile_patterns(profile.index, &profile.spec, mode).err())
             .collect();
         if problems.is_empty() {
             Ok(())
@@ -461,16 +606,168 @@ impl Profiles {
         }
     }
 
-    /// The profiles that govern the (normalized) requested image, in the order written.
-    pub fn governing(&self, image: &ImageReference) -> Vec<&Profile> {
-        self.profiles
+    /// The profiles that govern the (normalized) requested image, and how they combine.
+    ///
+    /// What runs is the digest when the request names one (the runtime drops a tag written
+    /// beside a digest: `distribution/reference.ParseDockerRef`), else the tag. So:
+    /// - a request by tag is governed by the profiles of its repository that name that tag or no
+    ///   tag (`repo:*`, `registry/path/*`, `repo@digest`); it must satisfy one of them;
+    /// - a request by digest (with or without a tag) may be any tag's content. When profiles
+    ///   name its digest beside a tag (`repo:tag@digest`), it is judged as a request for that
+    ///   tag. Otherwise it must satisfy one profile that names no tag, when there is one (such a
+    ///   profile governs every tag), else, for every tag the repository's profiles name, one
+    ///   profile of that tag.
+    pub fn governance(&self, image: &ImageReference) -> Governance<'_> {
+        let scoped: Vec<(&Profile, Scope)> = self
+            .profiles
             .iter()
-            .filter(|profile| profile.governs(image))
-            .collect()
+            .filter_map(|profile| Some((profile, profile.scope(image)?)))
+            .collect();
+        let of_tag = |tag: &str| -> Vec<&Profile> {
+            scoped
+                .iter()
+                .filter(|(_, scope)| match scope {
+                    Scope::Repository => true,
+                    Scope::Tag { tag: named, .. } => *named == tag,
+                })
+                .map(|(profile, _)| *profile)
+                .collect()
+        };
+        let groups = match image.digest {
+            // `ImageReference::parse` gives a reference without digest its tag (`latest`).
+            None => vec![(As::Written, of_tag(image.tag.unwrap_or("latest")))],
+            Some(digest) => {
+                let pinned = distinct(scoped.iter().filter_map(|(_, scope)| match scope {
+                    Scope::Tag {
+                        tag,
+                        digest: Some(named),
+                    } if *named == digest => Some(*tag),
+                    _ => None,
+                }));
+                let any_tag: Vec<&Profile> = scoped
+                    .iter()
+                    .filter(|(_, scope)| *scope == Scope::Repository)
+                    .map(|(profile, _)| *profile)
+                    .collect();
+                if !pinned.is_empty() {
+                    pinned
+                        .into_iter()
+                        .map(|tag| (As::PinnedTag(tag), of_tag(tag)))
+                        .collect()
+                } else if !any_tag.is_empty() {
+                    vec![(As::Written, any_tag)]
+                } else {
+                    let named = distinct(scoped.iter().filter_map(|(_, scope)| match scope {
+                        Scope::Tag { tag, .. } => Some(*tag),
+                        Scope::Repository => None,
+                    }));
+                    named
+                        .into_iter()
+                        .map(|tag| (As::NamedTag(tag), of_tag(tag)))
+                        .collect()
+                }
+            }
+        };
+        Governance {
+            groups: groups
+                .into_iter()
+                .filter(|(_, profiles)| !profiles.is_empty())
+                .collect(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.profiles.is_empty()
+    }
+}
+
+/// The distinct items, in the order first met.
+fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
+        }
+    }
+    seen
+}
+
+/// How a group of profiles judges a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum As<'p> {
+    /// As the request is written: by its tag, or (by digest) by the profiles of every tag.
+    Written,
+    /// By digest, as a request for a tag the repository's profiles name.
+    NamedTag(&'p str),
+    /// By digest, as a request for the tag a profile names beside this digest.
+    PinnedTag(&'p str),
+}
+
+/// The profiles that govern one requested image: every group must have a profile the sidecar
+/// satisfies. No group: no profile governs the image.
+#[derive(Debug, Default)]
+pub struct Governance<'p> {
+    groups: Vec<(As<'p>, Vec<&'p Profile>)>,
+}
+
+impl<'p> Governance<'p> {
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Every governing profile, once.
+    pub fn profiles(&self) -> Vec<&'p Profile> {
+        let mut profiles: Vec<&Profile> = Vec::new();
+        for profile in self.groups.iter().flat_map(|(_, group)| group) {
+            if !profiles.iter().any(|known| known.index == profile.index) {
+                profiles.push(profile);
+            }
+        }
+        profiles
+    }
+
+    /// Nothing when every group has a profile whose `failures` are none; else, for each group
+    /// that has none, every profile's failures, named. A profile is judged once.
+    pub fn judge(&self, mut failures: impl FnMut(&Profile) -> Vec<String>) -> Vec<String> {
+        let mut judged: Vec<(usize, Vec<String>)> = Vec::new();
+        let mut reasons = Vec::new();
+        for (how, profiles) in &self.groups {
+            let mut group = Vec::new();
+            let mut satisfied = false;
+            for profile in profiles {
+                let known = judged.iter().position(|(index, _)| *index == profile.index);
+                let index = match known {
+                    Some(index) => index,
+                    None => {
+                        judged.push((profile.index, failures(profile)));
+                        judged.len() - 1
+                    }
+                };
+                let failed = &judged[index].1;
+                if failed.is_empty() {
+                    satisfied = true;
+                    break;
+                }
+                let prefix = match how {
+                    As::Written => String::new(),
+                    As::NamedTag(tag) => format!(
+                        "by digest, which may be any tag's content, so as tag {tag:?} too: "
+                    ),
+                    As::PinnedTag(tag) => {
+                        format!("by the digest a profile names for tag {tag:?}, so as that tag: ")
+                    }
+                };
+                group.extend(
+                    failed
+                        .iter()
+                        .map(|reason| format!("{prefix}{profile}: {reason}")),
+                );
+            }
+            if !satisfied {
+                reasons.append(&mut group);
+            }
+        }
+        reasons
     }
 }
 
@@ -486,6 +783,14 @@ mod tests {
 
     fn profile(value: serde_json::Value) -> Profile {
         Profile::parse(0, &raw(value)).expect("valid profile")
+    }
+
+    const CHECKED: Compile = Compile::Checked {
+        value_max_bytes: VALUE_MAX_BYTES_DEFAULT,
+    };
+
+    fn matching() -> Matching {
+        Matching::new(VALUE_MAX_BYTES_DEFAULT)
     }
 
     fn strings(values: &[&str]) -> Vec<String> {
@@ -519,7 +824,7 @@ mod tests {
         if !annotation.is_empty() {
             annotations.insert(ARGS_KEY.to_owned(), annotation.to_owned());
         }
-        let reasons = mmio_profile().mismatches(&[], &strings(args), &annotations);
+        let reasons = mmio_profile().mismatches(&[], &strings(args), &annotations, &matching());
         assert_eq!(reasons, strings(expected));
     }
 
@@ -537,14 +842,14 @@ mod tests {
         #[case] satisfied: bool,
     ) {
         let profile = profile(json!({"image": "hook:1", "args": args}));
-        let reasons = profile.mismatches(&[], &strings(values), &BTreeMap::new());
+        let reasons = profile.mismatches(&[], &strings(values), &BTreeMap::new(), &matching());
         assert_eq!(reasons.is_empty(), satisfied, "{reasons:?}");
     }
 
     #[test]
     fn several_alternatives_each_say_why() {
         let profile = profile(json!({"image": "hook:1", "args": [["a"], ["b", "c"]]}));
-        let reasons = profile.mismatches(&[], &strings(&["b", "x"]), &BTreeMap::new());
+        let reasons = profile.mismatches(&[], &strings(&["b", "x"]), &BTreeMap::new(), &matching());
         assert_eq!(
             reasons,
             [
@@ -566,9 +871,9 @@ mod tests {
         let profile = profile(json!({"image": "hook:1", "command": [["/hook"]]}));
         let command = strings(command);
         if let Some(granted) = granted {
-            assert_eq!(profile.grants_command(&command), Ok(granted));
+            assert_eq!(profile.grants_command(&command, &matching()), Ok(granted));
         }
-        let reasons = profile.mismatches(&command, &[], &BTreeMap::new());
+        let reasons = profile.mismatches(&command, &[], &BTreeMap::new(), &matching());
         assert_eq!(reasons.is_empty(), satisfied, "{reasons:?}");
     }
 
@@ -576,11 +881,15 @@ mod tests {
     fn required_annotations_must_be_present() {
         let profile = profile(json!({"image": "hook:1", "requiredAnnotations": [ARGS_KEY]}));
         assert_eq!(
-            profile.mismatches(&[], &[], &BTreeMap::new()),
+            profile.mismatches(&[], &[], &BTreeMap::new(), &matching()),
             [format!("annotation {ARGS_KEY:?} is required and absent")]
         );
         let present = BTreeMap::from([(ARGS_KEY.to_owned(), String::new())]);
-        assert!(profile.mismatches(&[], &[], &present).is_empty());
+        assert!(
+            profile
+                .mismatches(&[], &[], &present, &matching())
+                .is_empty()
+        );
     }
 
     #[rstest]
@@ -599,18 +908,140 @@ mod tests {
         #[case] expected: bool,
     ) {
         let pattern = Pattern::compile(source, Compile::Deferred).expect("compiles");
-        assert_eq!(pattern.matches(value), expected);
+        assert_eq!(matching().matches(&pattern, value), Ok(expected));
         // The same answer from the compiled form, which a literal skips.
-        let whole = Regex::new(&format!("^(?:{source})$")).expect("compiles");
+        let whole = pattern::compile(source).expect("compiles");
         assert_eq!(whole.is_match(value), expected);
     }
 
     #[test]
     fn a_request_compiles_once_and_validate_settings_refuses_what_escapes_the_anchors() {
-        assert!(Pattern::compile("a)|(b", Compile::Checked).is_err());
+        assert!(Pattern::compile("a)|(b", CHECKED).is_err());
         let profiles =
             Profiles::parse(&[raw(json!({"image": "a", "args": [["a)|(b"]]}))]).expect("read");
-        assert!(profiles.compile_all().is_err());
+        assert!(profiles.compile_all(VALUE_MAX_BYTES_DEFAULT).is_err());
+    }
+
+    /// Settings that skipped `validate_settings` (issue 21): the pattern is compiled alone at
+    /// request time too, so what escapes the anchors once wrapped matches nothing.
+    #[rstest]
+    #[case("a)|(b", "a")]
+    #[case("a)|(b", "axxx")]
+    #[case(
+        "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+)|(x",
+        "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=1 -drive file=/dev/sda"
+    )]
+    #[case("(", "(")]
+    #[case("x{1001}", "x")]
+    fn a_pattern_that_does_not_compile_alone_matches_nothing_at_request_time(
+        #[case] source: &str,
+        #[case] value: &str,
+    ) {
+        let pattern = Pattern::compile(source, Compile::Deferred).expect("deferred");
+        assert_eq!(matching().matches(&pattern, value), Ok(false));
+        assert!(Pattern::compile(source, CHECKED).is_err());
+    }
+
+    #[test]
+    fn a_value_longer_than_the_bound_is_refused_with_its_length_unmatched() {
+        let mmio = mmio_profile();
+        let long = format!(
+            "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string={}",
+            "1".repeat(5000)
+        );
+        let annotations = BTreeMap::from([(ARGS_KEY.to_owned(), long.clone())]);
+        let matching = matching();
+        let args = strings(&["--version", "v1alpha3"]);
+        let reasons = mmio.mismatches(&[], &args, &annotations, &matching);
+        assert_eq!(
+            reasons,
+            [format!(
+                "annotation {ARGS_KEY:?} is {} bytes, more than profileValueMaxBytes (4096), so it \
+                 is not matched",
+                long.len()
+            )]
+        );
+        assert_eq!(
+            matching.work_left.get(),
+            MATCH_WORK_MAX,
+            "a long value was matched"
+        );
+        // The same bound for args, and a larger bound lets it through.
+        let pinned = profile(json!({"image": "hook:1", "args": [["[0-9]+"]]}));
+        let args = strings(&[&"1".repeat(5000)]);
+        assert_eq!(
+            pinned.mismatches(&[], &args, &BTreeMap::new(), &matching),
+            ["args[0] is 5000 bytes, more than profileValueMaxBytes (4096), so it is not matched"]
+        );
+        assert!(
+            pinned
+                .mismatches(&[], &args, &BTreeMap::new(), &Matching::new(8192))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_annotation_is_judged_once_per_profile_and_key_whatever_the_entries() {
+        let profile = mmio_profile();
+        let value = format!(
+            "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string={}",
+            "1".repeat(4000)
+        );
+        let annotations = BTreeMap::from([(ARGS_KEY.to_owned(), value)]);
+        let args = strings(&["--version", "v1alpha3"]);
+        let matching = matching();
+        assert!(
+            profile
+                .mismatches(&[], &args, &annotations, &matching)
+                .is_empty()
+        );
+        let after_one = matching.work_left.get();
+        assert!(after_one < MATCH_WORK_MAX);
+        for _ in 0..31 {
+            assert!(
+                profile
+                    .mismatches(&[], &args, &annotations, &matching)
+                    .is_empty()
+            );
+        }
+        assert_eq!(
+            matching.work_left.get(),
+            after_one,
+            "matched again for another entry"
+        );
+        assert_eq!(matching.judged.borrow().len(), 1);
+        // Another value for the same key is judged on its own.
+        let other = BTreeMap::from([(ARGS_KEY.to_owned(), "-kernel /x".to_owned())]);
+        assert_eq!(profile.mismatches(&[], &args, &other, &matching).len(), 1);
+        assert_eq!(matching.judged.borrow().len(), 2);
+    }
+
+    #[test]
+    fn matching_past_the_request_budget_fails_closed() {
+        let pinned = profile(json!({"image": "hook:1", "args": [["[0-9]+"]]}));
+        let args = strings(&[&"1".repeat(4000)]);
+        // `[0-9]+` is 2 instructions, unbounded: each match of 4000 bytes costs 8002. Two fit.
+        let matching = matching();
+        matching.work_left.set(2 * 8002 + 1);
+        for _ in 0..2 {
+            assert!(
+                pinned
+                    .mismatches(&[], &args, &BTreeMap::new(), &matching)
+                    .is_empty()
+            );
+        }
+        assert_eq!(
+            pinned.mismatches(&[], &args, &BTreeMap::new(), &matching),
+            [format!(
+                "args[0] is not matched: this request's values would take more matching than the \
+                 policy does for one request ({MATCH_WORK_MAX} steps)"
+            )]
+        );
+        assert_eq!(
+            matching.work_left.get(),
+            1,
+            "nothing is spent on a refused match"
+        );
     }
 
     #[test]
@@ -629,36 +1060,176 @@ mod tests {
         let profile = mmio_profile();
         let compiled =
             |profile: &Profile| match &profile.patterns().expect("read").annotations[0].1.matcher {
-                Matcher::Whole(regex) => regex.get().is_some(),
+                Matcher::Compiled(regex) => regex.get().is_some(),
                 Matcher::Literal => panic!("the MMIO pattern is a regular expression"),
             };
         let args = strings(&["--version", "v1alpha3"]);
-        assert!(profile.mismatches(&[], &args, &BTreeMap::new()).is_empty());
+        assert!(
+            profile
+                .mismatches(&[], &args, &BTreeMap::new(), &matching())
+                .is_empty()
+        );
         assert!(!compiled(&profile), "compiled for an absent annotation");
         let present = BTreeMap::from([(
             ARGS_KEY.to_owned(),
             "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=1".to_owned(),
         )]);
-        assert!(profile.mismatches(&[], &args, &present).is_empty());
+        assert!(
+            profile
+                .mismatches(&[], &args, &present, &matching())
+                .is_empty()
+        );
         assert!(compiled(&profile));
     }
 
-    /// A profile governs exactly the images its form allows as an `allowedImages` entry: reading
-    /// its registry first (to skip the others) changes nothing, whatever the spelling.
+    const R: &str = "registry.example.com/hooks/qemu";
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    /// The groups of a governance, as `how [profile indices]` joined by `; `.
+    fn described(governance: &Governance) -> String {
+        let groups: Vec<String> = governance
+            .groups
+            .iter()
+            .map(|(how, profiles)| {
+                let how = match how {
+                    As::Written => "as written".to_owned(),
+                    As::NamedTag(tag) => format!("as {tag}"),
+                    As::PinnedTag(tag) => format!("pinned to {tag}"),
+                };
+                let indices: Vec<String> = profiles.iter().map(|p| p.index.to_string()).collect();
+                format!("{how} [{}]", indices.join(","))
+            })
+            .collect();
+        groups.join("; ")
+    }
+
+    /// What governs a request is what it runs: its digest when it names one (the runtime drops a
+    /// tag written beside it), else its tag. No spelling of an allowed image escapes a profile.
     #[rstest]
-    #[case("busybox:*", "index.docker.io/library/busybox:1.36")]
-    #[case("docker.io/library/busybox:*", "busybox")]
-    #[case("registry.example.com/*", "registry.example.com/a/b:1")]
-    #[case("registry.example.com/hooks/*", "registry.example.com:5000/hooks/x:1")]
-    #[case("registry.example.com/hooks/*", "other.example.com/hooks/x:1")]
-    #[case("[fd00::10]:5000/hooks/gpu:v1", "[fd00::10]:5000/hooks/gpu:v1")]
-    #[case("[fd00::10]:5000/hooks/gpu:v1", "[fd00::10]/hooks/gpu:v1")]
-    #[case("localhost/hook:1", "localhost/hook:1")]
-    #[case("hook:1", "localhost/hook:1")]
-    fn a_profile_governs_what_its_form_allows(#[case] form: &str, #[case] image: &str) {
-        let reference = ImageReference::parse(image).expect("image");
-        let allowed = AllowedImage::parse(form).expect("form").allows(&reference);
-        assert_eq!(profile(json!({"image": form})).governs(&reference), allowed);
+    // A tag profile governs its tag, whatever digest the request adds or however it is spelt.
+    #[case::tag(&[":v1.2.0"], ":v1.2.0", "as written [0]")]
+    #[case::tag_and_digest(&[":v1.2.0"], ":v1.2.0@D1", "as v1.2.0 [0]")]
+    #[case::digest_alone(&[":v1.2.0"], "@D1", "as v1.2.0 [0]")]
+    #[case::digest_with_another_tag(&[":v1.2.0"], ":v9@D1", "as v1.2.0 [0]")]
+    #[case::other_tag(&[":v1.2.0"], ":v9", "")]
+    #[case::no_tag_is_latest(&[":v1.2.0"], "", "")]
+    // A digest may be any tag's content: judged as each tag the repository's profiles name.
+    #[case::two_tags(&[":v1", ":v2"], "@D1", "as v1 [0]; as v2 [1]")]
+    #[case::two_tags_by_tag(&[":v1", ":v2"], ":v2", "as written [1]")]
+    // A profile that names a digest beside its tag says which tag that digest is.
+    #[case::pinned(&[":v1@D1", ":v2"], "@D1", "pinned to v1 [0]")]
+    #[case::pinned_whatever_the_tag_written(&[":v1@D1", ":v2"], ":v2@D1", "pinned to v1 [0]")]
+    #[case::not_pinned(&[":v1@D1", ":v2"], "@D2", "as v1 [0]; as v2 [1]")]
+    #[case::pinned_profile_governs_its_tag(&[":v1@D1", ":v2"], ":v1", "as written [0]")]
+    #[case::pinned_profile_governs_its_tag_with_other_digests(&[":v1@D1"], ":v1@D2", "as v1 [0]")]
+    // A profile that names no tag governs every tag, so a digest must satisfy one of those.
+    #[case::any_tag_and_a_tag(&[":*", ":v1"], ":v1", "as written [0,1]")]
+    #[case::any_tag_for_a_digest(&[":*", ":v1"], "@D1", "as written [0]")]
+    #[case::any_tag_other_tag(&[":*", ":v1"], ":v9", "as written [0]")]
+    #[case::digest_profile_governs_the_repository(&["@D1"], ":v1", "as written [0]")]
+    #[case::digest_profile_and_other_digest(&["@D1"], "@D2", "as written [0]")]
+    fn governance_by_what_runs(
+        #[case] forms: &[&str],
+        #[case] request: &str,
+        #[case] expected: &str,
+    ) {
+        let raw: Vec<Box<RawValue>> = forms
+            .iter()
+            .map(|form| {
+                let form = form.replace("D1", D1).replace("D2", D2);
+                raw(json!({"image": format!("{R}{form}")}))
+            })
+            .collect();
+        let profiles = Profiles::parse(&raw).expect("valid profiles");
+        let request = format!("{R}{}", request.replace("D1", D1).replace("D2", D2));
+        let image = ImageReference::parse(&request).expect("image");
+        assert_eq!(
+            described(&profiles.governance(&image)),
+            expected,
+            "{request}"
+        );
+    }
+
+    /// Paths, registries and Docker Hub's spellings, as the allow-list reads them.
+    #[rstest]
+    #[case("registry.example.com/hooks/*", &format!("{R}@{D1}"), "as written [0]")]
+    #[case(
+        "registry.example.com/hooks/*",
+        "registry.example.com/hooks/team/x:1",
+        "as written [0]"
+    )]
+    #[case("registry.example.com/hooks/*", "registry.example.com/other/x:1", "")]
+    #[case(
+        "registry.example.com/hooks/*",
+        "registry.example.com:5000/hooks/x:1",
+        ""
+    )]
+    #[case("busybox:1.36", &format!("index.docker.io/library/busybox@{D1}"), "as 1.36 [0]")]
+    #[case("docker.io/library/busybox:1.36", &format!("busybox:1.37@{D1}"), "as 1.36 [0]")]
+    #[case("busybox:*", "docker.io/library/busybox", "as written [0]")]
+    #[case("busybox:1.36", &format!("other@{D1}"), "")]
+    #[case("[fd00::10]:5000/hooks/gpu:v1", &format!("[fd00::10]:5000/hooks/gpu@{D1}"), "as v1 [0]")]
+    #[case("[fd00::10]:5000/hooks/gpu:v1", &format!("[fd00::10]/hooks/gpu@{D1}"), "")]
+    #[case("hook:1", "localhost/hook:1", "")]
+    fn governance_across_spellings(
+        #[case] form: &str,
+        #[case] request: &str,
+        #[case] expected: &str,
+    ) {
+        let profiles = Profiles::parse(&[raw(json!({"image": form}))]).expect("valid");
+        let image = ImageReference::parse(request).expect("image");
+        assert_eq!(
+            described(&profiles.governance(&image)),
+            expected,
+            "{form} vs {request}"
+        );
+    }
+
+    #[test]
+    fn every_group_needs_a_satisfied_profile_and_each_profile_is_judged_once() {
+        let profiles = Profiles::parse(&[
+            raw(json!({"image": format!("{R}:v1")})),
+            raw(json!({"image": format!("{R}:v2")})),
+            raw(json!({"image": format!("{R}:*")})),
+        ])
+        .expect("valid");
+        // By tag v1: profiles 0 and 2; one satisfied is enough.
+        let by_tag = format!("{R}:v1");
+        let by_tag = ImageReference::parse(&by_tag).expect("image");
+        let mut judged = Vec::new();
+        let reasons = profiles.governance(&by_tag).judge(|profile| {
+            judged.push(profile.index);
+            if profile.index == 2 {
+                Vec::new()
+            } else {
+                vec!["no".to_owned()]
+            }
+        });
+        assert!(reasons.is_empty(), "{reasons:?}");
+        assert_eq!(judged, [0, 2]);
+        // By digest with tag profiles only: each tag's group must hold.
+        let two = Profiles::parse(&[
+            raw(json!({"image": format!("{R}:v1")})),
+            raw(json!({"image": format!("{R}:v2")})),
+        ])
+        .expect("valid");
+        let by_digest = format!("{R}@{D1}");
+        let by_digest = ImageReference::parse(&by_digest).expect("image");
+        let reasons = two.governance(&by_digest).judge(|profile| {
+            if profile.index == 0 {
+                Vec::new()
+            } else {
+                vec!["args differ".to_owned()]
+            }
+        });
+        assert_eq!(
+            reasons,
+            [format!(
+                "by digest, which may be any tag's content, so as tag \"v2\" too: \
+                 sidecarProfiles[1] (image \"{R}:v2\"): args differ"
+            )]
+        );
     }
 
     #[test]
@@ -669,11 +1240,11 @@ mod tests {
         ])
         .expect("valid");
         let image = ImageReference::parse("hook:1").expect("image");
-        let governing = profiles.governing(&image);
+        let governing = profiles.governance(&image).profiles();
         assert_eq!(governing.len(), 1);
         assert!(
             governing[0]
-                .mismatches(&[], &strings(&["a"]), &BTreeMap::new())
+                .mismatches(&[], &strings(&["a"]), &BTreeMap::new(), &matching())
                 .is_empty()
         );
         assert!(profiles.profiles[0].patterns.get().is_some());
@@ -698,7 +1269,9 @@ mod tests {
     fn refusals(#[case] value: serde_json::Value, #[case] message: &str) {
         let problems = match Profiles::parse(&[raw(value.clone())]) {
             Err(problems) => problems,
-            Ok(profiles) => profiles.compile_all().expect_err("refused"),
+            Ok(profiles) => profiles
+                .compile_all(VALUE_MAX_BYTES_DEFAULT)
+                .expect_err("refused"),
         };
         let joined = problems.join("; ");
         assert!(joined.contains(message), "{value}: {joined}");

@@ -8,6 +8,7 @@
 
 use crate::allowlist::AllowedImage;
 use crate::harvester_setting::{SETTING_API_VERSION, SettingObject, setting_entries};
+use crate::profiles::Matching;
 use crate::reference::ImageReference;
 use crate::settings::{HarvesterSettingRef, PolicyRules};
 
@@ -17,6 +18,8 @@ pub struct RequestRules<'s> {
     pub policy: PolicyRules<'s>,
     /// The Harvester Setting whose entries join `allowedImages`, and those entries.
     setting: Option<(&'s str, Vec<AllowedImage<'s>>)>,
+    /// The request's pattern matching: its bounds, and the annotations judged so far.
+    pub matching: Matching,
 }
 
 /// What reading the Setting did to a request's rules.
@@ -40,10 +43,12 @@ impl<'s> RequestRules<'s> {
         policy: PolicyRules<'s>,
         lookup: Option<SettingLookup<'s>>,
     ) -> (Self, SettingOutcome) {
+        let matching = Matching::new(policy.profile_value_max_bytes);
         let Some((reference, answer)) = lookup else {
             let rules = Self {
                 policy,
                 setting: None,
+                matching,
             };
             return (rules, SettingOutcome::default());
         };
@@ -52,6 +57,7 @@ impl<'s> RequestRules<'s> {
             policy,
             // Named in rejections whatever the lookup gave.
             setting: Some((reference.name.as_str(), entries)),
+            matching,
         };
         (rules, outcome)
     }

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use crate::allowlist::{LazyAllowList, check_allow_list};
 use crate::harvester_setting::ListMode;
 use crate::kubernetes_names::is_dns_subdomain;
-use crate::profiles::Profiles;
+use crate::profiles::{Profiles, VALUE_MAX_BYTES_DEFAULT, VALUE_MAX_BYTES_LIMIT};
 use crate::reference::ImageReference;
 
 /// The settings, in the camelCase of Kubernetes APIs. Unknown keys are refused: a misspelt
@@ -43,6 +43,11 @@ pub struct Settings {
     /// Reject an allowed image that no profile governs.
     #[serde(default)]
     pub profiles_required: bool,
+    /// The longest value (an annotation, an `args` or `command` element) that a profile's
+    /// pattern is matched against, in bytes; a longer one fails the profile, with its length.
+    /// Unset: [`VALUE_MAX_BYTES_DEFAULT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_value_max_bytes: Option<usize>,
     /// Context-aware mode: also allow the entries of this Harvester Setting, read at admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harvester_setting: Option<HarvesterSettingRef>,
@@ -72,6 +77,7 @@ pub struct PolicyRules<'a> {
     pub require_registry: bool,
     pub profiles: Profiles,
     pub profiles_required: bool,
+    pub profile_value_max_bytes: usize,
 }
 
 impl Settings {
@@ -124,6 +130,16 @@ impl Settings {
         if self.allow_shared_compute_path && !self.allow_pvc {
             problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());
         }
+        let profile_value_max_bytes = self
+            .profile_value_max_bytes
+            .unwrap_or(VALUE_MAX_BYTES_DEFAULT);
+        if !(1..=VALUE_MAX_BYTES_LIMIT).contains(&profile_value_max_bytes) {
+            problems.push(format!(
+                "profileValueMaxBytes {profile_value_max_bytes}: must be 1 to \
+                 {VALUE_MAX_BYTES_LIMIT} (the API server's limit on all of an object's \
+                 annotations)"
+            ));
+        }
         let profiles = Profiles::parse(&self.sidecar_profiles)
             .map_err(|mut e| problems.append(&mut e))
             .unwrap_or_default();
@@ -140,6 +156,7 @@ impl Settings {
             require_registry: self.require_registry,
             profiles,
             profiles_required: self.profiles_required,
+            profile_value_max_bytes,
         })
     }
 }
@@ -154,7 +171,9 @@ enum EntryCheck {
 impl Validatable for Settings {
     fn validate(&self) -> Result<(), String> {
         let rules = self.rules()?;
-        rules.profiles.compile_all().map_err(|e| e.join("; "))
+        (rules.profiles)
+            .compile_all(rules.profile_value_max_bytes)
+            .map_err(|e| e.join("; "))
     }
 }
 
@@ -196,6 +215,20 @@ mod tests {
     #[case(json!({"sidecarProfiles": [{"image": "ghcr.io/org/*", "args": [[], ["--version", "v1alpha[23]"]], "command": [["/hook"]], "annotations": {"smbios.vm.kubevirt.io/baseBoardManufacturer": "[A-Za-z ]{1,32}"}, "requiredAnnotations": ["smbios.vm.kubevirt.io/baseBoardManufacturer"]}]}))]
     #[case(json!({"harvesterSetting": {"name": "whitelisted-sidecars", "listMode": "effective"}}))]
     #[case(json!({"harvesterSetting": {"name": "my.sidecars-2", "listMode": "union"}}))]
+    #[case(json!({"profileValueMaxBytes": 1}))]
+    #[case(json!({"profileValueMaxBytes": 262144}))]
+    // RE2 accepts these, and the policy matches them as RE2 does (issue 21).
+    #[case(profile_annotation(r"\Qa.b\E"))]
+    #[case(profile_annotation("[[:alpha:][]"))]
+    #[case(profile_annotation("x{,3}"))]
+    #[case(profile_annotation(r"\101"))]
+    #[case(profile_annotation(r"[\d-z]"))]
+    #[case(profile_annotation("[a&&b]"))]
+    #[case(profile_annotation("[a~~b]"))]
+    #[case(profile_annotation(r"\<a\>"))]
+    #[case(profile_annotation("(?i)[a-z]{1,200}"))]
+    #[case(json!({"profileValueMaxBytes": 128, "sidecarProfiles": [{"image": "a:1", "annotations": {"a.example.com/x": "(?:(?:[a-z]{0,9},?){0,9} ?){0,9}"}}]}))]
+    #[case(profile_annotation("[A-Za-z0-9 .,-]{1,64}"))]
     fn accepts(#[case] settings: serde_json::Value) {
         parse_and_validate(&settings).expect("valid settings");
     }
@@ -229,9 +262,50 @@ mod tests {
     #[case(json!({"harvesterSetting": {"name": "Whitelisted"}}), "harvesterSetting.name \"Whitelisted\"")]
     #[case(json!({"harvesterSetting": {"name": "a..b"}}), "harvesterSetting.name \"a..b\"")]
     #[case(json!({"harvesterSetting": {"name": "-a"}}), "harvesterSetting.name \"-a\"")]
+    #[case(json!({"profileValueMaxBytes": 0}), "profileValueMaxBytes 0: must be 1 to 262144")]
+    #[case(json!({"profileValueMaxBytes": 262145}), "profileValueMaxBytes 262145: must be 1 to 262144")]
+    #[case(json!({"profileValueMaxBytes": -1}), "invalid value: integer `-1`")]
+    #[case(json!({"profileValueMaxBytes": "4KiB"}), "invalid type")]
+    // What Go's regexp.Compile refuses, with its message (issue 21).
+    #[case(
+        profile_annotation("[a-z]{1,1001}"),
+        "sidecarProfiles[0].annotations[\"a.example.com/x\"] \"[a-z]{1,1001}\": invalid repeat count: `{1,1001}`, as RE2 refuses it"
+    )]
+    #[case(
+        profile_annotation("(?:(?:[a-z]{0,30},?){0,30} ?){0,30}"),
+        "invalid repeat count: `{0,30}` (nested repetitions would repeat their innermost part more than 1000 times), as RE2 refuses it"
+    )]
+    #[case(profile_annotation("a**"), "invalid nested repetition operator: `**`")]
+    #[case(profile_annotation(r"\Z"), "invalid escape sequence: `\\Z`")]
+    #[case(
+        profile_annotation("(?=a)"),
+        "invalid or unsupported Perl syntax: `(?=`"
+    )]
+    #[case(profile_annotation("...[0-9]+)|(x"), "unexpected ): `...[0-9]+)|(x`")]
+    // What RE2 accepts but the policy does not match as RE2 does, or past its limits.
+    #[case(
+        profile_annotation(r"\p{Greek}"),
+        "`\\p{Greek}`: Unicode classes (\\p, \\P) are not supported"
+    )]
+    #[case(profile_annotation(r"\x{D800}"), "`\\x{D800}`: a surrogate code point")]
+    #[case(
+        profile_annotation("[a-z]{1000}[a-z]{1000}x"),
+        "the pattern compiles to some 2001 instructions, more than the 2000"
+    )]
+    // Past the request's matching budget on a value of profileValueMaxBytes.
+    #[case(
+        profile_annotation("(?:(?:[a-z]{0,9},?){0,9} ?){0,9}"),
+        "matching a value of profileValueMaxBytes (4096) would take up to 1416960 steps (1728 instructions"
+    )]
+    #[case(profile_annotation("[a-z]{1,1000}"), "lower profileValueMaxBytes")]
     fn refuses(#[case] settings: serde_json::Value, #[case] message: &str) {
         let error = parse_and_validate(&settings).expect_err("invalid settings");
         assert!(error.contains(message), "{settings}: {error}");
+    }
+
+    /// Settings with one profile whose annotation `a.example.com/x` has `pattern`.
+    fn profile_annotation(pattern: &str) -> serde_json::Value {
+        json!({"sidecarProfiles": [{"image": "a:1", "annotations": {"a.example.com/x": pattern}}]})
     }
 
     #[test]

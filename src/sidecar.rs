@@ -82,8 +82,8 @@ pub struct Site {
     /// How messages name the place.
     pub place: String,
     /// Which annotation map of the object the sidecars read (an index into the family's maps,
-    /// see [`Extraction::read_annotations`]).
-    pub annotations: usize,
+    /// see [`Extraction::profile_annotations`]).
+    pub annotation_map: usize,
     /// The sidecars found there, or why what is there cannot be read as sidecars.
     pub sidecars: Result<Vec<Found>, String>,
     /// What is worth saying about the place itself (a location KubeVirt never reads).
@@ -103,7 +103,7 @@ pub trait Extraction {
 
     /// The values of `keys` in each of the object's annotation maps that sidecars read (those
     /// the profiles governing them constrain).
-    fn read_annotations(&self, keys: &[&str]) -> Result<ProfileAnnotations, String>;
+    fn profile_annotations(&self, keys: &[&str]) -> Result<ProfileAnnotations, String>;
 
     /// Whether the request is an UPDATE that leaves `site` as the old object had it: the same
     /// sidecars, and the same values of the annotations `keys` (those the site's profiles read;

@@ -179,3 +179,135 @@ fn entry_list(entries: &[Option<usize>]) -> String {
         more => format!("{} and {more} more entries", listed.join(", ")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+    use rstest::rstest;
+    use serde_json::{Value, json};
+    use std::cell::Cell;
+
+    const FAILURE: &str = "cannot read Setting \"s\"";
+
+    fn site(has_sidecars: bool, reasons: &[(Option<usize>, &str)]) -> SiteFindings {
+        SiteFindings {
+            place: "here".to_owned(),
+            has_sidecars,
+            reasons: (reasons.iter())
+                .map(|(entry, reason)| (*entry, (*reason).to_owned()))
+                .collect(),
+            warnings: vec!["about the place".to_owned()],
+        }
+    }
+
+    /// The rules that apply to every family, at one site: the Setting failure first, and only
+    /// where there are sidecars; the exemption asked only when there is something to exempt.
+    #[rstest]
+    #[case::accepted(site(true, &[]), None, false, &[], &[])]
+    #[case::rejected(site(true, &[(Some(0), "a"), (None, "b")]), None, false, &["here[0]: a", "here: b"], &[])]
+    #[case::setting_failure_first(site(true, &[(Some(1), "a")]), Some(FAILURE), false, &["here: cannot read Setting \"s\"", "here[1]: a"], &[])]
+    #[case::setting_failure_only_with_sidecars(site(false, &[(None, "undecodable")]), Some(FAILURE), false, &["here: undecodable"], &[])]
+    #[case::unchanged(site(true, &[(Some(0), "a"), (Some(2), "a"), (None, "b")]), None, true, &[], &["here is unchanged by this update, so it is accepted, but it would be rejected now: [0], [2]: a; b"])]
+    #[case::unchanged_with_the_setting_failure(site(true, &[]), Some(FAILURE), true, &[], &["here is unchanged by this update, so it is accepted, but it would be rejected now: cannot read Setting \"s\""])]
+    fn a_site_is_judged_once_for_every_family(
+        #[case] findings: SiteFindings,
+        #[case] setting_failure: Option<&str>,
+        #[case] unchanged: bool,
+        #[case] violations: &[&str],
+        #[case] exemptions: &[&str],
+    ) {
+        let asked = Cell::new(false);
+        let mut verdict = Verdict::with_warnings(vec!["about the request".to_owned()]);
+        verdict.add_site(findings, setting_failure, || {
+            asked.set(true);
+            unchanged
+        });
+        let found: Vec<String> = verdict.violations.iter().map(ToString::to_string).collect();
+        assert_eq!(found, violations);
+        let mut warnings = vec!["about the request", "about the place"];
+        warnings.extend(exemptions);
+        assert_eq!(verdict.warnings, warnings);
+        let something_to_exempt = !violations.is_empty() || !exemptions.is_empty();
+        assert_eq!(asked.get(), something_to_exempt, "asked whether unchanged");
+    }
+
+    #[test]
+    fn one_rejection_lists_every_violation() {
+        let sidecars = json!([
+            {"image": GPU_HOOK},
+            {"image": "evil:1", "command": ["/bin/sh"]},
+            {"pvc": {"name": "d", "sharedComputePath": "/s"}},
+        ]);
+        let verdict = evaluate(&vm_with(&sidecars.to_string()), &gpu_settings());
+        assert_eq!(verdict.violations.len(), 5, "{verdict:?}");
+        assert_rejected(
+            &verdict,
+            &[
+                "][1]: image \"evil:1\"",
+                "][1]: command",
+                "][2]: no image",
+                "][2]: pvc \"d\"",
+                "][2]: pvc.sharedComputePath",
+            ],
+        );
+        let message = verdict.into_response().message.expect("message");
+        assert!(message.starts_with("hook sidecars rejected: "), "{message}");
+    }
+
+    #[test]
+    fn identical_reasons_are_collapsed_onto_their_entries() {
+        let sidecars = format!("[{}]", vec!["{}"; 32].join(","));
+        let message = message_of(&sidecars, &gpu_settings());
+        assert_eq!(
+            message.matches("sidecarShimImage is not set").count(),
+            1,
+            "{message}"
+        );
+        assert!(
+            message.contains("hookSidecars\"][0], [1], [2] and 29 more entries: no image"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn distinct_reasons_are_listed_up_to_a_bound() {
+        let sidecars: Vec<Value> = (0..20)
+            .map(|i| json!({"image": format!("evil:{i}")}))
+            .collect();
+        let message = message_of(&Value::from(sidecars).to_string(), &gpu_settings());
+        assert_eq!(
+            message.matches("is not in allowedImages").count(),
+            LISTED_REASONS_MAX
+        );
+        assert!(message.ends_with("; and 14 more reasons"), "{message}");
+    }
+
+    /// Whatever the VM owner writes, the message stays within a few KiB.
+    #[rstest]
+    #[case::long_invalid_images((0..32).map(|i| json!({"image": format!("{i}{}", "X".repeat(100_000))})).collect())]
+    #[case::long_unlisted_images((0..32).map(|i| json!({"image": format!("a{i}/{}:v1", "b".repeat(250))})).collect())]
+    #[case::long_commands((0..32).map(|i| json!({"image": GPU_HOOK, "command": [format!("{i}{}", "c".repeat(100_000))]})).collect())]
+    #[case::long_names((0..32).map(|i| json!({"configMap": {"name": format!("{i}{}", "n".repeat(100_000)), "hookPath": "h".repeat(100_000)}, "pvc": {"name": "p".repeat(100_000), "sharedComputePath": "s".repeat(100_000)}})).collect())]
+    fn a_rejection_message_is_bounded(#[case] sidecars: Vec<Value>) {
+        let message = message_of(&Value::from(sidecars).to_string(), &gpu_settings());
+        assert!(message.len() <= 4096, "{} bytes: {message}", message.len());
+    }
+
+    #[test]
+    fn a_long_key_or_value_in_a_decoding_error_is_cut() {
+        let sidecars = format!(r#"[{{"configMap": "{}"}}]"#, "x".repeat(1_000_000));
+        let message = message_of(&sidecars, &gpu_settings());
+        assert!(
+            message.len() <= 1024 && message.contains("xxx… (") && message.ends_with(" bytes)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn response_carries_message_and_warnings() {
+        let response = evaluate(&fixture("vm-update-unchanged"), &json!({})).into_response();
+        assert!(response.accepted && response.message.is_none());
+        assert_eq!(response.warnings.map(|w| w.len()), Some(1));
+    }
+}

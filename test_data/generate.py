@@ -342,10 +342,10 @@ def running_vmi_status(probe_time, ip):
     }
 
 
-def vmi_status_update(sidecars):
+def vmi_status_update(sidecars, gpu_args=GPU_ARGS):
     """A running VMI's status write: KubeVirt's VMIs have no status subresource, so every status
     change of every running VMI is an UPDATE that reaches the policy, its annotation unchanged."""
-    annotations = {HOOKS: json.dumps(sidecars), **GPU_ARGS,
+    annotations = {HOOKS: json.dumps(sidecars), **gpu_args,
                    "kubevirt.io/latest-observed-api-version": "v1",
                    "kubevirt.io/storage-observed-api-version": "v1",
                    "harvesterhci.io/sshNames": "[]"}
@@ -408,6 +408,61 @@ def write_hostile_inputs(directory):
         annotations = {HOOKS: "[" + ",".join(["{}"] * n) + "]"}
         return request("vm", "UPDATE", vm(annotations), vm(annotations))
     write_filled("vm-3mib-update-unchanged-empty-entries", update_halves, 6)
+    write_profile_hostile_inputs(directory)
+
+
+ARGS_KEY = "qemu-commandline.hooks.example.com/args"
+APERTURE = GPU_ARGS[ARGS_KEY]
+
+
+def write_profile_hostile_inputs(directory):
+    """Issue 21's cases: what a VM owner can make the profiles' matching cost. Each request has
+    its settings beside it (`<name>.settings.json`), which bench.sh passes with it."""
+    def compact(value):
+        return json.dumps(value, separators=(",", ":"))
+
+    def write_case(name, req, settings):
+        (directory / f"{name}.json").write_text(compact(req))
+        (directory / f"{name}.settings.json").write_text(compact(settings))
+
+    def profiled(annotations_pattern, extra=None, args=None):
+        profile = {"image": GPU_HOOK, "annotations": {ARGS_KEY: annotations_pattern}}
+        if args is not None:
+            profile["args"] = args
+        return {"allowedImages": [GPU_HOOK], "sidecarProfiles": [profile], **(extra or {})}
+
+    gpu = {"image": GPU_HOOK, "args": ["--version", "v1alpha3"]}
+    mmio = profiled(MMIO_PROFILE["annotations"][ARGS_KEY], args=MMIO_PROFILE["args"])
+    # A running VMI's status write, its 32 entries governed by the MMIO profile, the annotation
+    # 250 KB: accepted as unchanged (with a warning), and judged once, by its length.
+    write_case("vmi-status-update-32-entries-250kb",
+               vmi_status_update([gpu] * 32, {ARGS_KEY: APERTURE + "0" * 250_000}), mmio)
+    # A VM CREATE whose annotation is 2.9 MB.
+    write_case("vm-create-profiled-annotation-2.9mb",
+               request("vm", "CREATE", vm({HOOKS: json.dumps([gpu]), ARGS_KEY: APERTURE + "0" * 2_900_000})), mmio)
+    # An ordinary list pattern against a 243 KB list.
+    write_case("vm-create-list-pattern-243kb",
+               request("vm", "CREATE", vm({HOOKS: json.dumps([gpu]), ARGS_KEY: "a=b," * (243_000 // 4)})),
+               profiled("(?:[A-Za-z0-9_.=/-]+,?)*"))
+    # The red team's nested repetition (RE2 refuses it) in settings that skipped validate_settings,
+    # on a 7 KB value: it matches nothing, at once.
+    write_case("vm-create-nested-repetition-unvalidated",
+               request("vm", "CREATE", vm({HOOKS: json.dumps([gpu]), ARGS_KEY: "abcdefghijklmnopqrstuvwxyz,a " * 240})),
+               profiled("(?:(?:[a-z]{0,30},?){0,30} ?){0,30}"))
+    # The deepest nesting RE2 allows, with the longest value its cost lets validate_settings
+    # accept (1728 instructions times 257 characters), failing at its last character.
+    write_case("vm-create-nested-repetition-at-budget",
+               request("vm", "CREATE", vm({HOOKS: json.dumps([gpu]), ARGS_KEY: "abcdefghi," * 25 + "ab-"})),
+               profiled("(?:(?:[a-z]{0,9},?){0,9} ?){0,9}", {"profileValueMaxBytes": 256}))
+    # One value at the budget's edge: every state of the pattern alive at every character.
+    write_case("vm-create-one-match-at-budget",
+               request("vm", "CREATE", vm({HOOKS: json.dumps([gpu]), ARGS_KEY: "a" * 4096})),
+               profiled("(?:[a-z]{0,59}a)*"))
+    # 32 entries, each with an argument at the bound against the same costly pattern: the
+    # request's budget is spent by the first, and the others fail closed.
+    write_case("vm-create-32-entries-args-at-budget",
+               request("vm", "CREATE", vm({HOOKS: json.dumps([{"image": GPU_HOOK, "args": [chr(ord("a") + i % 26) * 4096]} for i in range(32)])})),
+               {"allowedImages": [GPU_HOOK], "sidecarProfiles": [{"image": GPU_HOOK, "args": [["(?:[a-z]{0,59}a)*"]]}]})
 
 
 # Launcher Pods, rendered by KubeVirt's own template service (tests/kubevirt-render, built by

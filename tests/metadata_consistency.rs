@@ -208,7 +208,7 @@ fn rules_cover_exactly_the_kinds_the_policy_checks() {
             ));
         }
     }
-    // The virt-launcher Pods, checked by the same module (src/pod.rs).
+    // The virt-launcher Pods, checked by the same module (src/launcher_pod.rs).
     let pod = GroupVersionKind {
         group: String::new(),
         version: "v1".into(),
@@ -446,6 +446,7 @@ fn questions_are_exactly_the_settings() {
     question_variables(&yaml("questions-ui.yml")["questions"], &mut variables);
     let settings = Settings {
         sidecar_shim_image: Some("quay.io/kubevirt/sidecar-shim:v1.4.0".into()),
+        profile_value_max_bytes: Some(4096),
         harvester_setting: Some(HarvesterSettingRef {
             name: "whitelisted-sidecars".into(),
             list_mode: ListMode::Union,
@@ -555,12 +556,18 @@ fn artifacthub_fields_follow_the_metadata() {
         format!("{source}/releases/download/v{version}/policy.wasm")
     );
 
-    let image = format!("{}:v{version}", annotation("io.kubewarden.policy.ociUrl"));
+    // The install text is hack/artifacthub-install.py's (kwctl's would suggest a manifest for
+    // every Pod): the module by its image, the chart under the same registry, both this version.
+    let oci_url = annotation("io.kubewarden.policy.ociUrl");
+    let image = format!("{oci_url}:v{version}");
+    let registry = oci_url.rsplit_once('/').expect("ociUrl has a path").0;
     let install = field("install");
     assert!(
         install.contains(&format!("kwctl pull {image}\n"))
-            && install.contains(&format!("registry://{image}\n")),
-        "install does not name {image}"
+            && install.contains(&format!(
+                "helm install hook-sidecar-policy oci://{registry}/charts/hook-sidecar-policy --version {version} "
+            )),
+        "install does not name {image} and the chart of version {version}:\n{install}"
     );
 
     // "Name <email>, Name <email>": kwctl refuses an author without an email.

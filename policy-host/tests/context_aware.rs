@@ -23,7 +23,8 @@ use test_support::*;
 
 const GPU_HOOK: &str = "registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0";
 const OTHER_HOOK: &str = "registry.example.com/kubevirt-hooks/other:v1";
-const POLICY_SERVER_NAMESPACE: &str = "cattle-kubewarden-system";
+/// Where Kubewarden runs policy-server (the chart's `kubewarden.namespace`).
+const POLICY_SERVER_NAMESPACE: &str = JOB_NAMESPACE;
 const POLICY_SERVER_ACCOUNT: &str = "policy-server";
 /// The host's cache time in these tests (policy-server's is 5 s): short, to keep them quick.
 const CACHE_TIME: Duration = Duration::from_secs(1);
@@ -50,9 +51,7 @@ impl Context {
         ])?;
         let account =
             format!("policy.contextAware.policyServerServiceAccount.name={POLICY_SERVER_ACCOUNT}");
-        let namespace = format!(
-            "policy.contextAware.policyServerServiceAccount.namespace={POLICY_SERVER_NAMESPACE}"
-        );
+        let namespace = format!("kubewarden.namespace={POLICY_SERVER_NAMESPACE}");
         let rbac: Vec<_> = cluster
             .render_chart(&["policy.contextAware.enabled=true", &account, &namespace])?
             .into_iter()
@@ -174,6 +173,10 @@ fn main() {
         (
             "the_update_rules_are_unchanged",
             the_update_rules_are_unchanged,
+        ),
+        (
+            "a_digest_the_setting_allows_is_governed_by_the_profiles",
+            a_digest_the_setting_allows_is_governed_by_the_profiles,
         ),
     ];
     let trials = scenarios
@@ -351,6 +354,42 @@ fn the_update_rules_are_unchanged(context: &Context) -> Result<()> {
     )?;
     context.put_setting("", GPU_HOOK)?;
     expect_allowed(&host.validate(&fixture("vm-update-adds-sidecar")?, &context_aware("union")))
+}
+
+/// Issue 21's bypass: the Setting allows the repository by path, the policy's profile names the
+/// image by tag, and the VM owner asks for it by digest, with free args and a second QEMU option.
+fn a_digest_the_setting_allows_is_governed_by_the_profiles(context: &Context) -> Result<()> {
+    const ARGS_KEY: &str = "qemu-commandline.hooks.example.com/args";
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let host = context.host(Duration::ZERO)?;
+    context.put_setting("", "registry.example.com/kubevirt-hooks/*")?;
+    let mut settings = context_aware("union");
+    settings["sidecarProfiles"] = json!([{
+        "image": GPU_HOOK,
+        "args": [["--version", "v1alpha3"]],
+        "annotations": {ARGS_KEY: "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=[0-9]+"},
+    }]);
+    let vm = |args: &[&str], qemu_args: &str| -> Result<Value> {
+        let mut request = fixture("vm-create")?;
+        let annotations = &mut request["object"]["spec"]["template"]["metadata"]["annotations"];
+        let sidecars = json!([{"image": format!("{GPU_HOOK}@{DIGEST}"), "args": args}]);
+        annotations["hooks.kubevirt.io/hookSidecars"] = json!(sidecars.to_string());
+        annotations[ARGS_KEY] = json!(qemu_args);
+        Ok(request)
+    };
+    let bypass = vm(
+        &["--free"],
+        "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=1 -drive file=/dev/sda",
+    )?;
+    expect_rejected(
+        &host.validate(&bypass, &settings),
+        "sidecarProfiles[0] (image \"registry.example.com/kubevirt-hooks/qemu-commandline:v1.2.0\")",
+    )?;
+    let pinned = vm(
+        &["--version", "v1alpha3"],
+        "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536",
+    )?;
+    expect_allowed(&host.validate(&pinned, &settings))
 }
 
 // ---- helpers

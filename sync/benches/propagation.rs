@@ -28,7 +28,7 @@ fn main() -> Result<()> {
             .transpose()?
             .unwrap_or(0),
     );
-    let cluster = Cluster::start()?;
+    let cluster = Cluster::start_for_job(env!("CARGO_BIN_EXE_hook-sidecar-sync"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -62,7 +62,7 @@ pub struct Args {
     #[arg(long, default_value = "")]
     pub default_sidecars: String,
 
-    /// Keep the `Sidecar` feature gate on while the policy reports `active`, in the
+    /// Keep the `Sidecar` feature gate on while every policy is `active` in protect mode, in the
     /// `managedchart`'s values (Harvester), the `kubevirt` CR (plain KubeVirt), or `auto`: the
     /// ManagedChart when it exists, else the CR. Off when the flag is absent.
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "auto")]
@@ -129,6 +129,8 @@ impl Args {
                 namespace: self.managedchart_namespace.clone(),
                 name: self.managedchart_name.clone(),
             },
+            setting_name: self.setting_name.clone(),
+            field_manager: self.field_manager.clone(),
         })
     }
 }

@@ -80,6 +80,39 @@ impl EventPublisher {
     }
 }
 
+/// An Event about the feature gate, on the Setting: one per change of what the job does with the
+/// gate (it stopped keeping it on, it added it), each a new Event (`generateName`).
+pub struct GateEvent<'a> {
+    /// `Warning` when the job stopped keeping the gate on, `Normal` when it added it.
+    pub warning: bool,
+    pub reason: &'a str,
+    pub note: &'a str,
+}
+
+impl EventPublisher {
+    pub async fn gate(&self, regarding: ObjectReference, event: &GateEvent<'_>) -> Result<()> {
+        let name_prefix = format!("{}.gate-", regarding.name.as_deref().unwrap_or("setting"));
+        let event = Event {
+            metadata: ObjectMeta {
+                generate_name: Some(name_prefix),
+                namespace: Some(EVENT_NAMESPACE.to_owned()),
+                ..ObjectMeta::default()
+            },
+            type_: Some(if event.warning { "Warning" } else { "Normal" }.to_owned()),
+            reason: Some(event.reason.to_owned()),
+            action: Some("EnsureSidecarFeatureGate".to_owned()),
+            note: Some(truncate(event.note, MAX_NOTE)),
+            regarding: Some(regarding),
+            event_time: Some(MicroTime(k8s_openapi::jiff::Timestamp::now())),
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Event::default()
+        };
+        self.events.create(&PostParams::default(), &event).await?;
+        Ok(())
+    }
+}
+
 impl RefusalReport<'_> {
     /// `<setting>.<16 hex digits>`: the digest of the policy, the reason and the list.
     pub fn event_name(&self) -> String {
@@ -107,7 +140,10 @@ impl RefusalReport<'_> {
             self.setting
         );
         let note = match self.refusal.kind {
-            RefusalKind::InvalidList | RefusalKind::TooLarge => format!(
+            RefusalKind::InvalidList
+            | RefusalKind::TooLarge
+            | RefusalKind::PolicyServerConfigTooLarge
+            | RefusalKind::PolicyServerConfigUnknown => format!(
                 "{reason}. Not applied: ClusterAdmissionPolicy {} keeps its current allowedImages; {list}",
                 self.policy
             ),

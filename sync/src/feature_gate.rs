@@ -1,6 +1,21 @@
-//! Optionally keeps `Sidecar` among KubeVirt's feature gates (KubeVirt ignores the hook-sidecar
-//! annotation without it), and only while the ClusterAdmissionPolicy that checks sidecars reports
-//! `status.policyStatus: active`: before that, turning the gate on would let any sidecar run.
+//! Optionally keeps `Sidecar` among KubeVirt's feature gates, and only while every
+//! ClusterAdmissionPolicy the job keeps is `active` **in protect mode**: with the gate on, KubeVirt
+//! runs whatever the hook-sidecar annotation asks for, and only a policy that rejects (protect)
+//! stands in the way; a policy in monitor mode only reports.
+//!
+//! Without the gate, KubeVirt does not ignore the annotation: it refuses it. virt-api's VMI
+//! admitter rejects a VMI (and a VM, through its template) whose `hooks.kubevirt.io/hookSidecars`
+//! is not empty with "sidecar feature gate is not enabled in kubevirt-config"
+//! (pkg/virt-api/webhooks/validating-webhook/admitters/vmi-create-admitter.go, lines 1235-1240 at
+//! v1.7.0; vms-admitter.go line 220 for the VM's template). So while the gate is off no VM can
+//! carry a sidecar, and turning the gate off again leaves the VMs that carry the annotation unable
+//! to start (docs/runbook.md, Rollback).
+//!
+//! "Protect" is read twice: `spec.mode` (what is asked) and `status.mode`, which
+//! kubewarden-controller writes from the PolicyServer's policies ConfigMap (`setPolicyModeStatus`,
+//! internal/controller/policy_subreconciler.go, v1.35.0): the mode policy-server is configured
+//! with, `unknown` until the policy is in that ConfigMap. Both must say `protect`, with
+//! `status.policyStatus: active`.
 //!
 //! The gate lives in one of two places:
 //! - `managedchart`: on Harvester the KubeVirt CR is rendered by the `harvester` ManagedChart
@@ -10,15 +25,19 @@
 //!
 //! `auto` picks the ManagedChart when it exists, else the CR, at every reconciliation.
 //!
-//! Watches of the policy and of the target(s) re-add the gate when an upgrade or a person removes
-//! it while the policy is active. The gate is never removed by the job: switching it off is the
-//! administrator's first step of a rollback (README).
+//! Watches of the policies, of the target(s) and of the Setting re-add the gate when an upgrade or
+//! a person removes it while the policies protect. When one stops protecting (deleted, recreated
+//! in monitor, not active), the job stops re-adding the gate and says so at once: the Setting's
+//! `sidecarFeatureGate` condition, a Warning Event on the Setting, the metrics and a log line. The
+//! gate is never removed by the job: switching it off is the administrator's decision (it stops
+//! the VMs that carry sidecars from starting).
 
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use clap::ValueEnum;
 use futures::{Stream, StreamExt, stream};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
@@ -27,14 +46,19 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::events::{EventPublisher, GateEvent};
 use crate::http::Monitoring;
-use crate::resources::{ClusterAdmissionPolicy, KubeVirt, ManagedChart};
+use crate::resources::{ClusterAdmissionPolicy, KubeVirt, ManagedChart, Setting};
+use crate::status::{self, Condition, GATE_CONDITION_TYPE};
 use crate::{Error, Result};
 
 pub const SIDECAR_GATE: &str = "Sidecar";
 
 /// The policy status Kubewarden reports once policy-server serves the policy.
 pub const POLICY_ACTIVE: &str = "active";
+
+/// The mode in which the policy rejects what it does not allow.
+pub const PROTECT: &str = "protect";
 
 /// Where the job adds the gate (`--ensure-sidecar-feature-gate=<target>`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -66,10 +90,13 @@ impl std::fmt::Display for ObjectName {
 #[derive(Clone, Debug)]
 pub struct GateConfig {
     pub target: GateTarget,
-    /// Every policy the job keeps: the gate waits until all of them are active.
+    /// Every policy the job keeps: the gate waits until all of them are active in protect mode.
     pub policy_names: Vec<String>,
     pub kubevirt: ObjectName,
     pub managed_chart: ObjectName,
+    /// The Setting that carries the `sidecarFeatureGate` condition and the Events.
+    pub setting_name: String,
+    pub field_manager: String,
 }
 
 /// The chart value holding KubeVirt's feature gates, as a JSON pointer into `spec.values`.
@@ -93,11 +120,98 @@ pub fn policy_status(policy: &ClusterAdmissionPolicy) -> Option<&str> {
         .and_then(|status| status.policy_status.as_deref())
 }
 
+/// Why a policy does not let the gate be on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blocker {
+    /// The policy does not exist.
+    Missing,
+    /// Not `active`: the status the controller reported, if any.
+    NotActive(Option<String>),
+    /// Active, but not protecting: `spec.mode` and `status.mode`.
+    NotProtecting {
+        spec: Option<String>,
+        status: Option<String>,
+    },
+}
+
+/// The policy's blocker, or `None` when it is active and in protect mode, asked (`spec.mode`) and
+/// configured (`status.mode`).
+pub fn blocker(policy: Option<&ClusterAdmissionPolicy>) -> Option<Blocker> {
+    let Some(policy) = policy else {
+        return Some(Blocker::Missing);
+    };
+    let status = policy_status(policy);
+    if status != Some(POLICY_ACTIVE) {
+        return Some(Blocker::NotActive(status.map(str::to_owned)));
+    }
+    let spec = policy.spec.mode.as_deref();
+    let configured = policy.status.as_ref().and_then(|s| s.mode.as_deref());
+    if spec != Some(PROTECT) || configured != Some(PROTECT) {
+        return Some(Blocker::NotProtecting {
+            spec: spec.map(str::to_owned),
+            status: configured.map(str::to_owned),
+        });
+    }
+    None
+}
+
+/// The first policy, in `--policy-name` order, that does not let the gate be on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hold {
+    pub policy: String,
+    pub blocker: Blocker,
+}
+
+impl Hold {
+    /// The reason of the condition and of the Event.
+    pub fn reason(&self) -> &'static str {
+        match self.blocker {
+            Blocker::Missing => "PolicyNotFound",
+            Blocker::NotActive(_) => "PolicyNotActive",
+            Blocker::NotProtecting { .. } => "PolicyNotInProtectMode",
+        }
+    }
+
+    /// What is wrong with the policy, naming it, its fields and their values.
+    pub fn describe(&self) -> String {
+        let policy = &self.policy;
+        let or_unset = |value: &Option<String>| value.clone().unwrap_or_else(|| "unset".into());
+        match &self.blocker {
+            Blocker::Missing => format!("ClusterAdmissionPolicy {policy} does not exist"),
+            Blocker::NotActive(status) => format!(
+                "ClusterAdmissionPolicy {policy} has status.policyStatus {}, not active",
+                or_unset(status)
+            ),
+            Blocker::NotProtecting { spec, status } => format!(
+                "ClusterAdmissionPolicy {policy} is active with spec.mode {} and status.mode {}, \
+                 not protect: it reports sidecars it does not allow but does not reject them",
+                or_unset(spec),
+                or_unset(status)
+            ),
+        }
+    }
+
+    /// `status.policyStatus` as logged (`<missing>` for a missing policy).
+    fn status_field(&self) -> &str {
+        match &self.blocker {
+            Blocker::Missing => "<missing>",
+            Blocker::NotActive(status) => status.as_deref().unwrap_or("<none>"),
+            Blocker::NotProtecting { .. } => POLICY_ACTIVE,
+        }
+    }
+}
+
 /// What one reconciliation found or did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// A policy is missing or not active: the gate was left alone. The policy and its status.
-    PolicyNotActive(String, Option<String>),
+    /// A policy is missing, not active or not in protect mode: the gate was left alone (neither
+    /// added nor removed). `all_active` says whether every policy is at least active; `gate_on`
+    /// where the gate is on meanwhile (`None` when it is off, or could not be read).
+    NotProtected {
+        hold: Hold,
+        all_active: bool,
+        gate_on: Option<Place>,
+    },
     /// The gate was already there.
     AlreadyOn(Place),
     /// The gate was added.
@@ -116,6 +230,7 @@ pub struct FeatureGate {
     policies: Api<ClusterAdmissionPolicy>,
     kubevirts: Api<KubeVirt>,
     managed_charts: Api<ManagedChart>,
+    settings: Api<Setting>,
 }
 
 impl FeatureGate {
@@ -123,22 +238,37 @@ impl FeatureGate {
         Self {
             policies: Api::all(client.clone()),
             kubevirts: Api::namespaced(client.clone(), &config.kubevirt.namespace),
-            managed_charts: Api::namespaced(client, &config.managed_chart.namespace),
+            managed_charts: Api::namespaced(client.clone(), &config.managed_chart.namespace),
+            settings: Api::all(client),
             config,
         }
     }
 
-    /// Adds the gate if every policy is active and the gate is missing.
+    /// Adds the gate if every policy is active in protect mode and the gate is missing.
     pub async fn reconcile(&self) -> Result<Outcome> {
+        let mut first = None;
+        let mut all_active = true;
         for name in &self.config.policy_names {
             let policy = self.policies.get_opt(name).await?;
-            let status = policy.as_ref().and_then(policy_status);
-            if status != Some(POLICY_ACTIVE) {
-                return Ok(Outcome::PolicyNotActive(
-                    name.clone(),
-                    status.map(str::to_owned),
-                ));
+            if let Some(blocker) = blocker(policy.as_ref()) {
+                all_active &= matches!(blocker, Blocker::NotProtecting { .. });
+                first.get_or_insert(Hold {
+                    policy: name.clone(),
+                    blocker,
+                });
             }
+        }
+        if let Some(hold) = first {
+            // Only read: is the gate on while nothing protects? (Then the job says so loudly.)
+            let gate_on = self.gate_on().await.unwrap_or_else(|error| {
+                debug!(%error, "cannot tell whether the Sidecar feature gate is on");
+                None
+            });
+            return Ok(Outcome::NotProtected {
+                hold,
+                all_active,
+                gate_on,
+            });
         }
         match self.config.target {
             GateTarget::KubeVirt => self.ensure_on_kubevirt().await,
@@ -154,6 +284,30 @@ impl FeatureGate {
                 }
             }
         }
+    }
+
+    /// Where the gate is on, if anywhere the target looks: the ManagedChart's values (or, when
+    /// they name no gates, the CR the chart rendered) or the CR.
+    async fn gate_on(&self) -> Result<Option<Place>> {
+        let chart = match self.config.target {
+            GateTarget::KubeVirt => None,
+            GateTarget::ManagedChart | GateTarget::Auto => {
+                self.managed_charts
+                    .get_opt(&self.config.managed_chart.name)
+                    .await?
+            }
+        };
+        if let Some(chart) = chart
+            && let Some(Value::Array(gates)) = chart.spec.pointer(&format!("/values{CHART_GATES}"))
+        {
+            let on = with_sidecar_gate(gates).is_none();
+            return Ok(on.then_some(Place::ManagedChart));
+        }
+        let on = match self.kubevirts.get_opt(&self.config.kubevirt.name).await? {
+            Some(kubevirt) => with_sidecar_gate(kubevirt.feature_gates()).is_none(),
+            None => false,
+        };
+        Ok(on.then_some(Place::KubeVirt))
     }
 
     /// A merge patch of the CR's gates, conditional on the resourceVersion read: a concurrent
@@ -221,6 +375,25 @@ impl FeatureGate {
             .await?;
         Ok(Outcome::Added(Place::ManagedChart))
     }
+
+    fn place_name(&self, place: Place) -> String {
+        match place {
+            Place::ManagedChart => format!("ManagedChart {}", self.config.managed_chart),
+            Place::KubeVirt => format!("KubeVirt {}", self.config.kubevirt),
+        }
+    }
+
+    fn target_name(&self) -> String {
+        match self.config.target {
+            GateTarget::ManagedChart => self.place_name(Place::ManagedChart),
+            GateTarget::KubeVirt => self.place_name(Place::KubeVirt),
+            GateTarget::Auto => format!(
+                "{} (or KubeVirt {} without it)",
+                self.place_name(Place::ManagedChart),
+                self.config.kubevirt
+            ),
+        }
+    }
 }
 
 /// A change notice from a watch of one named object; the objects themselves are read again
@@ -241,15 +414,16 @@ where
         })
 }
 
-/// Watches the policy and the target(s), reconciling after every change, with backoff after a
-/// failure, until `stop` is cancelled.
+/// Watches the policies, the target(s) and the Setting, reconciling after every change, with
+/// backoff after a failure, until `stop` is cancelled.
 pub async fn run(
     client: Client,
     config: GateConfig,
     monitoring: std::sync::Arc<Monitoring>,
     stop: CancellationToken,
 ) {
-    let gate = FeatureGate::new(client, config.clone());
+    let gate = FeatureGate::new(client.clone(), config.clone());
+    let mut reporter = Reporter::new(client, &config);
     let mut watches: Vec<_> = config
         .policy_names
         .iter()
@@ -261,6 +435,9 @@ pub async fn run(
     if config.target != GateTarget::KubeVirt {
         watches.push(changes(gate.managed_charts.clone(), &config.managed_chart.name).boxed());
     }
+    // The condition is written on the Setting: a Setting created after the job started (by the
+    // sync loop) gets it then.
+    watches.push(changes(gate.settings.clone(), &config.setting_name).boxed());
     let mut events = stream::select_all(watches);
 
     let backoff = ExponentialBuilder::default()
@@ -269,7 +446,6 @@ pub async fn run(
         .without_max_times();
     let mut delays = backoff.build();
     let mut retry_at: Option<tokio::time::Instant> = None;
-    let mut last_waiting: Option<(String, Option<String>)> = None;
     loop {
         let retry = async {
             match retry_at {
@@ -299,54 +475,188 @@ pub async fn run(
             Ok(outcome) => {
                 retry_at = None;
                 delays = backoff.build();
-                observe(&monitoring, &config, &outcome, &mut last_waiting);
+                reporter.outcome(&gate, &monitoring, &outcome).await;
             }
             Err(error) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(60));
                 warn!(target_kind = ?config.target, %error, retry_in = ?delay, "cannot ensure the Sidecar feature gate");
                 retry_at = Some(tokio::time::Instant::now() + delay);
+                reporter.failed(&gate, &error).await;
             }
         }
     }
 }
 
-fn observe(
-    monitoring: &Monitoring,
-    config: &GateConfig,
-    outcome: &Outcome,
-    last_waiting: &mut Option<(String, Option<String>)>,
-) {
-    let metrics = &monitoring.metrics;
-    match outcome {
-        Outcome::PolicyNotActive(policy, status) => {
-            metrics.feature_gate_policy_active.set(0);
-            // One line per status change, not one per event.
-            let waiting = (policy.clone(), status.clone());
-            if last_waiting.as_ref() != Some(&waiting) {
-                info!(
-                    %policy,
-                    status = %status.as_deref().unwrap_or("<missing>"),
-                    "the policy is not active: the Sidecar feature gate is left alone"
+/// What the job last did with the gate, to report each change once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kept {
+    Yes,
+    No(Hold, Option<Place>),
+}
+
+/// Reports what the job does with the gate: the metrics and a log line at once, and on the
+/// Setting the `sidecarFeatureGate` condition (written when it changes) and an Event when the job
+/// stops keeping the gate on or adds it.
+struct Reporter {
+    settings: Api<Setting>,
+    events: EventPublisher,
+    setting_name: String,
+    field_manager: String,
+    last: Option<Kept>,
+    /// The condition last written on the Setting.
+    written: Option<Condition>,
+}
+
+impl Reporter {
+    fn new(client: Client, config: &GateConfig) -> Self {
+        Self {
+            settings: Api::all(client.clone()),
+            events: EventPublisher::new(
+                client,
+                &config.field_manager,
+                std::env::var("POD_NAME").ok(),
+            ),
+            setting_name: config.setting_name.clone(),
+            field_manager: config.field_manager.clone(),
+            last: None,
+            written: None,
+        }
+    }
+
+    async fn outcome(&mut self, gate: &FeatureGate, monitoring: &Monitoring, outcome: &Outcome) {
+        let metrics = &monitoring.metrics;
+        let (kept, condition) = match outcome {
+            Outcome::NotProtected {
+                hold,
+                all_active,
+                gate_on,
+            } => {
+                metrics
+                    .feature_gate_policy_active
+                    .set(i64::from(*all_active));
+                metrics.feature_gate_protecting.set(0);
+                metrics.feature_gate_ensured.set(0);
+                let mut message = format!(
+                    "{}: the job does not add the Sidecar feature gate to {}, and does not add it \
+                     again if it is removed; it never removes it",
+                    hold.describe(),
+                    gate.target_name()
                 );
-                *last_waiting = Some(waiting);
+                if let Some(place) = gate_on {
+                    message = format!(
+                        "{message}. The gate is on in {}: VM owners can run hook sidecars that \
+                         this policy does not reject (turn it off by hand if it must be off: \
+                         docs/runbook.md, Rollback)",
+                        gate.place_name(*place)
+                    );
+                }
+                let kept = Kept::No(hold.clone(), *gate_on);
+                if self.last.as_ref() != Some(&kept) {
+                    if self.last == Some(Kept::Yes) {
+                        metrics.feature_gate_protection_losses.inc();
+                    }
+                    // Said loudly whenever the gate is on behind a policy that does not protect:
+                    // the job stopped keeping it, or found it so.
+                    if gate_on.is_some() {
+                        warn!(
+                            policy = %hold.policy,
+                            status = %hold.status_field(),
+                            reason = hold.reason(),
+                            "{message}"
+                        );
+                        self.event(true, hold.reason(), &message).await;
+                    } else {
+                        info!(
+                            policy = %hold.policy,
+                            status = %hold.status_field(),
+                            reason = hold.reason(),
+                            "{message}"
+                        );
+                    }
+                }
+                let condition =
+                    Condition::of_type(GATE_CONDITION_TYPE, false, hold.reason(), &message);
+                (kept, condition)
+            }
+            Outcome::AlreadyOn(place) | Outcome::Added(place) => {
+                metrics.feature_gate_policy_active.set(1);
+                metrics.feature_gate_protecting.set(1);
+                metrics.feature_gate_ensured.set(1);
+                let object = gate.place_name(*place);
+                let message = format!(
+                    "every ClusterAdmissionPolicy the job keeps ({}) is active in protect mode: \
+                     the job keeps the Sidecar feature gate on in {object}",
+                    gate.config.policy_names.join(", ")
+                );
+                if matches!(outcome, Outcome::Added(_)) {
+                    metrics.feature_gate_additions.inc();
+                    info!(%object, "every policy is active in protect mode: added the Sidecar feature gate");
+                    let note = format!("{message}: added it");
+                    self.event(false, "SidecarFeatureGateAdded", &note).await;
+                } else {
+                    debug!(%object, "the Sidecar feature gate is on");
+                }
+                let condition =
+                    Condition::of_type(GATE_CONDITION_TYPE, true, "FeatureGateKept", &message);
+                (Kept::Yes, condition)
+            }
+        };
+        self.last = Some(kept);
+        self.condition(condition).await;
+    }
+
+    async fn failed(&mut self, gate: &FeatureGate, error: &Error) {
+        let message = format!(
+            "cannot ensure the Sidecar feature gate in {}: {error}",
+            gate.target_name()
+        );
+        let condition = Condition::of_type(
+            GATE_CONDITION_TYPE,
+            false,
+            "FeatureGateNotEnsured",
+            &message,
+        );
+        self.condition(condition).await;
+    }
+
+    async fn condition(&mut self, condition: Condition) {
+        if self.written.as_ref() == Some(&condition) {
+            return;
+        }
+        match status::report_fresh(
+            &self.settings,
+            &self.setting_name,
+            &condition,
+            &self.field_manager,
+        )
+        .await
+        {
+            Ok(true) => self.written = Some(condition),
+            Ok(false) => {
+                debug!(setting = %self.setting_name, "no Setting to write the feature gate's condition on yet");
+                self.written = None;
+            }
+            Err(error) => {
+                warn!(%error, setting = %self.setting_name, "cannot write the feature gate's condition on the Setting");
+                self.written = None;
             }
         }
-        Outcome::AlreadyOn(place) => {
-            metrics.feature_gate_policy_active.set(1);
-            metrics.feature_gate_ensured.set(1);
-            *last_waiting = None;
-            debug!(?place, "the Sidecar feature gate is on");
-        }
-        Outcome::Added(place) => {
-            metrics.feature_gate_policy_active.set(1);
-            metrics.feature_gate_ensured.set(1);
-            metrics.feature_gate_additions.inc();
-            *last_waiting = None;
-            let object = match place {
-                Place::ManagedChart => format!("ManagedChart {}", config.managed_chart),
-                Place::KubeVirt => format!("KubeVirt {}", config.kubevirt),
-            };
-            info!(%object, "the policy is active: added the Sidecar feature gate");
+    }
+
+    async fn event(&self, warning: bool, reason: &str, note: &str) {
+        let regarding = ObjectReference {
+            api_version: Some(Setting::api_version(&()).into_owned()),
+            kind: Some(Setting::kind(&()).into_owned()),
+            name: Some(self.setting_name.clone()),
+            ..ObjectReference::default()
+        };
+        let event = GateEvent {
+            warning,
+            reason,
+            note,
+        };
+        if let Err(error) = self.events.gate(regarding, &event).await {
+            warn!(%error, reason, "cannot publish the feature gate's Event");
         }
     }
 }
@@ -384,20 +694,76 @@ mod tests {
         );
     }
 
+    fn policy(spec: Value, status: Value) -> ClusterAdmissionPolicy {
+        serde_json::from_value(json!({ "metadata": {}, "spec": spec, "status": status }))
+            .expect("policy")
+    }
+
     #[test]
     fn only_an_active_status_counts() {
-        let policy = |status: Value| -> ClusterAdmissionPolicy {
-            serde_json::from_value(json!({ "metadata": {}, "status": status })).expect("policy")
-        };
         assert_eq!(
-            policy_status(&policy(json!({ "policyStatus": "active" }))),
+            policy_status(&policy(json!({}), json!({ "policyStatus": "active" }))),
             Some(POLICY_ACTIVE)
         );
         assert_eq!(
-            policy_status(&policy(json!({ "policyStatus": "pending" }))),
+            policy_status(&policy(json!({}), json!({ "policyStatus": "pending" }))),
             Some("pending")
         );
-        assert_eq!(policy_status(&policy(json!({}))), None);
-        assert_eq!(policy_status(&policy(Value::Null)), None);
+        assert_eq!(policy_status(&policy(json!({}), json!({}))), None);
+        assert_eq!(policy_status(&policy(json!({}), Value::Null)), None);
+    }
+
+    #[rstest::rstest]
+    #[case::active_in_protect("protect", json!({"policyStatus": "active", "mode": "protect"}), None)]
+    #[case::active_in_monitor("monitor", json!({"policyStatus": "active", "mode": "monitor"}),
+        Some(Blocker::NotProtecting { spec: Some("monitor".into()), status: Some("monitor".into()) }))]
+    // protect asked, not yet in the PolicyServer's configuration.
+    #[case::protect_not_yet_configured("protect", json!({"policyStatus": "active", "mode": "unknown"}),
+        Some(Blocker::NotProtecting { spec: Some("protect".into()), status: Some("unknown".into()) }))]
+    #[case::protect_without_status_mode("protect", json!({"policyStatus": "active"}),
+        Some(Blocker::NotProtecting { spec: Some("protect".into()), status: None }))]
+    #[case::pending_in_protect("protect", json!({"policyStatus": "pending", "mode": "protect"}),
+        Some(Blocker::NotActive(Some("pending".into()))))]
+    #[case::no_status("protect", Value::Null, Some(Blocker::NotActive(None)))]
+    fn the_gate_needs_active_and_protect(
+        #[case] mode: &str,
+        #[case] status: Value,
+        #[case] expected: Option<Blocker>,
+    ) {
+        let policy = policy(json!({ "mode": mode }), status);
+        assert_eq!(blocker(Some(&policy)), expected);
+    }
+
+    #[test]
+    fn a_missing_policy_blocks() {
+        assert_eq!(blocker(None), Some(Blocker::Missing));
+    }
+
+    #[test]
+    fn holds_name_the_policy_the_field_and_the_value() {
+        let hold = |blocker| Hold {
+            policy: "hook-sidecars".into(),
+            blocker,
+        };
+        let monitor = hold(Blocker::NotProtecting {
+            spec: Some("monitor".into()),
+            status: Some("monitor".into()),
+        });
+        assert_eq!(monitor.reason(), "PolicyNotInProtectMode");
+        assert!(
+            monitor.describe().starts_with(
+                "ClusterAdmissionPolicy hook-sidecars is active with spec.mode monitor and status.mode monitor, not protect"
+            ),
+            "{}",
+            monitor.describe()
+        );
+        let pending = hold(Blocker::NotActive(Some("pending".into())));
+        assert_eq!(pending.reason(), "PolicyNotActive");
+        assert_eq!(
+            pending.describe(),
+            "ClusterAdmissionPolicy hook-sidecars has status.policyStatus pending, not active"
+        );
+        assert_eq!(hold(Blocker::Missing).reason(), "PolicyNotFound");
+        assert_eq!(hold(Blocker::Missing).status_field(), "<missing>");
     }
 }

@@ -10,10 +10,13 @@ mod feature_gate;
 mod http;
 mod metrics;
 mod policy;
+// Public for the API-server tests, which store what it renders in a real ConfigMap.
+pub mod policy_server_config;
 mod reconcile;
 mod resources;
 mod schedule;
 mod setting;
+mod size_bound;
 mod status;
 mod telemetry;
 

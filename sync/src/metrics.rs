@@ -49,6 +49,8 @@ pub struct Metrics {
     pub watch_errors: Counter,
     pub feature_gate_ensured: Gauge,
     pub feature_gate_policy_active: Gauge,
+    pub feature_gate_protecting: Gauge,
+    pub feature_gate_protection_losses: Counter,
     pub feature_gate_additions: Counter,
 }
 
@@ -73,6 +75,8 @@ impl Metrics {
             watch_errors: Counter::default(),
             feature_gate_ensured: Gauge::default(),
             feature_gate_policy_active: Gauge::default(),
+            feature_gate_protecting: Gauge::default(),
+            feature_gate_protection_losses: Counter::default(),
             feature_gate_additions: Counter::default(),
         };
         metrics.registered()
@@ -122,13 +126,23 @@ impl Metrics {
         );
         registry.register(
             "feature_gate_ensured",
-            "1 once the Sidecar feature gate is known to be on (ManagedChart values or KubeVirt CR)",
+            "1 while the job keeps the Sidecar feature gate on (ManagedChart values or KubeVirt CR); 0 while a policy is missing, not active or not in protect mode",
             self.feature_gate_ensured.clone(),
         );
         registry.register(
             "feature_gate_policy_active",
-            "1 when the ClusterAdmissionPolicy was last seen active (the gate may be added), else 0",
+            "1 when every ClusterAdmissionPolicy was last seen active, whatever its mode, else 0",
             self.feature_gate_policy_active.clone(),
+        );
+        registry.register(
+            "feature_gate_protecting",
+            "1 when every ClusterAdmissionPolicy was last seen active in protect mode (the gate may be on), else 0",
+            self.feature_gate_protecting.clone(),
+        );
+        registry.register(
+            "feature_gate_protection_losses",
+            "Times a policy stopped being active in protect mode while the job kept the gate on: from then on the job does not add the gate again",
+            self.feature_gate_protection_losses.clone(),
         );
         registry.register(
             "feature_gate_additions",

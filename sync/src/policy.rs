@@ -34,6 +34,12 @@ pub enum RefusalKind {
     /// The list is valid, but the policy's other settings are not: the policy-server would
     /// refuse the settings whatever the list.
     InvalidPolicySettings,
+    /// The PolicyServer's policies ConfigMap, with the list in every kept policy bound to it,
+    /// would be over Kubernetes' 1 MiB (`policy_server_config`).
+    PolicyServerConfigTooLarge,
+    /// The policies bound to the PolicyServer cannot be read (the job's RBAC), so the size of its
+    /// ConfigMap cannot be bounded: nothing is written.
+    PolicyServerConfigUnknown,
 }
 
 impl RefusalKind {
@@ -43,8 +49,31 @@ impl RefusalKind {
             Self::InvalidList => "InvalidSidecarList",
             Self::TooLarge => "SidecarListTooLarge",
             Self::InvalidPolicySettings => "InvalidPolicySettings",
+            Self::PolicyServerConfigTooLarge => "PolicyServerConfigTooLarge",
+            Self::PolicyServerConfigUnknown => "PolicyServerConfigUnknown",
         }
     }
+
+    /// Whether the refusal depends on other objects than the Setting and the policy (the other
+    /// policies of the PolicyServer, the job's RBAC): it is looked at again after a while.
+    pub fn depends_on_other_policies(self) -> bool {
+        matches!(
+            self,
+            Self::PolicyServerConfigTooLarge | Self::PolicyServerConfigUnknown
+        )
+    }
+}
+
+/// The policy's `spec.settings` with `allowedImages` set to `desired`, or `None` when the current
+/// settings are not an object (the plan refuses them).
+pub fn settings_with(current_settings: &Value, desired: &[String]) -> Option<Value> {
+    let mut settings = match current_settings {
+        Value::Null => Map::new(),
+        Value::Object(settings) => settings.clone(),
+        _ => return None,
+    };
+    settings.insert(ALLOWED_IMAGES.to_owned(), Value::from(desired.to_vec()));
+    Some(Value::Object(settings))
 }
 
 /// Compares `desired` with the policy's current settings and validates the settings that

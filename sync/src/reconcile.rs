@@ -18,10 +18,11 @@ use crate::config::Args;
 use crate::events::{EventPublisher, RefusalReport, list_digest};
 use crate::http::Monitoring;
 use crate::metrics::Outcome;
-use crate::policy::{ALLOWED_IMAGES, Plan, Refusal, plan};
+use crate::policy::{ALLOWED_IMAGES, Plan, Refusal, plan, settings_with};
 use crate::resources::{ClusterAdmissionPolicy, Setting};
 use crate::setting::allowed_images;
-use crate::status::{self, Condition};
+use crate::size_bound::{self, Write};
+use crate::status::{self, Condition, Report};
 
 /// The longest policy message a log line carries (it quotes the offending entry, which the
 /// Setting does not bound).
@@ -81,6 +82,9 @@ pub struct State {
     missing_policies: HashSet<String>,
     /// The Setting's resourceVersion after the job's last write of its condition.
     own_setting_version: Option<String>,
+    /// The last condition write met a conflict: the next change of the Setting is reconciled,
+    /// even the job's own write coming back (its feature-gate condition, an earlier condition).
+    condition_unwritten: bool,
     setting_seen: bool,
     setting_gone_since: Option<Instant>,
     /// The list every policy held after the last reconciliation that got that far (in
@@ -111,8 +115,9 @@ impl State {
     /// Whether the Setting's watch delivered the version the job's own condition write made:
     /// nothing but the condition changed, which needs no reconciliation.
     pub fn own_setting_write(&mut self, resource_version: Option<&str>) -> bool {
-        let own_write =
-            resource_version.is_some() && self.own_setting_version.as_deref() == resource_version;
+        let own_write = !self.condition_unwritten
+            && resource_version.is_some()
+            && self.own_setting_version.as_deref() == resource_version;
         if own_write {
             self.own_setting_version = None;
         }
@@ -182,11 +187,54 @@ pub async fn reconcile(
         return Ok(None);
     }
 
-    let mut results = Vec::with_capacity(stores.policies.len());
+    // Each policy's plan first, then the size of the PolicyServers' ConfigMaps with every write
+    // planned, then the writes: a list is refused for all the policies whose PolicyServer could
+    // not store it.
+    let mut steps = Vec::with_capacity(stores.policies.len());
     let mut first_error = None;
     for (name, store) in stores.policies {
         let started = std::time::Instant::now();
-        let result = reconcile_policy(ctx, state, &setting, &entries, name, store).await;
+        match plan_policy(ctx, state, &entries, name, store).await {
+            Ok(step) => steps.push((name.as_str(), started, step)),
+            Err(error) => {
+                ctx.monitoring
+                    .metrics
+                    .observe_reconciliation(Outcome::Error, started.elapsed().as_secs_f64());
+                warn!(policy = %name, %error, "cannot reconcile the policy");
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
+    }
+    let writes: Vec<Write<'_>> = steps
+        .iter()
+        .filter_map(|(name, _, step)| match step {
+            Step::Planned(policy, Plan::Apply) => Some(Write {
+                policy: name,
+                policy_server: policy.spec.policy_server.as_deref(),
+                settings: settings_with(&policy.spec.settings, &entries)?,
+            }),
+            _ => None,
+        })
+        .collect();
+    let over_bound = if writes.is_empty() {
+        HashMap::new()
+    } else {
+        size_bound::check(&ctx.client, &writes, entries.len()).await?
+    };
+    drop(writes);
+
+    let mut results = Vec::with_capacity(steps.len());
+    let mut wake_at = None;
+    for (name, started, step) in steps {
+        let over = over_bound.get(name);
+        if over.is_some_and(|refusal| refusal.kind.depends_on_other_policies()) {
+            // Another policy of the PolicyServer may shrink, or the RBAC be fixed: look again.
+            wake_at = Some(Instant::now() + RECHECK_SHARED_BOUND);
+        }
+        let result = finish_policy(ctx, state, &setting, &entries, name, step, over).await;
         let outcome = match &result {
             Ok((_, outcome)) => *outcome,
             Err(_) => Outcome::Error,
@@ -195,7 +243,7 @@ pub async fn reconcile(
             .metrics
             .observe_reconciliation(outcome, started.elapsed().as_secs_f64());
         match result {
-            Ok((held, _)) => results.push((name.as_str(), held)),
+            Ok((held, _)) => results.push((name, held)),
             Err(error) => {
                 warn!(policy = %name, %error, "cannot reconcile the policy");
                 first_error.get_or_insert(error);
@@ -212,38 +260,75 @@ pub async fn reconcile(
         state.last_enforced = Some(entries.clone());
     }
     let condition = condition(&ctx.args, &entries, &results);
-    if let Some(version) =
-        status::report(&ctx.settings, &setting, &condition, &ctx.args.field_manager).await?
-    {
-        state.own_setting_version = Some(version);
+    match status::report(&ctx.settings, &setting, &condition, &ctx.args.field_manager).await? {
+        Report::Written(version) => {
+            state.own_setting_version = Some(version);
+            state.condition_unwritten = false;
+        }
+        Report::Unchanged => state.condition_unwritten = false,
+        Report::Conflict => state.condition_unwritten = true,
     }
-    Ok(None)
+    Ok(wake_at)
 }
 
-async fn reconcile_policy(
+/// How long a list refused for the PolicyServer's ConfigMap waits before it is looked at again
+/// without a change of the Setting or of the policy: the other policies on the PolicyServer are
+/// not watched.
+const RECHECK_SHARED_BOUND: Duration = Duration::from_secs(60);
+
+/// One policy after planning: missing, or its current object and the plan against it.
+enum Step {
+    Missing,
+    Planned(Arc<ClusterAdmissionPolicy>, Plan),
+}
+
+async fn plan_policy(
     ctx: &Context,
     state: &mut State,
-    setting: &Setting,
     entries: &Arc<Vec<String>>,
     name: &str,
     store: &Store<ClusterAdmissionPolicy>,
-) -> Result<(PolicyResult, Outcome)> {
-    let metrics = &ctx.monitoring.metrics;
+) -> Result<Step> {
     let known = state.own_writes.get(name).cloned();
     let Some(policy) = known.or_else(|| store.get(&ObjectRef::new(name))) else {
-        if state.missing_policies.insert(name.to_owned()) {
-            warn!(policy = %name, "ClusterAdmissionPolicy not found; waiting for it");
-        }
-        metrics.policy_state(name, false, 0);
-        return Ok((PolicyResult::Missing, Outcome::PolicyMissing));
+        return Ok(Step::Missing);
     };
-    state.missing_policies.remove(name);
-
     let (current, desired, max_bytes) =
         (policy.clone(), entries.clone(), ctx.args.max_settings_bytes);
     let decision =
         tokio::task::spawn_blocking(move || plan(&current.spec.settings, &desired, max_bytes))
             .await?;
+    Ok(Step::Planned(policy, decision))
+}
+
+async fn finish_policy(
+    ctx: &Context,
+    state: &mut State,
+    setting: &Setting,
+    entries: &Arc<Vec<String>>,
+    name: &str,
+    step: Step,
+    over_bound: Option<&Refusal>,
+) -> Result<(PolicyResult, Outcome)> {
+    let metrics = &ctx.monitoring.metrics;
+    let (policy, decision) = match step {
+        Step::Missing => {
+            if state.missing_policies.insert(name.to_owned()) {
+                warn!(policy = %name, "ClusterAdmissionPolicy not found; waiting for it");
+            }
+            metrics.policy_state(name, false, 0);
+            return Ok((PolicyResult::Missing, Outcome::PolicyMissing));
+        }
+        Step::Planned(policy, decision) => (policy, decision),
+    };
+    state.missing_policies.remove(name);
+    let decision = match (decision, over_bound) {
+        (Plan::Apply, Some(refusal)) => Plan::Refused(Refusal {
+            kind: refusal.kind,
+            reason: refusal.reason.clone(),
+        }),
+        (decision, _) => decision,
+    };
     let outcome = match decision {
         Plan::Unchanged => {
             debug!(policy = %name, entries = entries.len(), "allowedImages already up to date");

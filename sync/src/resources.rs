@@ -109,10 +109,19 @@ api_resource!(
 );
 
 #[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PolicySpec {
     /// Free-form in the CRD (`x-kubernetes-preserve-unknown-fields`); `null` when absent.
     #[serde(default)]
     pub settings: Value,
+    /// `protect` or `monitor`; the CRD defaults it to `protect`, so the API server always
+    /// returns one.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The PolicyServer that serves the policy: its ConfigMap holds the settings of every policy
+    /// bound to it (the size bound, `policy_server_config`).
+    #[serde(default)]
+    pub policy_server: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -121,6 +130,12 @@ pub struct PolicyStatus {
     /// `unscheduled`, `scheduled`, `pending` or `active`.
     #[serde(default)]
     pub policy_status: Option<String>,
+    /// The mode the controller wrote into the PolicyServer's configuration for this policy
+    /// (`protect`, `monitor` or `unknown`): `setPolicyModeStatus` in kubewarden-controller's
+    /// internal/controller/policy_subreconciler.go (v1.35.0) copies it from the policies
+    /// ConfigMap, so it says what policy-server is configured to do, not only what was asked.
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 /// Rancher's `ManagedChart` (`harvester` in `fleet-local` renders Harvester's KubeVirt CR);

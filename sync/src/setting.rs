@@ -1,5 +1,5 @@
 //! Harvester's `whitelisted-sidecars` Setting, read with the policy's own implementation
-//! ([`hook_sidecar_policy::harvester_setting`]), so that the job and the policy's context-aware
+//! ([`hook_sidecar_policy::setting_entries`]), so that the job and the policy's context-aware
 //! mode cannot drift.
 
 use hook_sidecar_policy::{ListMode, setting_entries};

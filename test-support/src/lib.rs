@@ -29,7 +29,9 @@ pub const KUBEVIRT: &str = "kubevirt";
 pub const KUBEVIRT_NAMESPACE: &str = "harvester-system";
 pub const MANAGED_CHART: &str = "harvester";
 pub const MANAGED_CHART_NAMESPACE: &str = "fleet-local";
-pub const JOB_NAMESPACE: &str = "cattle-kubewarden-system";
+/// Where Kubewarden runs and the chart is installed: Kubewarden's documentation installs into
+/// `kubewarden` (Rancher's Apps use `cattle-kubewarden-system`).
+pub const JOB_NAMESPACE: &str = "kubewarden";
 /// The Helm release the tests render the chart as; the job's ServiceAccount is `<release>-sync`.
 pub const RELEASE: &str = "hook-sidecar-policy";
 pub const SERVICE_ACCOUNT: &str = "hook-sidecar-policy-sync";
@@ -53,9 +55,19 @@ pub struct Cluster {
     /// The job's kubeconfig: the token of its ServiceAccount, bound by the chart's RBAC only.
     pub job_kubeconfig: PathBuf,
     job_logs: Mutex<Vec<PathBuf>>,
+    /// The job's binary for [`Cluster::start_job`] (`CARGO_BIN_EXE_hook-sidecar-sync` exists only
+    /// where the sync crate's tests and benches are compiled, not in this library).
+    job_binary: Option<PathBuf>,
 }
 
 impl Cluster {
+    /// The cluster, with `binary` as the job that [`Cluster::start_job`] starts.
+    pub fn start_for_job(binary: &str) -> Result<Self> {
+        let mut cluster = Self::start()?;
+        cluster.job_binary = Some(PathBuf::from(binary));
+        Ok(cluster)
+    }
+
     pub fn start() -> Result<Self> {
         let bin = kube_binaries()?;
         let dir =
@@ -124,6 +136,7 @@ impl Cluster {
             job_kubeconfig: dir.join("job.kubeconfig"),
             admin_kubeconfig,
             job_logs: Mutex::new(Vec::new()),
+            job_binary: None,
             dir,
         };
         cluster.wait_ready(Duration::from_secs(90))?;
@@ -161,14 +174,24 @@ impl Cluster {
 
     /// `helm template` of the chart, as release `RELEASE` in `JOB_NAMESPACE`, with `--set` values.
     pub fn render_chart(&self, values: &[&str]) -> Result<Vec<Value>> {
+        let args: Vec<String> = values
+            .iter()
+            .flat_map(|value| ["--set".to_owned(), (*value).to_owned()])
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.render_chart_with(&args)
+    }
+
+    /// `helm template` of the chart, as release `RELEASE` in `JOB_NAMESPACE`, with helm's own
+    /// arguments (`-f <file>`, `--set ...`).
+    pub fn render_chart_with(&self, args: &[&str]) -> Result<Vec<Value>> {
         let mut command = Command::new(&self.helm);
         command
             .args(["template", RELEASE])
             .arg(repo_root().join("charts/hook-sidecar-policy"))
-            .args(["--namespace", JOB_NAMESPACE]);
-        for value in values {
-            command.args(["--set", value]);
-        }
+            .args(["--namespace", JOB_NAMESPACE])
+            .args(args)
+            .current_dir(repo_root());
         let rendered = run(&mut command)?;
         let mut objects = Vec::new();
         for document in serde_yaml::Deserializer::from_str(&rendered) {
@@ -213,6 +236,25 @@ impl Cluster {
         let file = self.manifest_file("rbac.json", &rbac)?;
         self.kubectl(&["apply", "-f", &file.display().to_string()])?;
         Ok(())
+    }
+
+    /// helm against the cluster, as its administrator.
+    pub fn helm(&self, args: &[&str]) -> Result<String> {
+        run(Command::new(&self.helm)
+            .env("KUBECONFIG", &self.admin_kubeconfig)
+            .args(args)
+            .current_dir(repo_root()))
+    }
+
+    /// The paths of the kube binaries (kubectl, kube-apiserver) and of helm, for tests that run
+    /// commands as a person types them.
+    pub fn tools(&self) -> (PathBuf, PathBuf) {
+        (self.kubectl.clone(), self.helm.clone())
+    }
+
+    /// The directory of the cluster's files (kubeconfigs, logs, manifests).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Result<String> {
@@ -293,21 +335,26 @@ impl Cluster {
 
     /// Starts the job with its ServiceAccount's kubeconfig and `args`.
     pub fn start_job(&self, args: &[&str]) -> Result<Job> {
-        // Only the sync crate's tests have the job's binary (e2e-tests share this harness).
-        let binary = option_env!("CARGO_BIN_EXE_hook-sidecar-sync")
-            .ok_or_else(|| anyhow!("the job's binary is built only for sync's tests"))?;
-        self.start_job_binary(Path::new(binary), args)
+        let binary = self.job_binary.clone().ok_or_else(|| {
+            anyhow!("no job binary: start the cluster with Cluster::start_for_job")
+        })?;
+        self.start_job_binary(&binary, args)
     }
 
     /// Starts `binary` (the job from elsewhere, e.g. its image) as the job.
     pub fn start_job_binary(&self, binary: &Path, args: &[&str]) -> Result<Job> {
+        self.start_job_as(binary, &self.job_kubeconfig, args)
+    }
+
+    /// Starts `binary` as the job with `kubeconfig` (another ServiceAccount's token).
+    pub fn start_job_as(&self, binary: &Path, kubeconfig: &Path, args: &[&str]) -> Result<Job> {
         let metrics_port = free_port()?;
         let n = self.job_logs.lock().expect("lock").len();
         let log = self.dir.join(format!("job-{n}.log"));
         self.job_logs.lock().expect("lock").push(log.clone());
         let child = spawn_logged(
             Command::new(binary)
-                .env("KUBECONFIG", &self.job_kubeconfig)
+                .env("KUBECONFIG", kubeconfig)
                 .env("RUST_LOG", "info,hook_sidecar_sync=debug")
                 .arg(format!("--listen=127.0.0.1:{metrics_port}"))
                 .args(args),
@@ -467,11 +514,17 @@ pub fn managed_charts_api(client: &Client) -> Api<DynamicObject> {
     )
 }
 
-/// Sets the policy's `status.policyStatus`, as the Kubewarden controller does.
+/// Sets the policy's `status.policyStatus`, and `status.mode` to its `spec.mode`, as the
+/// Kubewarden controller does once the policy is in the PolicyServer's configuration.
 pub async fn set_policy_status(client: &Client, status: &str) -> Result<()> {
-    let patch = json!({ "status": { "policyStatus": status } });
-    policies_api(client)
-        .patch_status(POLICY, &PatchParams::default(), &Patch::Merge(&patch))
+    set_named_policy_status(client, POLICY, status).await
+}
+
+pub async fn set_named_policy_status(client: &Client, name: &str, status: &str) -> Result<()> {
+    let api = policies_api(client);
+    let mode = api.get(name).await?.data["spec"]["mode"].clone();
+    let patch = json!({ "status": { "policyStatus": status, "mode": mode } });
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     Ok(())
 }
@@ -484,7 +537,8 @@ pub fn kubevirts_api(client: &Client) -> Api<DynamicObject> {
     )
 }
 
-/// A ClusterAdmissionPolicy as an administrator writes it (kubectl's field manager).
+/// A ClusterAdmissionPolicy as an administrator writes it (kubectl's field manager), in protect
+/// mode (the chart's default).
 pub async fn create_policy(client: &Client, settings: Value) -> Result<DynamicObject> {
     create_named_policy(client, POLICY, settings).await
 }
@@ -494,13 +548,22 @@ pub async fn create_named_policy(
     name: &str,
     settings: Value,
 ) -> Result<DynamicObject> {
+    create_policy_in_mode(client, name, "protect", settings).await
+}
+
+pub async fn create_policy_in_mode(
+    client: &Client,
+    name: &str,
+    mode: &str,
+    settings: Value,
+) -> Result<DynamicObject> {
     let policy: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "policies.kubewarden.io/v1",
         "kind": "ClusterAdmissionPolicy",
         "metadata": { "name": name },
         "spec": {
             "module": "registry://ghcr.io/kubewarden-contrib/policies/hook-sidecar-policy:v0.1.0",
-            "mode": "monitor",
+            "mode": mode,
             "mutating": false,
             "backgroundAudit": false,
             "rules": [{

@@ -115,8 +115,9 @@ pub async fn chart_policy_matches_the_metadata(cluster: &Cluster, _client: &Clie
         json!(vm_rules)
     );
     ensure!(spec["mutating"] == metadata["mutating"], "{spec}");
-    // A first install only reports; the job owns allowedImages.
-    ensure!(spec["mode"] == "monitor", "{spec}");
+    // protect by default: the safe start while the Sidecar gate is off (docs/runbook.md, path A);
+    // the job owns allowedImages.
+    ensure!(spec["mode"] == "protect", "{spec}");
     ensure!(spec["matchPolicy"] == "Equivalent", "{spec}");
     ensure!(spec["policyServer"] == "default", "{spec}");
     ensure!(spec["settings"] == json!({}), "{spec}");
@@ -152,7 +153,7 @@ pub async fn chart_policy_matches_the_metadata(cluster: &Cluster, _client: &Clie
         "{image}"
     );
 
-    // The launcher-Pod policy: same module and settings, launcher Pods only, monitor.
+    // The launcher-Pod policy: same module and settings, launcher Pods only, protect.
     let objects = cluster.render_chart(&[
         "launcherPodPolicy.enabled=true",
         "policy.settings.allowPVC=true",
@@ -164,7 +165,7 @@ pub async fn chart_policy_matches_the_metadata(cluster: &Cluster, _client: &Clie
         pods["spec"]["settings"] == json!({ "allowPVC": true }),
         "{pods}"
     );
-    ensure!(pods["spec"]["mode"] == "monitor");
+    ensure!(pods["spec"]["mode"] == "protect");
     ensure!(pods["spec"]["matchPolicy"] == "Equivalent", "{pods}");
     ensure!(
         pods["spec"]["rules"] == json!(pod_rules),
@@ -208,6 +209,10 @@ pub async fn addon_example_is_accepted(cluster: &Cluster, _client: &Client) -> R
         &addon.display().to_string(),
     ])?)?;
     ensure!(applied["kind"] == "Addon", "{applied}");
+    ensure!(
+        applied["metadata"]["labels"]["addon.harvesterhci.io/experimental"] == "true",
+        "{applied}"
+    );
     let values: Value = serde_yaml::from_str(
         applied["spec"]["valuesContent"]
             .as_str()
@@ -218,7 +223,167 @@ pub async fn addon_example_is_accepted(cluster: &Cluster, _client: &Client) -> R
     flatten("", &values, &mut flags);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     cluster.render_chart(&flags)?;
-    ensure!(values["policy"]["mode"] == "monitor", "{values}");
+    // Path A of the runbook: protect, the gate handed to the job; the release in the namespace
+    // Kubewarden runs in, which the values name too.
+    ensure!(values["policy"]["mode"] == "protect", "{values}");
+    ensure!(values["sync"]["featureGate"]["enabled"] == true, "{values}");
+    ensure!(
+        values["kubewarden"]["namespace"] == applied["metadata"]["namespace"],
+        "{values} vs the Addon's namespace {}",
+        applied["metadata"]["namespace"]
+    );
+    Ok(())
+}
+
+/// The schema refuses unknown keys everywhere, naming them: a misspelt value is not ignored.
+pub async fn unknown_values_are_refused(cluster: &Cluster, _client: &Client) -> Result<()> {
+    for (value, named) in [
+        ("sync.featureGates.enabled=true", "featureGates"),
+        ("policy.settings.allowComand=true", "allowComand"),
+        (
+            "policy.contextAware.policyServerServiceAccount.namespace=x",
+            "namespace",
+        ),
+        ("launcherPodPolicy.mode=audit", "launcherPodPolicy/mode"),
+        ("typo=1", "typo"),
+    ] {
+        let error = cluster
+            .render_chart(&[value])
+            .expect_err(&format!("--set {value} rendered"))
+            .to_string();
+        ensure!(
+            error.contains("values don't meet the specifications of the schema")
+                && error.contains(named),
+            "--set {value}: {error}"
+        );
+    }
+    // The policy's settings are typed: a string where the policy wants a boolean.
+    let error = cluster
+        .render_chart(&["policy.settings.allowPVC=yes"])
+        .expect_err("allowPVC=yes rendered")
+        .to_string();
+    ensure!(error.contains("allowPVC"), "{error}");
+    Ok(())
+}
+
+/// The Kubewarden namespace is a value: context-aware mode grants the Setting to policy-server's
+/// ServiceAccount there.
+pub async fn the_kubewarden_namespace_is_a_value(
+    cluster: &Cluster,
+    _client: &Client,
+) -> Result<()> {
+    let subject = |values: &[&str]| -> Result<Value> {
+        let objects = cluster.render_chart(values)?;
+        let binding = objects
+            .iter()
+            .find(|object| {
+                object["kind"] == "ClusterRoleBinding"
+                    && object["metadata"]["name"] == "hook-sidecar-policy-policy-server-settings"
+            })
+            .ok_or_else(|| anyhow!("no policy-server binding rendered"))?;
+        Ok(binding["subjects"][0].clone())
+    };
+    ensure!(
+        subject(&["policy.contextAware.enabled=true"])?
+            == json!({ "kind": "ServiceAccount", "name": "policy-server", "namespace": "kubewarden" })
+    );
+    ensure!(
+        subject(&[
+            "policy.contextAware.enabled=true",
+            "kubewarden.namespace=cattle-kubewarden-system"
+        ])?["namespace"]
+            == "cattle-kubewarden-system"
+    );
+    Ok(())
+}
+
+/// In context-aware mode, helm install (and upgrade, and helm-controller) look at where
+/// policy-server runs and refuse a namespace or ServiceAccount it does not run in: a mismatch
+/// would otherwise leave the policy unable to read the Setting, rejecting every sidecar.
+pub async fn context_aware_install_checks_where_policy_server_runs(
+    cluster: &Cluster,
+    _client: &Client,
+) -> Result<()> {
+    let deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": { "name": "policy-server-default", "namespace": JOB_NAMESPACE },
+        "spec": {
+            "selector": { "matchLabels": { "app": "kubewarden-policy-server-default" } },
+            "template": {
+                "metadata": { "labels": { "app": "kubewarden-policy-server-default" } },
+                "spec": {
+                    "serviceAccountName": "policy-server",
+                    "containers": [{ "name": "policy-server", "image": "ghcr.io/kubewarden/policy-server:v1.35.0" }],
+                },
+            },
+        },
+    });
+    let file = cluster.manifest_file("policy-server-deployment.json", &[deployment])?;
+    cluster.kubectl(&["apply", "-f", &file.display().to_string()])?;
+    let chart = repo_root()
+        .join("charts/hook-sidecar-policy")
+        .display()
+        .to_string();
+    let install = |extra: &[&str]| {
+        let mut args = vec![
+            "install",
+            "check-context-aware",
+            chart.as_str(),
+            "--namespace",
+            JOB_NAMESPACE,
+            "--dry-run=server",
+            "--set",
+            "policy.contextAware.enabled=true",
+        ];
+        args.extend_from_slice(extra);
+        cluster.helm(&args)
+    };
+    install(&[])?;
+    let error = install(&["--set", "kubewarden.namespace=cattle-kubewarden-system"])
+        .expect_err("a namespace policy-server does not run in was accepted")
+        .to_string();
+    ensure!(
+        error.contains("Deployment cattle-kubewarden-system/policy-server-default not found: kubewarden.namespace (cattle-kubewarden-system) must be the namespace in which Kubewarden runs the PolicyServer default"),
+        "{error}"
+    );
+    let error = install(&[
+        "--set",
+        "policy.contextAware.policyServerServiceAccount.name=other",
+    ])
+    .expect_err("a ServiceAccount policy-server does not run as was accepted")
+    .to_string();
+    ensure!(
+        error.contains("policy.contextAware.policyServerServiceAccount.name is other, but Deployment kubewarden/policy-server-default runs as ServiceAccount policy-server"),
+        "{error}"
+    );
+    // helm template has no cluster to look in: it renders (the check is helm install's).
+    cluster.render_chart(&[
+        "policy.contextAware.enabled=true",
+        "kubewarden.namespace=elsewhere",
+    ])?;
+    cluster.kubectl(&["delete", "-f", &file.display().to_string()])?;
+    Ok(())
+}
+
+/// examples/harvester/gpu-values.yaml, as `helm upgrade -f` gives it: the API server takes the
+/// policy, and the policy's own validation takes its settings.
+pub async fn gpu_example_values_are_valid(cluster: &Cluster, _client: &Client) -> Result<()> {
+    let objects = cluster.render_chart_with(&["-f", "examples/harvester/gpu-values.yaml"])?;
+    let policy = the_policy(&objects, POLICY)?;
+    hook_sidecar_policy::parse_and_validate(&policy["spec"]["settings"])
+        .map_err(|error| anyhow!("gpu-values.yaml: {error}"))?;
+    ensure!(
+        policy["spec"]["settings"]["profilesRequired"] == true,
+        "{policy}"
+    );
+    let file = cluster.manifest_file("gpu-policy.json", &[policy])?;
+    cluster.kubectl(&[
+        "apply",
+        "--dry-run=server",
+        "-f",
+        &file.display().to_string(),
+    ])?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! `--ensure-sidecar-feature-gate`: each target, only while the policy is active, re-added after a
-//! removal, and the RBAC the chart grants for each target.
+//! `--ensure-sidecar-feature-gate`: each target, only while every policy is active in protect
+//! mode, re-added after a removal, never again once a policy stops protecting (and said so on the
+//! Setting, in an Event, the metrics and the log), and the RBAC the chart grants for each target.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use kube::Client;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use super::{PROPAGATION, resource_version, wait_for_metric};
+use super::{LAUNCHER_POLICY, PROPAGATION, grant_policy, resource_version, wait_for_metric};
 use test_support::*;
 
 /// Harvester's default gates (deploy/charts/harvester/values.yaml): what its chart renders into the
@@ -307,6 +308,256 @@ pub async fn no_gate_without_an_active_policy(cluster: &Cluster, client: &Client
     ensure!(gates(client, Target::ManagedChart).await? == json!([]));
     ensure!(job.metric(ADDITIONS)? == 1.0);
     job.stop()
+}
+
+const PROTECTING: &str = "hook_sidecar_sync_feature_gate_protecting";
+const LOSSES: &str = "hook_sidecar_sync_feature_gate_protection_losses_total";
+
+/// The Setting's `sidecarFeatureGate` condition, once it has `status` and `reason`.
+async fn wait_for_gate_condition(client: &Client, status: &str, reason: &str) -> Result<Value> {
+    wait_until(
+        &format!("the Setting's sidecarFeatureGate condition {status} {reason}"),
+        PROPAGATION,
+        || async move {
+            let setting = settings_api(client).get_opt(SETTING).await?;
+            Ok(setting.and_then(|setting| {
+                setting.data["status"]["conditions"]
+                    .as_array()
+                    .and_then(|conditions| {
+                        conditions
+                            .iter()
+                            .find(|c| c["type"] == "sidecarFeatureGate")
+                            .cloned()
+                    })
+                    .filter(|c| c["status"] == status && c["reason"] == reason)
+            }))
+        },
+    )
+    .await
+}
+
+/// A policy in monitor mode reports and rejects nothing: active is not enough for the gate.
+pub async fn monitor_and_active_gets_no_gate(cluster: &Cluster, client: &Client) -> Result<()> {
+    install_gate_rbac(cluster, "managedchart")?;
+    put_setting(client, "", "").await?;
+    create_kubevirt(
+        client,
+        json!({ "developerConfiguration": { "featureGates": HARVESTER_GATES } }),
+    )
+    .await?;
+    create_managed_chart(client, json!({})).await?;
+    create_policy_in_mode(client, POLICY, "monitor", json!({})).await?;
+    set_policy_status(client, "active").await?;
+    let job = cluster.start_job(&["--ensure-sidecar-feature-gate=managedchart"])?;
+
+    let condition = wait_for_gate_condition(client, "False", "PolicyNotInProtectMode").await?;
+    let message = condition["message"].as_str().unwrap_or_default();
+    ensure!(
+        message.starts_with(
+            "ClusterAdmissionPolicy hook-sidecars is active with spec.mode monitor and status.mode monitor, not protect"
+        ) && message.contains("the job does not add the Sidecar feature gate to ManagedChart fleet-local/harvester"),
+        "{condition}"
+    );
+    wait_for_log(&job, "reason=\"PolicyNotInProtectMode\"").await?;
+    // Give a wrong implementation time to act.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ensure!(
+        gates(client, Target::ManagedChart).await? == Value::Null,
+        "gate added in monitor mode"
+    );
+    ensure!(job.metric(ADDITIONS)? == 0.0);
+    ensure!(job.metric(PROTECTING)? == 0.0);
+    ensure!(job.metric("hook_sidecar_sync_feature_gate_policy_active")? == 1.0);
+
+    // protect (a new policy: Kubewarden refuses protect -> monitor, not the way up): the gate.
+    policies_api(client)
+        .delete(POLICY, &Default::default())
+        .await?;
+    wait_until("the policy gone", PROPAGATION, || async move {
+        Ok(policies_api(client)
+            .get_opt(POLICY)
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    create_policy_in_mode(client, POLICY, "protect", json!({})).await?;
+    // Active, but the controller has not written protect into the PolicyServer's ConfigMap yet.
+    let patch = json!({ "status": { "policyStatus": "active", "mode": "unknown" } });
+    policies_api(client)
+        .patch_status(POLICY, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    wait_for_gate_condition(client, "False", "PolicyNotInProtectMode").await?;
+    wait_for_log(&job, "status.mode unknown").await?;
+    ensure!(
+        gates(client, Target::ManagedChart).await? == Value::Null,
+        "gate added before status.mode said protect"
+    );
+    set_policy_status(client, "active").await?;
+    let expected: Vec<&str> = HARVESTER_GATES.iter().copied().chain(["Sidecar"]).collect();
+    wait_for_gates(client, Target::ManagedChart, json!(expected)).await?;
+    let condition = wait_for_gate_condition(client, "True", "FeatureGateKept").await?;
+    ensure!(
+        condition["message"]
+            == "every ClusterAdmissionPolicy the job keeps (hook-sidecars) is active in protect mode: the job keeps the Sidecar feature gate on in ManagedChart fleet-local/harvester",
+        "{condition}"
+    );
+    ensure!(job.metric(PROTECTING)? == 1.0);
+    let added = gate_events(client).await?;
+    ensure!(
+        added
+            .iter()
+            .any(|event| event["type"] == "Normal" && event["reason"] == "SidecarFeatureGateAdded"),
+        "{added:?}"
+    );
+    job.stop()
+}
+
+/// The launcher-Pod policy in monitor holds the gate back, even with the VM policy in protect.
+pub async fn launcher_pod_policy_in_monitor_gets_no_gate(
+    cluster: &Cluster,
+    client: &Client,
+) -> Result<()> {
+    install_gate_rbac(cluster, "kubevirt")?;
+    grant_policy(cluster, LAUNCHER_POLICY)?;
+    put_setting(client, "", "").await?;
+    create_kubevirt(
+        client,
+        json!({ "developerConfiguration": { "featureGates": ["HostDevices"] } }),
+    )
+    .await?;
+    create_policy(client, json!({})).await?;
+    set_policy_status(client, "active").await?;
+    let _ = policies_api(client)
+        .delete(LAUNCHER_POLICY, &Default::default())
+        .await;
+    create_policy_in_mode(client, LAUNCHER_POLICY, "monitor", json!({})).await?;
+    set_named_policy_status(client, LAUNCHER_POLICY, "active").await?;
+    let launcher = format!("--policy-name={LAUNCHER_POLICY}");
+    let args = [
+        "--ensure-sidecar-feature-gate=kubevirt",
+        "--policy-name=hook-sidecars",
+        launcher.as_str(),
+    ];
+    let job = cluster.start_job(&args)?;
+    let condition = wait_for_gate_condition(client, "False", "PolicyNotInProtectMode").await?;
+    ensure!(
+        condition["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(&format!(
+                "ClusterAdmissionPolicy {LAUNCHER_POLICY} is active with spec.mode monitor"
+            )),
+        "{condition}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ensure!(
+        gates(client, Target::KubeVirt).await? == json!(["HostDevices"]),
+        "gate added with the launcher-Pod policy in monitor"
+    );
+    ensure!(job.metric(ADDITIONS)? == 0.0);
+    job.stop()?;
+    policies_api(client)
+        .delete(LAUNCHER_POLICY, &Default::default())
+        .await?;
+    Ok(())
+}
+
+/// protect, then a policy in monitor again (deleted and created in monitor, what Kubewarden
+/// allows): the gate is not removed, it is not added back after a removal, and the job says so
+/// at once on the Setting, in a Warning Event, the metrics and a log line.
+pub async fn stops_re_adding_the_gate_when_a_policy_stops_protecting(
+    cluster: &Cluster,
+    client: &Client,
+) -> Result<()> {
+    install_gate_rbac(cluster, "kubevirt")?;
+    put_setting(client, "", "").await?;
+    create_kubevirt(
+        client,
+        json!({ "developerConfiguration": { "featureGates": ["HostDevices"] } }),
+    )
+    .await?;
+    create_policy(client, json!({})).await?;
+    set_policy_status(client, "active").await?;
+    let job = cluster.start_job(&["--ensure-sidecar-feature-gate=kubevirt"])?;
+    wait_for_gates(client, Target::KubeVirt, json!(["HostDevices", "Sidecar"])).await?;
+    wait_for_gate_condition(client, "True", "FeatureGateKept").await?;
+    ensure!(job.metric(LOSSES)? == 0.0);
+
+    policies_api(client)
+        .delete(POLICY, &Default::default())
+        .await?;
+    wait_until("the policy gone", PROPAGATION, || async move {
+        Ok(policies_api(client)
+            .get_opt(POLICY)
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    create_policy_in_mode(client, POLICY, "monitor", json!({})).await?;
+    set_policy_status(client, "active").await?;
+
+    let condition = wait_for_gate_condition(client, "False", "PolicyNotInProtectMode").await?;
+    ensure!(
+        condition["message"].as_str().unwrap_or_default().contains(
+            "the job does not add the Sidecar feature gate to KubeVirt harvester-system/kubevirt, and does not add it again if it is removed; it never removes it"
+        ),
+        "{condition}"
+    );
+    let events = wait_until("the Warning Event", PROPAGATION, || async move {
+        let events = gate_events(client).await?;
+        Ok(events
+            .iter()
+            .find(|event| event["type"] == "Warning" && event["reason"] == "PolicyNotInProtectMode")
+            .cloned())
+    })
+    .await?;
+    ensure!(
+        events["note"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("ClusterAdmissionPolicy hook-sidecars is active with spec.mode monitor"),
+        "{events}"
+    );
+    ensure!(
+        events["regarding"]["kind"] == "Setting" && events["regarding"]["name"] == SETTING,
+        "{events}"
+    );
+    wait_for_metric(&job, LOSSES, 1.0).await?;
+    ensure!(job.metric(PROTECTING)? == 0.0);
+    ensure!(job.metric("hook_sidecar_sync_feature_gate_ensured")? == 0.0);
+    ensure!(
+        job.log()
+            .lines()
+            .any(|line| line.contains("WARN") && line.contains("PolicyNotInProtectMode")),
+        "no warning line:\n{}",
+        job.log()
+    );
+    // The job never removes the gate...
+    ensure!(gates(client, Target::KubeVirt).await? == json!(["HostDevices", "Sidecar"]));
+    // ...and no longer adds it back.
+    let removed = json!({ "spec": { "configuration": { "developerConfiguration": {
+        "featureGates": ["HostDevices"] } } } });
+    kubevirts_api(client)
+        .patch(KUBEVIRT, &PatchParams::default(), &Patch::Merge(&removed))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ensure!(
+        gates(client, Target::KubeVirt).await? == json!(["HostDevices"]),
+        "gate added back in monitor mode"
+    );
+    ensure!(job.metric(ADDITIONS)? == 1.0);
+    job.stop()
+}
+
+/// The Events the job published about the feature gate (on the Setting).
+async fn gate_events(client: &Client) -> Result<Vec<Value>> {
+    Ok(setting_events(client)
+        .await?
+        .into_iter()
+        .filter(|event| event["action"] == "EnsureSidecarFeatureGate")
+        .collect())
 }
 
 /// What the chart grants the job's ServiceAccount for each target, and nothing beyond it.

@@ -53,8 +53,12 @@ fn main() {
         mirrors_into_every_named_policy,
         only_keeps_the_setting_without_mirroring,
         recreates_a_deleted_setting_after_a_grace_period_with_the_last_list,
-        applies_a_megabyte_setting_while_the_health_endpoints_answer,
+        applies_a_large_setting_while_the_health_endpoints_answer,
         refuses_a_list_over_the_size_bound_once,
+        refuses_a_list_the_policy_servers_configmap_cannot_hold,
+        counts_both_copies_of_the_list,
+        the_configmap_bound_is_the_api_servers,
+        renders_the_configmap_as_kubewarden_controller_does,
         coalesces_a_burst_of_changes,
         survives_an_api_server_restart,
         converges_after_an_api_server_crash,
@@ -65,10 +69,17 @@ fn main() {
         feature_gate::managedchart_target_refuses_a_malformed_gate_list,
         feature_gate::auto_target_prefers_the_managed_chart,
         feature_gate::no_gate_without_an_active_policy,
+        feature_gate::monitor_and_active_gets_no_gate,
+        feature_gate::launcher_pod_policy_in_monitor_gets_no_gate,
+        feature_gate::stops_re_adding_the_gate_when_a_policy_stops_protecting,
         feature_gate::feature_gate_rbac_per_target,
         chart::chart_is_accepted_by_the_api_server,
         chart::chart_policy_matches_the_metadata,
         chart::addon_example_is_accepted,
+        chart::unknown_values_are_refused,
+        chart::the_kubewarden_namespace_is_a_value,
+        chart::context_aware_install_checks_where_policy_server_runs,
+        chart::gpu_example_values_are_valid,
         chart::runs_as_the_chart_deploys,
     );
     let conclusion = libtest_mimic::run(&args, trials);
@@ -86,7 +97,10 @@ fn run_scenario(
     scenario: Scenario,
 ) -> Result<(), Failed> {
     let cluster = cluster
-        .get_or_init(|| Cluster::start().map_err(|error| format!("{error:#}")))
+        .get_or_init(|| {
+            Cluster::start_for_job(env!("CARGO_BIN_EXE_hook-sidecar-sync"))
+                .map_err(|error| format!("{error:#}"))
+        })
         .as_ref()
         .map_err(|error| Failed::from(format!("cannot start the test cluster: {error}")))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -96,6 +110,15 @@ fn run_scenario(
         .block_on(async {
             let client = cluster.client().await?;
             reset(&client).await?;
+            // What some scenarios add beside the harness's objects.
+            for name in [LAUNCHER_POLICY, UNRELATED_POLICY] {
+                let _ = policies_api(&client)
+                    .delete(name, &Default::default())
+                    .await;
+            }
+            let _ = policy_servers_api(&client)
+                .delete("default", &Default::default())
+                .await;
             scenario(cluster, &client).await
         })
         .map_err(|error| Failed::from(format!("{error:#}\n{}", cluster.job_logs_tail())))
@@ -884,7 +907,11 @@ fn large_value(bytes: usize, tag: &str) -> (String, usize) {
     (value, entries)
 }
 
-async fn applies_a_megabyte_setting_while_the_health_endpoints_answer(
+/// The largest Setting the PolicyServer's ConfigMap can hold with nothing else on it: 1 MiB of
+/// ConfigMap is about 0.93 MiB of such entries (each is quoted in the JSON).
+const LARGE_SETTING: usize = 950_000;
+
+async fn applies_a_large_setting_while_the_health_endpoints_answer(
     cluster: &Cluster,
     client: &Client,
 ) -> Result<()> {
@@ -893,7 +920,7 @@ async fn applies_a_megabyte_setting_while_the_health_endpoints_answer(
     let job = cluster.start_job(&[])?;
     wait_for_list(client, list(&["registry.example.com/small:1"])).await?;
 
-    let (value, entries) = large_value(1 << 20, "i");
+    let (value, entries) = large_value(LARGE_SETTING, "i");
     let stop_probing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let prober = {
         let stop = Arc::clone(&stop_probing);
@@ -913,7 +940,7 @@ async fn applies_a_megabyte_setting_while_the_health_endpoints_answer(
         })
     };
     set_value(client, &value).await?;
-    wait_until("the megabyte list applied", PROPAGATION, || async move {
+    wait_until("the large list applied", PROPAGATION, || async move {
         let images = allowed_images(client).await?;
         Ok((images.as_array().map_or(0, Vec::len) == entries).then_some(()))
     })
@@ -924,7 +951,7 @@ async fn applies_a_megabyte_setting_while_the_health_endpoints_answer(
         .map_err(|_| anyhow::anyhow!("the prober panicked"))??;
     ensure!(answered > 0, "no /healthz answer");
     eprintln!(
-        "1 MiB Setting ({entries} entries) applied; /healthz answered {answered} times, slowest {slowest:?}"
+        "{LARGE_SETTING}-byte Setting ({entries} entries) applied; /healthz answered {answered} times, slowest {slowest:?}"
     );
     ensure!(job.metric(&accepted(POLICY))? == 1.0);
     job.stop()
@@ -971,6 +998,437 @@ async fn refuses_a_list_over_the_size_bound_once(cluster: &Cluster, client: &Cli
     let longest = job.log().lines().map(str::len).max().unwrap_or(0);
     ensure!(longest < 4096, "a log line of {longest} bytes");
     job.stop()
+}
+
+fn policy_servers_api(client: &Client) -> kube::Api<kube::api::DynamicObject> {
+    kube::Api::all_with(
+        client.clone(),
+        &resource(
+            "policies.kubewarden.io",
+            "v1",
+            "PolicyServer",
+            "policyservers",
+        ),
+    )
+}
+
+/// Someone else's policy on the same PolicyServer, with `bytes` of settings.
+async fn create_unrelated_policy(client: &Client, policy_server: &str, bytes: usize) -> Result<()> {
+    let _ = policies_api(client)
+        .delete(UNRELATED_POLICY, &Default::default())
+        .await;
+    wait_until("the unrelated policy gone", PROPAGATION, || async move {
+        Ok(policies_api(client)
+            .get_opt(UNRELATED_POLICY)
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    let policy: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "policies.kubewarden.io/v1",
+        "kind": "ClusterAdmissionPolicy",
+        "metadata": { "name": UNRELATED_POLICY },
+        "spec": {
+            "module": "registry://ghcr.io/kubewarden/policies/safe-labels:v1.0.0",
+            "policyServer": policy_server,
+            "mutating": false,
+            "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"], "operations": ["CREATE"] }],
+            "settings": { "mandatory_labels": ["x".repeat(bytes)] },
+        },
+    }))?;
+    policies_api(client)
+        .create(&Default::default(), &policy)
+        .await?;
+    Ok(())
+}
+
+const UNRELATED_POLICY: &str = "another-teams-policy";
+
+/// kubewarden-controller writes every policy of a PolicyServer into one ConfigMap, at most 1 MiB:
+/// a list that fits in the policy (under --max-settings-bytes) but not in that ConfigMap beside
+/// another team's policy on the same PolicyServer is refused before anything is written.
+async fn refuses_a_list_the_policy_servers_configmap_cannot_hold(
+    cluster: &Cluster,
+    client: &Client,
+) -> Result<()> {
+    create_policy(client, json!({})).await?;
+    // The PolicyServer as kubewarden-defaults creates it, with a source authority (in sources.yml).
+    let _ = policy_servers_api(client)
+        .delete("default", &Default::default())
+        .await;
+    let server: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "policies.kubewarden.io/v1",
+        "kind": "PolicyServer",
+        "metadata": { "name": "default" },
+        "spec": {
+            "image": "ghcr.io/kubewarden/policy-server:v1.35.0",
+            "replicas": 2,
+            "serviceAccountName": "policy-server",
+            "sourceAuthorities": { "registry.example.com": ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"] },
+        },
+    }))?;
+    policy_servers_api(client)
+        .create(&Default::default(), &server)
+        .await?;
+    create_unrelated_policy(client, "default", 400_000).await?;
+    put_setting(client, "", "registry.example.com/small:1").await?;
+    let job = cluster.start_job(&[])?;
+    wait_for_list(client, list(&["registry.example.com/small:1"])).await?;
+    let before = policies_api(client).get(POLICY).await?;
+
+    // 700 kB of list: well under --max-settings-bytes, but with the other policy's 400 kB the
+    // ConfigMap would be over 1 MiB.
+    let (value, entries) = large_value(700_000, "c");
+    set_value(client, &value).await?;
+    let events = wait_for_events(client, 1).await?;
+    let event = &events[0];
+    ensure!(event["reason"] == "PolicyServerConfigTooLarge", "{event}");
+    let note = event["note"].as_str().unwrap_or_default();
+    ensure!(
+        note.starts_with("the policies ConfigMap of PolicyServer default would be ")
+            && note.contains(&format!(
+                "with these {entries} entries in ClusterAdmissionPolicy hook-sidecars, over Kubernetes' limit of 1048576 bytes for a ConfigMap; the other 1 policies on it and its sources take "
+            ))
+            && note.contains("Not applied: ClusterAdmissionPolicy hook-sidecars keeps its current allowedImages"),
+        "{note}"
+    );
+    let condition = wait_for_condition(client, "False").await?;
+    ensure!(
+        condition["reason"] == "PolicyServerConfigTooLarge",
+        "{condition}"
+    );
+    let after = policies_api(client).get(POLICY).await?;
+    ensure!(
+        resource_version(&after) == resource_version(&before),
+        "the policy was written"
+    );
+    ensure!(job.metric(&accepted(POLICY))? == 0.0);
+
+    // The other policy moves to another PolicyServer: the same list now fits (looked at again at
+    // the next change of the policy, or after a minute).
+    let moved = json!({ "spec": { "policyServer": "other" } });
+    policies_api(client)
+        .patch(
+            UNRELATED_POLICY,
+            &PatchParams::default(),
+            &Patch::Merge(&moved),
+        )
+        .await?;
+    let touched = json!({ "metadata": { "annotations": { "example.com/touched": "1" } } });
+    policies_api(client)
+        .patch(POLICY, &PatchParams::default(), &Patch::Merge(&touched))
+        .await?;
+    wait_until("the list applied", PROPAGATION, || async move {
+        let images = allowed_images(client).await?;
+        Ok((images.as_array().map_or(0, Vec::len) == entries).then_some(()))
+    })
+    .await?;
+    wait_for_condition(client, "True").await?;
+    job.stop()?;
+    policies_api(client)
+        .delete(UNRELATED_POLICY, &Default::default())
+        .await?;
+    policy_servers_api(client)
+        .delete("default", &Default::default())
+        .await?;
+    Ok(())
+}
+
+/// With the launcher-Pod policy kept, the list is in the ConfigMap twice.
+async fn counts_both_copies_of_the_list(cluster: &Cluster, client: &Client) -> Result<()> {
+    grant_policy(cluster, LAUNCHER_POLICY)?;
+    create_policy(client, json!({})).await?;
+    let _ = policies_api(client)
+        .delete(LAUNCHER_POLICY, &Default::default())
+        .await;
+    wait_until("the launcher policy gone", PROPAGATION, || async move {
+        Ok(policies_api(client)
+            .get_opt(LAUNCHER_POLICY)
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    create_named_policy(client, LAUNCHER_POLICY, json!({})).await?;
+    put_setting(client, "", "registry.example.com/small:1").await?;
+    let (value, entries) = large_value(600_000, "d");
+    // One copy fits.
+    let job = cluster.start_job(&[])?;
+    wait_for_list(client, list(&["registry.example.com/small:1"])).await?;
+    set_value(client, &value).await?;
+    wait_until("one copy applied", PROPAGATION, || async move {
+        let images = allowed_images(client).await?;
+        Ok((images.as_array().map_or(0, Vec::len) == entries).then_some(()))
+    })
+    .await?;
+    job.stop()?;
+    // Two copies do not: refused for both, neither written.
+    let (value, entries) = large_value(600_000, "e");
+    set_value(client, &value).await?;
+    let launcher_before = policies_api(client).get(LAUNCHER_POLICY).await?;
+    let both = format!("--policy-name={POLICY},{LAUNCHER_POLICY}");
+    let job = cluster.start_job(&[both.as_str()])?;
+    let events = wait_until("an Event for each policy", PROPAGATION, || async move {
+        let events = setting_events(client).await?;
+        let too_large: Vec<Value> = events
+            .into_iter()
+            .filter(|event| event["reason"] == "PolicyServerConfigTooLarge")
+            .collect();
+        Ok((too_large.len() >= 2).then_some(too_large))
+    })
+    .await?;
+    for event in &events {
+        let note = event["note"].as_str().unwrap_or_default();
+        ensure!(
+            note.contains(&format!(
+                "with these {entries} entries in ClusterAdmissionPolicy {POLICY} and {LAUNCHER_POLICY}, over Kubernetes' limit"
+            )),
+            "{note}"
+        );
+    }
+    ensure!(
+        resource_version(&policies_api(client).get(LAUNCHER_POLICY).await?)
+            == resource_version(&launcher_before),
+        "the launcher-Pod policy was written"
+    );
+    // The VM policy keeps the list it had (the first, of "d" entries).
+    ensure!(
+        allowed_images(client).await?[0] == "registry.example.com/d0:1",
+        "the VM policy was written"
+    );
+    job.stop()?;
+    policies_api(client)
+        .delete(LAUNCHER_POLICY, &Default::default())
+        .await?;
+    Ok(())
+}
+
+/// The bound is the API server's: a ConfigMap with what the job renders is stored up to 1 MiB of
+/// values (the keys do not count), and refused one byte beyond.
+async fn the_configmap_bound_is_the_api_servers(cluster: &Cluster, client: &Client) -> Result<()> {
+    use hook_sidecar_sync::policy_server_config::{
+        CONFIGMAP_MAX_BYTES, POLICIES_KEY, PolicyKind, SOURCES_KEY, render,
+    };
+    let _ = cluster;
+    let policy = |padding: usize| {
+        json!({
+            "metadata": { "name": POLICY },
+            "spec": {
+                "module": "registry://ghcr.io/kubewarden-contrib/policies/hook-sidecar-policy:v0.1.0",
+                "mode": "protect",
+                "policyServer": "default",
+                "settings": { "allowedImages": ["a".repeat(padding)] },
+            },
+        })
+    };
+    let empty = render(None, &[(PolicyKind::ClusterAdmissionPolicy, &policy(0))]).size();
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), JOB_NAMESPACE);
+    for (padding, stored) in [
+        (CONFIGMAP_MAX_BYTES - empty, true),
+        (CONFIGMAP_MAX_BYTES - empty + 1, false),
+    ] {
+        let data = render(
+            None,
+            &[(PolicyKind::ClusterAdmissionPolicy, &policy(padding))],
+        );
+        let configmap: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({
+            "metadata": { "name": "policy-server-default" },
+            "data": { POLICIES_KEY: data.policies, SOURCES_KEY: data.sources },
+        }))?;
+        let size = data.policies.len() + data.sources.len();
+        let result = configmaps
+            .create(
+                &kube::api::PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                },
+                &configmap,
+            )
+            .await;
+        match (stored, result) {
+            (true, Ok(_)) => ensure!(size == CONFIGMAP_MAX_BYTES, "{size}"),
+            (false, Err(kube::Error::Api(status))) => ensure!(
+                status.code == 422 && status.message.contains("1048576"),
+                "{status:?}"
+            ),
+            (stored, result) => {
+                anyhow::bail!("{size} bytes: expected stored={stored}, got {result:?}")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The job's rendering of the policies ConfigMap is kubewarden-controller's, byte for byte: the
+/// objects as this API server serves them, rendered by the job's code and by the controller's
+/// own Go code (sync/tests/go-configmap, copied from v1.35.0), with settings that exercise Go's
+/// encoding (HTML escaping, U+2028, control characters, floats, key order), every policy kind, a
+/// namespaced policy with the PolicyServer's capabilities, and sources.
+async fn renders_the_configmap_as_kubewarden_controller_does(
+    cluster: &Cluster,
+    client: &Client,
+) -> Result<()> {
+    use hook_sidecar_sync::policy_server_config::{PolicyKind, render};
+    let oracle = build_go_configmap(cluster.dir())?;
+    let tricky = json!({
+        "z": "<b>&amp;</b> \u{2028}\u{2029} \u{1}\u{8}\u{c}\t\n \"quoted\" \\ é ✓",
+        "a": [1, -2, 1.5, 100.0, 1e21, 1.5e-7, 0.000001, 123456789.25, 9007199254740993_u64, true, null],
+        "M": { "y": {}, "b": [] },
+        "allowedImages": ["registry.example.com/a:1", "registry.example.com/b/*"],
+    });
+    let objects = vec![
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "ClusterAdmissionPolicy",
+            "metadata": { "name": POLICY },
+            "spec": { "module": "registry://ghcr.io/x/hook-sidecar-policy:v0.1.0", "mode": "protect",
+                      "mutating": false, "policyServer": "default", "timeoutEvalSeconds": 3,
+                      "message": "no <sidecar>", "settings": tricky,
+                      "contextAwareResources": [{ "apiVersion": "harvesterhci.io/v1beta1", "kind": "Setting" }],
+                      "rules": [{ "apiGroups": ["kubevirt.io"], "apiVersions": ["v1"], "resources": ["virtualmachines"], "operations": ["CREATE"] }] } }),
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "ClusterAdmissionPolicy",
+            "metadata": { "name": UNRELATED_POLICY },
+            "spec": { "module": "registry://ghcr.io/kubewarden/policies/safe-labels:v1.0.0",
+                      "mutating": true, "policyServer": "default",
+                      "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"], "operations": ["CREATE"] }] } }),
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "AdmissionPolicy",
+            "metadata": { "name": "team-policy", "namespace": "default" },
+            "spec": { "module": "registry://ghcr.io/kubewarden/policies/pod-privileged:v1.0.0",
+                      "mutating": false, "policyServer": "default", "mode": "monitor", "settings": {},
+                      "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"] }] } }),
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "ClusterAdmissionPolicyGroup",
+            "metadata": { "name": "group" },
+            "spec": { "policyServer": "default", "expression": "a() && !b()", "message": "refused <by> the group",
+                      "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"] }],
+                      "policies": {
+                          "b": { "module": "registry://b:1", "timeoutEvalSeconds": 2, "settings": { "k": "v<>" },
+                                 "contextAwareResources": [{ "apiVersion": "v1", "kind": "Pod" }] },
+                          "a": { "module": "registry://a:1" } } } }),
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "AdmissionPolicyGroup",
+            "metadata": { "name": "ns-group", "namespace": "default" },
+            "spec": { "policyServer": "default", "expression": "a()", "message": "m",
+                      "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"] }],
+                      "policies": { "a": { "module": "registry://a:1", "settings": { "x": 1 } } } } }),
+        json!({ "apiVersion": "policies.kubewarden.io/v1", "kind": "PolicyServer",
+            "metadata": { "name": "default" },
+            "spec": { "image": "ghcr.io/kubewarden/policy-server:v1.35.0", "replicas": 1,
+                      "insecureSources": ["registry.local:5000"],
+                      "sourceAuthorities": { "z.example": ["PEM<2>"], "a.example": ["PEM1", "PEM3"] },
+                      "namespacedPoliciesCapabilities": ["oci/v1/verify", "kubernetes/*"] } }),
+    ];
+    let file = cluster.manifest_file("configmap-oracle.json", &objects)?;
+    cluster.kubectl(&["apply", "-f", &file.display().to_string()])?;
+    // Each object as the API server writes it (`--raw`: not kubectl's re-encoding, and not
+    // re-serialized here: the controller's RawExtension keeps the API server's bytes), parsed for
+    // the job as kube-rs parses it.
+    let served = |path: &str| -> Result<Vec<(String, Value)>> {
+        let list: Value = serde_json::from_str(&cluster.kubectl(&["get", "--raw", path])?)?;
+        let mut objects = Vec::new();
+        for item in list["items"].as_array().cloned().unwrap_or_default() {
+            let name = item["metadata"]["name"].as_str().unwrap_or_default();
+            let object_path = match item["metadata"]["namespace"].as_str() {
+                Some(namespace) => {
+                    path.replacen("/v1/", &format!("/v1/namespaces/{namespace}/"), 1)
+                }
+                None => path.to_owned(),
+            };
+            let raw = cluster.kubectl(&["get", "--raw", &format!("{object_path}/{name}")])?;
+            let parsed = serde_json::from_str(&raw)?;
+            objects.push((raw.trim().to_owned(), parsed));
+        }
+        Ok(objects)
+    };
+    let mut policies = Vec::new();
+    let mut raw_policies = Vec::new();
+    for (kind, plural) in [
+        (
+            PolicyKind::ClusterAdmissionPolicy,
+            "clusteradmissionpolicies",
+        ),
+        (PolicyKind::AdmissionPolicy, "admissionpolicies"),
+        (PolicyKind::AdmissionPolicyGroup, "admissionpolicygroups"),
+        (
+            PolicyKind::ClusterAdmissionPolicyGroup,
+            "clusteradmissionpolicygroups",
+        ),
+    ] {
+        for (raw, policy) in served(&format!("/apis/policies.kubewarden.io/v1/{plural}"))? {
+            raw_policies.push(raw);
+            policies.push((kind, policy));
+        }
+    }
+    ensure!(policies.len() == 5, "{policies:?}");
+    let (raw_server, server) = served("/apis/policies.kubewarden.io/v1/policyservers")?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no PolicyServer"))?;
+    // Go's number format, as the API server writes it (serde_json would write 1e-6).
+    ensure!(
+        raw_policies.iter().any(|raw| raw.contains("0.000001,")),
+        "the API server's JSON: {raw_policies:?}"
+    );
+    let input = format!(
+        r#"{{"policyServer": {raw_server}, "policies": [{}]}}"#,
+        raw_policies.join(",")
+    );
+    let expected: Value = serde_json::from_str(&run_with_stdin(&oracle, &input)?)?;
+    let server = Some(server);
+    let borrowed: Vec<(PolicyKind, &Value)> = policies.iter().map(|(kind, p)| (*kind, p)).collect();
+    let data = render(server.as_ref(), &borrowed);
+    ensure!(
+        data.policies == expected["policies.yml"],
+        "policies.yml differs:\n  job:        {}\n  controller: {}",
+        data.policies,
+        expected["policies.yml"]
+    );
+    ensure!(
+        data.sources == expected["sources.yml"],
+        "sources.yml differs: {} vs {}",
+        data.sources,
+        expected["sources.yml"]
+    );
+    cluster.kubectl(&["delete", "-f", &file.display().to_string()])?;
+    let _ = client;
+    Ok(())
+}
+
+/// Builds sync/tests/go-configmap (Go's standard library only) into `dir`.
+fn build_go_configmap(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let binary = dir.join("go-configmap");
+    let status = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/go-configmap"))
+        .env("GOFLAGS", "-mod=mod")
+        .status()?;
+    ensure!(
+        status.success(),
+        "go build of sync/tests/go-configmap failed"
+    );
+    Ok(binary)
+}
+
+fn run_with_stdin(binary: &std::path::Path, input: &str) -> Result<String> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(binary)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("stdin"))?
+        .write_all(input.as_bytes())?;
+    let output = child.wait_with_output()?;
+    ensure!(
+        output.status.success(),
+        "{}: {}",
+        binary.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?)
 }
 
 async fn coalesces_a_burst_of_changes(cluster: &Cluster, client: &Client) -> Result<()> {
@@ -1148,6 +1606,62 @@ async fn rbac_grants_what_the_job_needs_and_no_more(
         ),
         (false, vec!["get", "secrets", "-n", JOB_NAMESPACE]),
         (false, vec!["create", "pods", "-n", KUBEVIRT_NAMESPACE]),
+        // The size bound of the PolicyServer's ConfigMap: every policy of every kind, listed...
+        (
+            true,
+            vec!["list", "clusteradmissionpolicies.policies.kubewarden.io"],
+        ),
+        (
+            true,
+            vec!["list", "admissionpolicies.policies.kubewarden.io", "-A"],
+        ),
+        (
+            true,
+            vec![
+                "list",
+                "clusteradmissionpolicygroups.policies.kubewarden.io",
+            ],
+        ),
+        (
+            true,
+            vec!["list", "admissionpolicygroups.policies.kubewarden.io", "-A"],
+        ),
+        (
+            true,
+            vec!["get", "policyservers.policies.kubewarden.io/default"],
+        ),
+        // ...and nothing more of them.
+        (
+            false,
+            vec![
+                "get",
+                "admissionpolicies.policies.kubewarden.io",
+                "-n",
+                "default",
+            ],
+        ),
+        (
+            false,
+            vec!["watch", "clusteradmissionpolicies.policies.kubewarden.io"],
+        ),
+        (
+            false,
+            vec![
+                "patch",
+                "admissionpolicies.policies.kubewarden.io",
+                "-n",
+                "default",
+            ],
+        ),
+        (
+            false,
+            vec!["get", "policyservers.policies.kubewarden.io/other"],
+        ),
+        (
+            false,
+            vec!["patch", "policyservers.policies.kubewarden.io/default"],
+        ),
+        (false, vec!["get", "configmaps", "-n", JOB_NAMESPACE]),
     ] {
         let can = cluster.job_can(&request)?;
         ensure!(

@@ -1,0 +1,3 @@
+module hooksidecar/goconfigmap
+
+go 1.21

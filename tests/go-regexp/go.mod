@@ -1,0 +1,3 @@
+module hooksidecar/goregexp
+
+go 1.21
