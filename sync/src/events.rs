@@ -101,7 +101,7 @@ impl EventPublisher {
             type_: Some(if event.warning { "Warning" } else { "Normal" }.to_owned()),
             reason: Some(event.reason.to_owned()),
             action: Some("EnsureSidecarFeatureGate".to_owned()),
-            note: Some(truncate(event.note, MAX_NOTE)),
+            note: Some(cut(event.note, MAX_NOTE).into_owned()),
             regarding: Some(regarding),
             event_time: Some(MicroTime(k8s_openapi::jiff::Timestamp::now())),
             reporting_controller: Some(self.controller.clone()),
