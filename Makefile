@@ -22,8 +22,25 @@ policy.wasm: $(SOURCE_FILES) Cargo.toml Cargo.lock
 	cargo build --target=wasm32-wasip1 --release -p $(POLICY_NAME)
 	cp $(TARGET_DIR)/wasm32-wasip1/release/$(CRATE_NAME).wasm policy.wasm
 
+# The module as published: with the metadata and the README embedded. kwctl when it is on PATH (as
+# a release does), else the in-repo host's annotate, which writes the same metadata
+# (hack/verify-annotate.sh compares them), built as `make test` builds it (HOST_FEATURES).
+KWCTL ?= $(shell command -v kwctl 2>/dev/null)
 annotated-policy.wasm: policy.wasm policy-metadata.yml README.md
-	kwctl annotate -m policy-metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
+	@if [ -n "$(KWCTL)" ]; then \
+	  echo "$(KWCTL) annotate ..."; \
+	  "$(KWCTL)" annotate -m policy-metadata.yml -u README.md -o $@ policy.wasm; \
+	else \
+	  echo "no kwctl on PATH: policy-host annotate ..."; \
+	  cargo build --quiet -p policy-host $(HOST_FEATURES) && \
+	  "$(TARGET_DIR)/debug/policy-host" annotate -m policy-metadata.yml -u README.md -o $@ policy.wasm; \
+	fi
+
+# The published module within its budget (512 KiB): the README is embedded in it.
+.PHONY: module-size
+module-size: annotated-policy.wasm
+	python3 hack/module-size.py policy.wasm annotated-policy.wasm --check \
+	  --annotated-by $(if $(KWCTL),kwctl,policy-host)
 
 # Regenerates the file (needs kwctl); tests/metadata_consistency.rs checks the committed one.
 # The version is the metadata's io.kubewarden.policy.version (kwctl 1.35 deprecates --version),
@@ -41,13 +58,33 @@ artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml Cargo.toml hack/artifa
 run:
 	examples/run.sh
 
-# The whole gate, as CI runs it on a fresh machine: what is cheap and most often wrong first.
+# The whole gate, as CI runs it on a fresh machine: what is missing installed, then every check
+# once, what is cheap and most often wrong first.
 .PHONY: test
-test: deps fmt lint fuzz-check fixtures chart-lint actionlint unit-tests e2e-tests image-tests
+test: deps fmt lint fuzz-check fixtures docs-check vendor-check chart-lint actionlint unit-tests \
+  e2e-tests module-size image-tests
 
-.PHONY: deps
-deps:
+# Everything the tests need beyond the toolchains: the Debian packages (apt-get, with sudo unless
+# root; CI runs this as its own step), then the Rust targets and the tools built from the Go module
+# proxy (cached under ~/.cache/hook-sidecar-policy). Quiet when it is all there.
+.PHONY: deps system-packages tools
+deps: system-packages tools
+
+system-packages:
+	hack/install-system-packages.sh
+
+tools:
 	hack/install-test-deps.sh
+
+# The docs: no hand-typed measurement, every relative link and anchor, the README's length.
+.PHONY: docs-check
+docs-check:
+	hack/check-docs.py
+
+# vendor/wasmtime-provider is the published crate with the edits of vendor/README.md, no other.
+.PHONY: vendor-check
+vendor-check:
+	hack/vendor-wasmtime-provider.sh --check
 
 # Every crate of the workspace: unit, property, differential, limits and metadata-consistency tests,
 # and the sync job's tests on a real kube-apiserver and etcd (sync/tests/api_server/main.rs).
@@ -64,6 +101,7 @@ unit-tests:
 e2e-tests:
 	HOST_FEATURES="$(HOST_FEATURES)" e2e-tests/run-e2e.sh
 
+# The performance tables of docs/performance.md, written by the run (hack/doc-block.py).
 .PHONY: bench
 bench:
 	e2e-tests/bench.sh
@@ -88,12 +126,13 @@ sync-tests: deps
 	cargo test -p hook-sidecar-sync
 
 # Propagation latency over 100 Setting changes and the job's memory; large Settings, bursts and
-# API-server crashes (sync/README.md, "Tests and numbers").
+# API-server crashes: written into sync/README.md, "Tests and numbers".
 .PHONY: sync-bench
 sync-bench: deps
-	cargo bench -p hook-sidecar-sync --profile host --bench propagation
-	PAUSE_MS=200 cargo bench -p hook-sidecar-sync --profile host --bench propagation
-	cargo bench -p hook-sidecar-sync --profile host --bench stress
+	cargo build --quiet -p hook-sidecar-sync --profile host --benches
+	hack/doc-block.py sync/README.md sync-propagation --by "make sync-bench" -- sync/benches/propagation.sh
+	hack/doc-block.py sync/README.md sync-stress --by "make sync-bench" -- \
+	  cargo bench --quiet -p hook-sidecar-sync --profile host --bench stress
 
 # The chart: helm's strict lint with the default values and with every optional part on. The
 # rendering itself is checked by the sync job's API-server tests (server-side dry run).
@@ -148,15 +187,19 @@ context-aware-tests: deps
 
 .PHONY: context-aware-bench
 context-aware-bench: deps
-	cargo bench -p policy-host $(HOST_FEATURES) --profile host --bench context_aware
+	cargo build --quiet -p policy-host $(HOST_FEATURES) --profile host --benches
+	hack/doc-block.py docs/context-aware.md context-aware-bench --by "make context-aware-bench" -- \
+	  cargo bench --quiet -p policy-host $(HOST_FEATURES) --profile host --bench context_aware
 
 # With a real kwctl and policy-server (in no registry: CONTRIBUTING.md says how to build them):
-# the bats suite and `make run` through kwctl, then the examples through policy-server.
+# the bats suite and `make run` through kwctl, the in-repo host's annotate against kwctl's, then
+# the examples through policy-server.
 .PHONY: verify-kubewarden
 verify-kubewarden:
 	@test -x "$(KWCTL)" && test -x "$(POLICY_SERVER)" || \
 	  { echo "set KWCTL=/path/to/kwctl POLICY_SERVER=/path/to/policy-server" >&2; exit 2; }
 	KWCTL=$(KWCTL) e2e-tests/run-e2e.sh
+	KWCTL=$(KWCTL) HOST_FEATURES="$(HOST_FEATURES)" hack/verify-annotate.sh
 	POLICY_SERVER=$(POLICY_SERVER) KWCTL=$(KWCTL) hack/verify-policy-server.sh
 
 .PHONY: fmt

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Issue 3's performance table: per-request time of the policy against the parse-only floor,
-# with a fresh instance per request (policy-server) and warm (kwctl bench), through the in-repo
-# waPC host, then the policy on hostile 3 MiB requests. Prints markdown tables; ITERATIONS=...
-# and HOSTILE_ITERATIONS=... change the sample sizes.
+# `make bench`: per-request time of the policy against the parse-only floor, with a fresh instance
+# per request (policy-server) and warm (kwctl bench), through the in-repo waPC host; the policy on
+# hostile 3 MiB requests; the size of the module and of the annotated module. Prints the markdown
+# tables and, once every measurement has succeeded, writes them into the generated blocks of
+# docs/performance.md (hack/doc-block.py). ITERATIONS=... and HOSTILE_ITERATIONS=... change the
+# sample sizes.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +18,10 @@ cargo build --quiet --profile host -p policy-host
 host="$target_dir/host/policy-host"
 wasm="$target_dir/wasm32-wasip1/release"
 bench="e2e-tests/bench"
+
+tables=$(mktemp -d)
+trap 'rm -rf "$tables"' EXIT
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The peak-memory search runs the module under limits too small on purpose; its allocation
 # failures on stderr are expected.
@@ -37,15 +43,14 @@ quiet_probes() {
         --settings-path "$bench/$settings.json" --iterations "$iterations"
     done
   done
-} 2> >(quiet_probes) | python3 e2e-tests/bench_table.py
+} 2> >(quiet_probes) | python3 e2e-tests/bench_table.py | tee "$tables/floor"
 echo
 
 # Requests at the API server's 3 MiB limit built to be expensive (test_data/generate.py --hostile),
 # the policy alone: its verdict, message size, time and peak memory against the targets. A case
 # with settings of its own (the profiles' cases of issue 21) has them beside it; the others are
 # judged by the 50-entry list.
-hostile=$(mktemp -d)
-trap 'rm -rf "$hostile"' EXIT
+hostile="$tables/hostile-inputs"
 python3 test_data/generate.py --hostile "$hostile"
 {
   for request in "$hostile"/*.json; do
@@ -55,4 +60,15 @@ python3 test_data/generate.py --hostile "$hostile"
     "$host" bench "$wasm/hook_sidecar_policy.wasm" --request-path "$request" \
       --settings-path "$settings" --iterations "${HOSTILE_ITERATIONS:-30}"
   done
-} 2> >(quiet_probes) | python3 e2e-tests/bench_table.py --hostile
+} 2> >(quiet_probes) | python3 e2e-tests/bench_table.py --hostile | tee "$tables/hostile"
+echo
+
+# The published module embeds the metadata and the README (policy-host annotate writes the metadata
+# kwctl annotate writes, and a module no smaller; hack/verify-annotate.sh compares them).
+"$host" annotate -m policy-metadata.yml -u README.md -o "$tables/annotated.wasm" "$wasm/hook_sidecar_policy.wasm"
+python3 hack/module-size.py "$wasm/hook_sidecar_policy.wasm" "$tables/annotated.wasm" \
+  --annotated-by policy-host | tee "$tables/size"
+
+for block in floor:bench-floor hostile:bench-hostile size:module-size; do
+  LOADAVG="$load" python3 hack/doc-block.py docs/performance.md "${block#*:}" --by "make bench" --stdin <"$tables/${block%%:*}"
+done

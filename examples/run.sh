@@ -48,7 +48,7 @@ else
   # Both builds at once: on a fresh machine the module's serial LTO step and wasmtime's longest
   # crates leave cores idle for each other. The host is the debug build that `cargo test` shares.
   echo "building the policy module (wasm32-wasip1) and the in-repo waPC host" \
-    "(the first time: about 3 minutes on 2 cores) ..." >&2
+    "(the first time takes a few minutes: wasmtime) ..." >&2
   build_module &
   module_build=$!
   host_status=0

@@ -1,6 +1,6 @@
-//! The manifests in `examples/harvester/` that the README's install steps apply: the VM used to
-//! prove a refusal must be refused by the policy with the settings of `examples/settings.json`,
-//! for the reason the README shows, and accepted once its image is allowed.
+//! The manifests in `examples/harvester/` that the runbook (docs/runbook.md) applies: the VM
+//! used to prove a refusal must be refused by the policy with the settings of
+//! `examples/settings.json`, for the reason the docs show, and accepted once its image is allowed.
 
 use hook_sidecar_policy::validate_payload;
 use serde_json::{Value, json};

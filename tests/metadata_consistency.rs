@@ -265,18 +265,48 @@ fn chart_policies() -> Vec<Value> {
         .collect()
 }
 
-/// The ClusterAdmissionPolicies the README shows, from its `yaml` code blocks.
-fn readme_policies() -> Vec<Value> {
-    let readme = text("README.md");
-    readme
-        .split("```yaml\n")
-        .skip(1)
-        .filter_map(|block| block.split("```").next())
-        .flat_map(serde_yaml::Deserializer::from_str)
-        .map(|document| {
-            <Value as serde::Deserialize>::deserialize(document).expect("README block is YAML")
+/// The user docs: the README and every page of docs/, by path.
+fn user_docs() -> Vec<(String, String)> {
+    let docs = format!("{}/docs", env!("CARGO_MANIFEST_DIR"));
+    let mut pages: Vec<String> = std::fs::read_dir(&docs)
+        .unwrap_or_else(|e| panic!("{docs}: {e}"))
+        .map(|entry| entry.expect("docs/ entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .map(|path| {
+            format!(
+                "docs/{}",
+                path.file_name().expect("a file").to_string_lossy()
+            )
         })
-        .filter(|object| object["kind"].as_str() == Some("ClusterAdmissionPolicy"))
+        .collect();
+    pages.sort();
+    std::iter::once("README.md".to_owned())
+        .chain(pages)
+        .map(|path| {
+            let content = text(&path);
+            (path, content)
+        })
+        .collect()
+}
+
+/// The ClusterAdmissionPolicies the user docs show, from their `yaml` code blocks, named by page.
+fn documented_policies() -> Vec<(String, Value)> {
+    user_docs()
+        .into_iter()
+        .flat_map(|(path, page)| {
+            page.split("```yaml\n")
+                .skip(1)
+                .filter_map(|block| block.split("```").next())
+                .flat_map(serde_yaml::Deserializer::from_str)
+                .map(|document| {
+                    <Value as serde::Deserialize>::deserialize(document)
+                        .unwrap_or_else(|e| panic!("{path}: a yaml block is not YAML: {e}"))
+                })
+                .filter(|object| object["kind"].as_str() == Some("ClusterAdmissionPolicy"))
+                .enumerate()
+                .map(|(i, policy)| (format!("{path} policy {i}"), policy))
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -299,17 +329,12 @@ fn every_shipped_policy_has_the_metadata_rules_and_equivalent_matching() {
         2,
         "the chart renders the VM and the Pod policy"
     );
-    let readme = readme_policies();
+    let documented = documented_policies();
     assert!(
-        !readme.is_empty(),
-        "the README shows no ClusterAdmissionPolicy"
+        !documented.is_empty(),
+        "the docs show no ClusterAdmissionPolicy"
     );
-    policies.extend(
-        readme
-            .into_iter()
-            .enumerate()
-            .map(|(i, policy)| (format!("README.md policy {i}"), policy)),
-    );
+    policies.extend(documented);
     let mut launcher_policies = 0;
     for (name, policy) in policies {
         assert_eq!(
@@ -338,7 +363,7 @@ fn every_shipped_policy_has_the_metadata_rules_and_equivalent_matching() {
     }
     assert!(
         launcher_policies >= 2,
-        "the chart and the README show the Pod policy"
+        "the chart and the docs show the Pod policy"
     );
 }
 

@@ -56,6 +56,10 @@ fn main() -> Result<()> {
     let with_sidecar = fixture("vm-create")?;
     let without_sidecar = fixture("vm-create-no-sidecar")?;
 
+    println!(
+        "{ITERATIONS} evaluations per row through the wasm module, a fresh instance per request; \
+         the API server on loopback.\n"
+    );
     println!("| request | settings | host call | median µs | p99 µs |");
     println!("|---|---|---|---|---|");
     for (request_name, request, settings_name, settings, host, call) in [

@@ -1,6 +1,7 @@
 //! Per-request time of `validate`, in policy-server's mode (a fresh instance rehydrated for every
 //! request) and warm (one instance called again and again, what `kwctl bench` shows).
-//! Prints one JSON line per run; `e2e-tests/bench.sh` turns them into the README's table.
+//! Prints one JSON line per run; `e2e-tests/bench.sh` turns them into the tables of
+//! docs/performance.md.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

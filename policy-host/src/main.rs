@@ -41,6 +41,9 @@ struct AnnotateArgs {
     /// The metadata (policy-metadata.yml).
     #[arg(short = 'm', long)]
     metadata_path: PathBuf,
+    /// A file whose text becomes the `io.kubewarden.policy.usage` annotation (the README).
+    #[arg(short = 'u', long)]
+    usage_path: Option<PathBuf>,
     /// The annotated module to write.
     #[arg(short = 'o', long)]
     output_path: PathBuf,
@@ -115,7 +118,14 @@ fn annotate(args: AnnotateArgs) -> Result<()> {
         .with_context(|| format!("reading {}", args.metadata_path.display()))?;
     let metadata: serde_json::Value = serde_yaml::from_str(&text)
         .with_context(|| format!("{} is not YAML", args.metadata_path.display()))?;
-    let annotated = metadata::annotate(&module, metadata)?;
+    let usage = args
+        .usage_path
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        })
+        .transpose()?;
+    let annotated = metadata::annotate(&module, metadata, usage.as_deref())?;
     std::fs::write(&args.output_path, annotated)
         .with_context(|| format!("writing {}", args.output_path.display()))
 }

@@ -50,16 +50,38 @@ pub fn context_aware_resources(module: &[u8]) -> Result<Option<BTreeSet<ContextA
         .transpose()
 }
 
+/// The annotation kwctl sets to the usage file's text (`kwctl annotate -u README.md`).
+pub const USAGE_ANNOTATION: &str = "io.kubewarden.policy.usage";
+
 /// The module with `metadata` (a policy-metadata.yml, as JSON) in its metadata section, as
-/// `kwctl annotate` writes it (with the protocol version the module speaks).
-pub fn annotate(module: &[u8], mut metadata: Value) -> Result<Vec<u8>> {
+/// `kwctl annotate` writes it: with the protocol version the module speaks, the defaults kwctl's
+/// `Metadata` type fills in (policy-evaluator's `policy_metadata.rs`), and `usage`, when given, as
+/// the `io.kubewarden.policy.usage` annotation. kwctl also records its own version
+/// (`io.kubewarden.kwctl`), which this host, not being kwctl, does not; `hack/verify-annotate.sh`
+/// checks that the rest is what kwctl writes.
+pub fn annotate(module: &[u8], mut metadata: Value, usage: Option<&str>) -> Result<Vec<u8>> {
     ensure!(read(module)?.is_none(), "the module is already annotated");
     let Value::Object(fields) = &mut metadata else {
         bail!("the metadata is not a mapping");
     };
-    fields
-        .entry("protocolVersion")
-        .or_insert_with(|| Value::String("v1".into()));
+    for (key, default) in [
+        ("protocolVersion", Value::String("v1".into())),
+        ("backgroundAudit", Value::Bool(true)),
+        ("executionMode", Value::String("kubewarden-wapc".into())),
+        ("policyType", Value::String("kubernetes".into())),
+        ("contextAwareResources", Value::Array(Vec::new())),
+    ] {
+        fields.entry(key).or_insert(default);
+    }
+    if let Some(usage) = usage {
+        let annotations = fields
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        let Value::Object(annotations) = annotations else {
+            bail!("the metadata's annotations are not a mapping");
+        };
+        annotations.insert(USAGE_ANNOTATION.into(), Value::String(usage.into()));
+    }
     let json = serde_json::to_vec(&metadata)?;
     let mut content = Vec::new();
     leb128(&mut content, METADATA_SECTION.len());
@@ -136,7 +158,7 @@ mod tests {
             "contextAwareResources": [{"apiVersion": "harvesterhci.io/v1beta1", "kind": "Setting"}],
             "annotations": {"io.kubewarden.policy.usage": "x".repeat(300)},
         });
-        let annotated = annotate(MODULE, metadata).expect("annotated");
+        let annotated = annotate(MODULE, metadata, None).expect("annotated");
         let resources = context_aware_resources(&annotated)
             .expect("module")
             .expect("annotated");
@@ -151,7 +173,31 @@ mod tests {
             read(&annotated).expect("module").expect("annotated")["protocolVersion"],
             "v1"
         );
-        assert!(annotate(&annotated, json!({})).is_err(), "annotated twice");
+        assert!(
+            annotate(&annotated, json!({}), None).is_err(),
+            "annotated twice"
+        );
+    }
+
+    /// `-u README.md` replaces the metadata's usage text, and kwctl's defaults are filled in.
+    #[test]
+    fn usage_and_defaults_are_written_as_kwctl_writes_them() {
+        let metadata = json!({
+            "rules": [],
+            "mutating": false,
+            "annotations": {USAGE_ANNOTATION: "short", "io.kubewarden.policy.title": "t"},
+        });
+        let annotated = annotate(MODULE, metadata, Some("# the README")).expect("annotated");
+        let written = read(&annotated).expect("module").expect("annotated");
+        assert_eq!(written["annotations"][USAGE_ANNOTATION], "# the README");
+        assert_eq!(written["annotations"]["io.kubewarden.policy.title"], "t");
+        assert_eq!(written["policyType"], "kubernetes");
+        assert_eq!(written["backgroundAudit"], true);
+        assert_eq!(written["executionMode"], "kubewarden-wapc");
+        assert_eq!(written["contextAwareResources"], json!([]));
+
+        let not_a_map = json!({"rules": [], "annotations": "x"});
+        assert!(annotate(MODULE, not_a_map, Some("u")).is_err());
     }
 
     #[test]

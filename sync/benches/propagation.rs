@@ -1,7 +1,8 @@
 //! Propagation latency, from a change of the Setting to the policy's settings updated, over
 //! CHANGES changes (default 100) sent PAUSE_MS apart (default 0: each as soon as the previous one
 //! arrived, a burst the job coalesces; 200: single edits), and the job's resident memory; on a
-//! real kube-apiserver and etcd on loopback. `make sync-bench`.
+//! real kube-apiserver and etcd on loopback. Prints one row of the table that `make sync-bench`
+//! writes into sync/README.md (sync/benches/propagation.sh).
 //!
 //! Each sample starts before the Setting's PATCH is sent and ends when this process's own watch
 //! of the ClusterAdmissionPolicy delivers the new list: the job's watch, its validation, its
@@ -80,21 +81,16 @@ async fn measure(cluster: &Cluster, changes: usize, pause: Duration) -> Result<(
     let applied = job.metric("hook_sidecar_sync_reconciliations_total{outcome=\"Applied\"}")?;
     job.stop()?;
 
+    // One row of the table sync/benches/propagation.sh prints (sync/README.md).
+    let run = if pause.is_zero() {
+        "back to back (each sent when the previous arrived)".to_owned()
+    } else {
+        format!("single edits, {} ms apart", pause.as_millis())
+    };
     println!(
-        "changes: {changes}, {} ms apart; apply requests by the job: {applied} (warm-up included); policy writes seen: {writes}",
-        pause.as_millis()
-    );
-    println!(
-        "propagation (Setting PATCH sent -> policy watch event): {}",
-        summary(&mut propagation)
-    );
-    println!(
-        "  of which the Setting PATCH round trip: {}",
-        summary(&mut write)
-    );
-    println!(
-        "job RSS: {} KiB after start, {} KiB after the changes, {} KiB 5 s later, peak {} KiB",
-        rss_before, rss_after, rss_idle, peak
+        "| {run} | {changes} | {} | {} | {applied} / {writes} | {rss_before} / {rss_after} / {rss_idle} / {peak} |",
+        summary(&mut propagation),
+        summary(&mut write),
     );
     Ok(())
 }
@@ -103,9 +99,9 @@ fn summary(samples: &mut [Duration]) -> String {
     samples.sort();
     let at =
         |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
-    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
     format!(
-        "p50 {}, p90 {}, p99 {}, max {}",
+        "{} / {} / {} / {}",
         ms(at(0.50)),
         ms(at(0.90)),
         ms(at(0.99)),

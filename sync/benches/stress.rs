@@ -8,6 +8,8 @@
 //! - kube-apiserver killed (SIGKILL) and started again after several outage lengths (`OUTAGES`,
 //!   seconds, default `1,10,30,60`): from the server being ready again to the policy holding a list
 //!   changed right then.
+//!
+//! Prints a markdown table, which `make sync-bench` writes into sync/README.md.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +33,8 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    println!("| measured | result |");
+    println!("|---|---|");
     runtime.block_on(async {
         let client = cluster.client().await?;
         create_policy(&client, json!({})).await?;
@@ -48,7 +52,10 @@ fn main() -> Result<()> {
             burst(&client, &job, changes).await?;
         }
         let (_, peak) = job.memory_kib()?;
-        println!("job peak RSS so far: {peak} KiB");
+        println!(
+            "| the job's peak VmRSS after the large Settings and the bursts | {:.1} MiB |",
+            peak as f64 / 1024.0
+        );
         for seconds in &outages {
             recovery(&cluster, Duration::from_secs(*seconds)).await?;
         }
@@ -104,7 +111,7 @@ async fn large_setting(client: &Client, job: &Job, bytes: usize) -> Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("prober panicked"))??;
     println!(
-        "Setting of {} KiB ({entries} entries): policy holds it {:.0} ms after the PATCH was sent (PATCH itself {:.0} ms); slowest /healthz meanwhile {:.1} ms",
+        "| Setting of {} KiB ({entries} entries): PATCH sent → policy holds it | {:.0} ms (the PATCH itself {:.0} ms); slowest `/healthz` meanwhile {:.1} ms |",
         bytes >> 10,
         applied.as_secs_f64() * 1000.0,
         patched.as_secs_f64() * 1000.0,
@@ -137,7 +144,7 @@ async fn burst(client: &Client, job: &Job, changes: usize) -> Result<()> {
     let lag = started.elapsed() - sent;
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!(
-        "burst of {changes} changes sent in {:.2} s: {} apply requests, {} writes of the policy; last list in the policy {:.0} ms after the last PATCH returned",
+        "| burst of {changes} changes (sent in {:.2} s): apply requests / policy writes; last PATCH returned → policy holds the last list | {} / {}; {:.0} ms |",
         sent.as_secs_f64(),
         job.metric(APPLY_REQUESTS)? - requests,
         job.metric(WRITES)? - writes,
@@ -159,7 +166,7 @@ async fn recovery(cluster: &Cluster, outage: Duration) -> Result<()> {
     })
     .await?;
     println!(
-        "kube-apiserver killed, down {} s: the policy holds the new list {:.2} s after the server was ready",
+        "| kube-apiserver killed, down {} s: server ready → policy holds a list changed then | {:.2} s |",
         outage.as_secs(),
         ready.elapsed().as_secs_f64()
     );

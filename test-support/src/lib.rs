@@ -90,7 +90,7 @@ impl Cluster {
             ]),
             &dir.join("etcd.log"),
         )
-        .context("etcd not found: install Debian's etcd-server (hack/install-test-deps.sh does)")?;
+        .context("etcd not found: install Debian's etcd-server (make system-packages does)")?;
 
         let key = dir.join("service-account.key");
         run(Command::new("openssl")
