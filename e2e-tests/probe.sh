@@ -9,7 +9,8 @@
 #
 #   e2e-tests/probe.sh            ITERATIONS=20 (callgrind), FAULT_ITERATIONS=200,
 #                                 REQUESTS="vm-3-sidecars ..." (names in e2e-tests/bench/),
-#                                 TOP=25 (functions in the breakdown)
+#                                 MODULES="do_nothing_floor ..." (crate names), TOP=25 (functions
+#                                 in the breakdown), KEEP=DIR (keeps the callgrind outputs there)
 #
 # For step-by-step comparisons while other builds run: instruction counts stay put where times do
 # not. The modules are built with the `probe` profile: `release` with the function names kept.
@@ -21,7 +22,7 @@ target_dir=$(hack/target-dir)
 iterations=${ITERATIONS:-20}
 fault_iterations=${FAULT_ITERATIONS:-200}
 read -r -a requests <<<"${REQUESTS:-vm-3-sidecars vmi-status-update pod-not-launcher}"
-modules=(do_nothing_floor parse_only_floor hook_sidecar_policy)
+read -r -a modules <<<"${MODULES:-do_nothing_floor parse_only_floor hook_sidecar_policy}"
 bench=e2e-tests/bench
 
 hack/install-bench-deps.sh
@@ -57,3 +58,6 @@ print(json.dumps(line))' "$faults" "$out" "$module" "$request" "$iterations"
 done >"$work/runs.jsonl"
 
 python3 e2e-tests/probe_table.py "$work/runs.jsonl" --top "${TOP:-25}"
+if [[ -n "${KEEP:-}" ]]; then
+  mkdir -p "$KEEP" && cp "$work"/* "$KEEP"/
+fi

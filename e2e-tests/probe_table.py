@@ -149,7 +149,7 @@ def main():
           "| page faults | × do-nothing |")
     print("|---|---|---|---|---|---|---|---|")
     for request in requests:
-        reference_run, reference = results[(request, REFERENCE)]
+        reference_run, reference = results.get((request, REFERENCE), (None, None))
         for module in NAMES:
             if (request, module) not in results:
                 continue
@@ -157,18 +157,21 @@ def main():
             if not run["accepted"]:
                 raise SystemExit(f"{request}: {module} rejected the request")
             faults = run["minor_faults_per_evaluation"]
-            reference_faults = reference_run["minor_faults_per_evaluation"]
-            fault_ratio = f"{faults / reference_faults:.2f}" if faults and reference_faults else "-"
-            print(f"| {request} | {NAMES[module]} | {result['total']:,.0f} "
-                  f"| {result['total'] / reference['total']:.2f} | {result['module']:,.0f} "
-                  f"| {result['host']:,.0f} | {faults if faults is None else f'{faults:.1f}'} "
-                  f"| {fault_ratio} |")
+            ratio, fault_ratio = "-", "-"
+            if reference:
+                ratio = f"{result['total'] / reference['total']:.2f}"
+                reference_faults = reference_run["minor_faults_per_evaluation"]
+                if faults and reference_faults:
+                    fault_ratio = f"{faults / reference_faults:.2f}"
+            print(f"| {request} | {NAMES[module]} | {result['total']:,.0f} | {ratio} "
+                  f"| {result['module']:,.0f} | {result['host']:,.0f} "
+                  f"| {faults if faults is None else f'{faults:.1f}'} | {fault_ratio} |")
 
     for request in requests:
         if (request, POLICY) not in results:
             continue
         _, policy = results[(request, POLICY)]
-        _, reference = results[(request, REFERENCE)]
+        reference = results[(request, REFERENCE)][1] if (request, REFERENCE) in results else None
         print(f"\n**{request}**: the policy's instructions by wasm function, per evaluation "
               f"(self: in the function itself; inclusive: with what it calls)\n")
         print("| self | function |")
@@ -182,7 +185,8 @@ def main():
         print("\n| host self, policy | host self, do-nothing | host function |")
         print("|---|---|---|")
         for name, cost in top(policy["host_self"], args.top // 2):
-            print(f"| {cost:,.0f} | {reference['host_self'].get(name, 0):,.0f} | `{short(name)}` |")
+            floor = reference["host_self"].get(name, 0) if reference else 0
+            print(f"| {cost:,.0f} | {floor:,.0f} | `{short(name)}` |")
 
 
 main()
