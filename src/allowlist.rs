@@ -9,8 +9,8 @@ use std::cell::OnceCell;
 use std::fmt;
 
 use crate::reference::{
-    ImageReference, ReferenceError, checked_path, checked_registry, is_valid_name,
-    looks_like_registry, split_reference,
+    ImageReference, LOCALHOST, ReferenceError, checked_path, checked_registry, folded_registry,
+    is_valid_name, looks_like_registry, split_reference,
 };
 
 /// One parsed `allowedImages` entry.
@@ -255,12 +255,46 @@ impl<'a> LazyAllowList<'a> {
 /// The registry an entry names, read without parsing the entry; `None` when that cannot be told
 /// so cheaply (the entry is then parsed). A tag or digest has no `/`, so the first component of
 /// the entry is that of its name, and `split_domain` decides the registry from it.
+///
+/// Every entry is read so for every request with sidecars, so in one scan of the bytes up to
+/// the first `/`, each byte looked up once in [`BYTE_CLASS`]: the first component looks like a
+/// registry (`looks_like_registry`) when it has a `.`, a `:` or an upper-case letter, or is
+/// `localhost`; an upper-case one is not a valid registry (`checked_registry`).
 fn entry_registry(entry: &str) -> Option<&str> {
-    match entry.split_once('/') {
-        Some((first, _)) if looks_like_registry(first) => checked_registry(first).ok(),
-        _ => Some("docker.io"),
+    let mut seen = 0;
+    for (end, byte) in entry.bytes().enumerate() {
+        let class = BYTE_CLASS[usize::from(byte)];
+        if class & SLASH != 0 {
+            let first = &entry[..end];
+            return if seen & UPPER != 0 {
+                None
+            } else if seen & HOST != 0 || first == LOCALHOST {
+                Some(folded_registry(first))
+            } else {
+                Some("docker.io")
+            };
+        }
+        seen |= class;
     }
+    Some("docker.io")
 }
+
+/// What [`entry_registry`] looks for in a byte.
+const SLASH: u8 = 1;
+const HOST: u8 = 2;
+const UPPER: u8 = 4;
+static BYTE_CLASS: [u8; 256] = {
+    let mut classes = [0; 256];
+    classes[b'/' as usize] = SLASH;
+    classes[b'.' as usize] = HOST;
+    classes[b':' as usize] = HOST;
+    let mut letter = b'A';
+    while letter <= b'Z' {
+        classes[letter as usize] = HOST | UPPER;
+        letter += 1;
+    }
+    classes
+};
 
 #[cfg(test)]
 mod tests {
@@ -448,5 +482,20 @@ mod tests {
         );
         let other = ImageReference::parse("docker.io/library/busybox").expect("image");
         assert_eq!(list.find(&other), Ok(None));
+    }
+
+    proptest::proptest! {
+        /// The one scan reads the registry that splitting the entry at its first `/` reads.
+        #[test]
+        fn entry_registry_is_that_of_the_first_component(entry in proptest::prop_oneof![
+            "[a-zA-Z0-9.:/_@\\[\\]-]{0,24}",
+            "(localhost|localhosts|LocalHost|index.docker.io|docker.io)(/[a-z]{0,3}){0,2}",
+        ]) {
+            let expected = match entry.split_once('/') {
+                Some((first, _)) if looks_like_registry(first) => checked_registry(first).ok(),
+                _ => Some("docker.io"),
+            };
+            proptest::prop_assert_eq!(entry_registry(&entry), expected);
+        }
     }
 }

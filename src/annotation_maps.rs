@@ -5,6 +5,7 @@
 //! the paths are looked at again. One pass reads every map a kind has (a VM's template and its own
 //! metadata).
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 
@@ -45,6 +46,7 @@ pub type AnnotationValues = Result<Vec<Option<String>>, String>;
 /// are skipped without being decoded. Missing or `null` maps on the way mean no annotation;
 /// anything that is not what Kubernetes would serialize there is an error naming the place, since
 /// a sidecar request could hide in what the policy cannot read.
+#[cfg(test)]
 pub fn read_annotations(object: &RawValue, locations: &[AnnotationLocation]) -> AnnotationValues {
     read_annotation_keys(object, locations, &[HOOK_SIDECARS_ANNOTATION])
 }
@@ -89,6 +91,34 @@ pub fn read_annotation_keys(
     }
 }
 
+/// Where an object's annotation maps are read from: the object's raw JSON, read at the
+/// locations when asked, or the maps themselves, read in full in the payload's one pass
+/// ([`crate::payload`]), one for each location.
+#[derive(Debug, Clone)]
+pub enum ObjectMaps<'a> {
+    Raw(&'a RawValue),
+    Read(Vec<Option<RawAnnotations<'a>>>),
+}
+
+impl ObjectMaps<'_> {
+    /// The values of `keys` at `locations` (those the maps were read at), as
+    /// [`read_annotation_keys`] gives them.
+    pub fn values(&self, locations: &[AnnotationLocation], keys: &[&str]) -> AnnotationValues {
+        match self {
+            Self::Raw(object) => read_annotation_keys(object, locations, keys),
+            Self::Read(maps) if maps.len() == locations.len() => Ok(maps
+                .iter()
+                .flat_map(|map| keys.iter().map(move |key| map.as_ref()?.get(key)))
+                .collect()),
+            Self::Read(maps) => Err(format!(
+                "{} annotation maps were read for {} locations",
+                maps.len(),
+                locations.len()
+            )),
+        }
+    }
+}
+
 /// The values of some annotation keys (those the profiles governing a request's sidecars read)
 /// in each annotation map that the sidecars read, by index of the map.
 #[derive(Debug, Default)]
@@ -99,17 +129,17 @@ pub struct ProfileAnnotations {
 }
 
 impl ProfileAnnotations {
-    /// The values of `keys` (sorted, without duplicates) at `maps` of `object`, in one more pass
-    /// over it, made only when a profile reads any.
+    /// The values of `keys` (sorted, without duplicates) at `maps` of `object`, read only when
+    /// a profile reads any (from raw JSON, in one more pass over it).
     pub fn read(
-        object: &RawValue,
+        object: &ObjectMaps,
         maps: &[AnnotationLocation],
         keys: &[&str],
     ) -> Result<Self, String> {
         if keys.is_empty() {
             return Ok(Self::default());
         }
-        let values = read_annotation_keys(object, maps, keys)?;
+        let values = object.values(maps, keys)?;
         let keys = keys.iter().map(|key| (*key).to_owned()).collect();
         Ok(Self { keys, values })
     }
@@ -280,6 +310,241 @@ impl<'de> DeserializeSeed<'de> for AnnotationValue<'_> {
     }
 }
 
+/// An annotations map read in full in the payload's pass: each key, and its value as raw JSON,
+/// unescaped only when it is looked up. A map is read so only when it is as Kubernetes writes
+/// annotations: at most [`RAW_ANNOTATIONS_MAX`] keys, each once, every value a string that
+/// decodes. Anything else fails the pass, and the request is read again from its raw JSON
+/// ([`read_annotation_keys`]), which says what is wrong with it.
+#[derive(Debug, Clone, Default)]
+pub struct RawAnnotations<'a> {
+    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+/// More keys than this, and the map is read the slow way: no linear lookups over a map built to
+/// be large (an annotations map of 219 000 keys fits in a request).
+pub const RAW_ANNOTATIONS_MAX: usize = 64;
+
+impl RawAnnotations<'_> {
+    /// The value of `key`, unescaped.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let (_, raw) = self.entries.iter().find(|(k, _)| k == key)?;
+        // Checked when the map was read: every value is a JSON string that decodes.
+        serde_json::from_str(raw.get()).ok()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawAnnotations<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RawAnnotationsVisitor)
+    }
+}
+
+struct RawAnnotationsVisitor;
+
+impl<'de> Visitor<'de> for RawAnnotationsVisitor {
+    type Value = RawAnnotations<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an annotations map")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
+        while let Some(key) = map.next_key_seed(CowStr)? {
+            if entries.len() == RAW_ANNOTATIONS_MAX {
+                return Err(de::Error::custom(
+                    "too many annotations to read in one pass",
+                ));
+            }
+            if entries.iter().any(|(k, _)| *k == key) {
+                return Err(de::Error::custom(format!("the key {key:?} appears twice")));
+            }
+            let value: &'de RawValue = map.next_value()?;
+            let text = value.get();
+            // A string whose `\u` escapes serde_json reads only when it decodes it (a lone
+            // surrogate does not decode): decoded now, so that a lookup cannot fail.
+            if !text.starts_with('"')
+                || (has_unicode_escape(text) && serde_json::from_str::<String>(text).is_err())
+            {
+                return Err(de::Error::custom(format!(
+                    "the value of {key:?} is not a string"
+                )));
+            }
+            entries.push((key, value));
+        }
+        Ok(RawAnnotations { entries })
+    }
+}
+
+/// Whether the text of a JSON string has a `\u` escape (an escaped backslash followed by `u` is
+/// not one).
+fn has_unicode_escape(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    while let Some(byte) = bytes.next() {
+        if byte == b'\\' && bytes.next() == Some(b'u') {
+            return true;
+        }
+    }
+    false
+}
+
+/// A string (a map key), borrowed from the input when it has no escape.
+pub struct CowStr;
+
+impl<'de> DeserializeSeed<'de> for CowStr {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CowStr {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+}
+
+/// Reads the annotations maps at `locations` of an object in full, in the pass over the payload
+/// (the deserializer must lend its input, as serde_json's do from a slice or a `str`). Keys off
+/// the paths are skipped; a missing or `null` map on the way is no map. Anything the raw reading
+/// would refuse, and anything [`RawAnnotations`] does not read, is an error (which sends the
+/// request to the raw reading).
+pub struct MapsSeed<'l>(pub &'l [AnnotationLocation]);
+
+impl<'de> DeserializeSeed<'de> for MapsSeed<'_> {
+    type Value = Vec<Option<RawAnnotations<'de>>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        let locations = self.0;
+        if locations.len() > MAX_LOCATIONS {
+            return Err(de::Error::custom("too many annotation locations"));
+        }
+        let mut maps = vec![None; locations.len()];
+        let mut active = NO_LOCATION;
+        active[..locations.len()].fill(true);
+        MapsLevel {
+            locations,
+            active,
+            depth: 0,
+            maps: &mut maps,
+        }
+        .deserialize(deserializer)?;
+        Ok(maps)
+    }
+}
+
+/// The map at `depth` on the paths of the `active` locations, none of whose paths ends here.
+struct MapsLevel<'l, 'm, 'de> {
+    locations: &'l [AnnotationLocation],
+    active: LocationSet,
+    depth: usize,
+    maps: &'m mut [Option<RawAnnotations<'de>>],
+}
+
+impl<'de> DeserializeSeed<'de> for MapsLevel<'_, '_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MapsLevel<'_, '_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen: Vec<&'static str> = Vec::new();
+        while let Some(segment) = map.next_key_seed(PathSegment(&self))? {
+            let Some((segment, deeper)) = segment else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if seen.contains(&segment) {
+                return Err(de::Error::custom(format!(
+                    "the key {segment:?} appears twice"
+                )));
+            }
+            seen.push(segment);
+            let ending: LocationSet = std::array::from_fn(|index| {
+                deeper[index] && self.locations[index].path.len() == self.depth + 1
+            });
+            if ending == NO_LOCATION {
+                map.next_value_seed(MapsLevel {
+                    locations: self.locations,
+                    active: deeper,
+                    depth: self.depth + 1,
+                    maps: &mut *self.maps,
+                })?;
+            } else if ending == deeper {
+                let read: Option<RawAnnotations<'de>> = map.next_value()?;
+                for (slot, _) in self.maps.iter_mut().zip(ending).filter(|(_, ends)| *ends) {
+                    slot.clone_from(&read);
+                }
+            } else {
+                return Err(de::Error::custom(
+                    "an annotations map on the path of another",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key of the map at a level: the path segment it is (as the location spells it) and the
+/// locations whose path goes on through it, or `None` for a key off every path.
+struct PathSegment<'s, 'l, 'm, 'de>(&'s MapsLevel<'l, 'm, 'de>);
+
+impl<'de> DeserializeSeed<'de> for PathSegment<'_, '_, '_, '_> {
+    type Value = Option<(&'static str, LocationSet)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PathSegment<'_, '_, '_, '_> {
+    type Value = Option<(&'static str, LocationSet)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        let level = self.0;
+        let mut deeper = NO_LOCATION;
+        let mut segment = None;
+        for (index, location) in level.locations.iter().enumerate() {
+            if !level.active[index] {
+                continue;
+            }
+            if let Some(&name) = location.path.get(level.depth).filter(|name| **name == key) {
+                deeper[index] = true;
+                segment = Some(name);
+            }
+        }
+        Ok(segment.map(|segment| (segment, deeper)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,7 +641,8 @@ mod tests {
     #[test]
     fn profile_annotations_are_read_by_map_and_key() {
         let object = r#"{"metadata":{"annotations":{"a/b":"1","c/d":"2"}},"spec":{"template":{"metadata":{"annotations":{"a/b":"3"}}}}}"#;
-        let read = ProfileAnnotations::read(&raw(object), VM, &["a/b", "c/d"]).expect("readable");
+        let read = ProfileAnnotations::read(&ObjectMaps::Raw(&raw(object)), VM, &["a/b", "c/d"])
+            .expect("readable");
         assert_eq!(read.keys(), ["a/b", "c/d"]);
         assert_eq!(read.at(0).annotation("a/b"), Some("3"));
         assert_eq!(read.at(0).annotation("c/d"), None);
@@ -384,7 +650,18 @@ mod tests {
         assert_eq!(read.at(1).annotation("c/d"), Some("2"));
         assert_eq!(read.get(1, "e/f"), None, "a key not read");
         // Without keys, the object is not read again: not even an unreadable one.
-        let nothing = ProfileAnnotations::read(&raw("[]"), VM, &[]).expect("not read");
+        let nothing =
+            ProfileAnnotations::read(&ObjectMaps::Raw(&raw("[]")), VM, &[]).expect("not read");
         assert!(nothing.keys().is_empty());
+    }
+
+    #[rstest]
+    #[case(r#""abc""#, false)]
+    #[case(r#""\u003c""#, true)]
+    #[case(r#""\\u003c""#, false)]
+    #[case(r#""\\\u003c""#, true)]
+    #[case(r#""\"u""#, false)]
+    fn unicode_escapes_are_told_from_escaped_backslashes(#[case] text: &str, #[case] escape: bool) {
+        assert_eq!(has_unicode_escape(text), escape, "{text}");
     }
 }

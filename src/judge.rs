@@ -46,11 +46,27 @@ pub struct Prepared<'j> {
 enum Image<'j> {
     /// As rejections name it (`image "busybox"`, `no image (KubeVirt's sidecar-shim)`), and
     /// parsed (normalized) for matching.
-    Resolved(String, ImageReference<'j>),
+    Resolved(ImageName<'j>, ImageReference<'j>),
     /// Why there is no image to match: the sidecar is rejected, its other fields still judged.
     Unresolved(String),
     /// A rendered container without image: nothing allows it, and nothing else is judged.
     Missing,
+}
+
+/// How rejections name an image (`image "busybox"`, `no image (KubeVirt's sidecar-shim)`):
+/// written out only when one does.
+enum ImageName<'j> {
+    Written(&'j str),
+    Shim,
+}
+
+impl std::fmt::Display for ImageName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Written(written) => write!(f, "image {written:?}"),
+            Self::Shim => f.write_str("no image (KubeVirt's sidecar-shim)"),
+        }
+    }
 }
 
 impl<'r> Judge<'r> {
@@ -135,17 +151,14 @@ impl<'r> Judge<'r> {
                          registries)"
                     ))
                 }
-                Ok(reference) => Image::Resolved(format!("image {written:?}"), reference),
+                Ok(reference) => Image::Resolved(ImageName::Written(written), reference),
                 Err(e) => Image::Unresolved(format!(
                     "image {written:?} is not a valid image reference: {e}"
                 )),
             },
             (None, ImageOrigin::Container) => Image::Missing,
             (None, ImageOrigin::Annotation) => match &policy.sidecar_shim_image {
-                Some(shim) => Image::Resolved(
-                    "no image (KubeVirt's sidecar-shim)".to_owned(),
-                    shim.clone(),
-                ),
+                Some(shim) => Image::Resolved(ImageName::Shim, shim.clone()),
                 None => Image::Unresolved(
                     "no image: KubeVirt would run its sidecar-shim, and sidecarShimImage is not \
                      set, so the policy cannot tell which image that is"

@@ -52,7 +52,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::annotation_maps::{AnnotationLocation, ProfileAnnotations};
+use crate::annotation_maps::{AnnotationLocation, ObjectMaps, ProfileAnnotations, RawAnnotations};
 use crate::sidecar::{
     ConfigMapSource, Extraction, Found, HookSidecar, ImageOrigin, PvcSource, Site,
 };
@@ -126,9 +126,9 @@ impl From<RenderedSidecar> for Site {
 
 /// A launcher Pod with hook sidecars.
 pub struct LauncherPod<'p> {
-    object: &'p RawValue,
+    object: PodObject<'p>,
     /// The Pod before an UPDATE.
-    old_object: Option<&'p RawValue>,
+    old_object: Option<PodObject<'p>>,
     /// One for each `hook-sidecar-*` container.
     sites: Vec<Site>,
     /// The containers the old Pod had, read when an UPDATE first needs them; none when it
@@ -141,14 +141,15 @@ pub struct LauncherPod<'p> {
 /// of its labels. The error rejects the request.
 pub fn extract<'p>(
     operation: &str,
-    object: Option<&'p RawValue>,
-    old_object: Option<&'p RawValue>,
+    object: Option<PodObject<'p>>,
+    old_object: Option<PodObject<'p>>,
 ) -> Result<Option<LauncherPod<'p>>, String> {
     let Some(object) = object else {
         return Err(format!("the {operation} request has no Pod to check"));
     };
-    let rendered =
-        read_launcher_sidecars(object).map_err(|e| format!("cannot read the Pod: {e}"))?;
+    let rendered = object
+        .launcher_sidecars()
+        .map_err(|e| format!("cannot read the Pod: {e}"))?;
     // An UPDATE is sent when the old or the new Pod matches the objectSelector. The old one is
     // read only when it matters: a label removed, or a sidecar that would be rejected now.
     let old_object = old_object.filter(|_| operation == "UPDATE");
@@ -161,7 +162,7 @@ pub fn extract<'p>(
             old: OnceCell::new(),
         })),
         None => {
-            let old = old_object.map_or(Ok(None), read_launcher_sidecars);
+            let old = old_object.map_or(Ok(None), |old| old.launcher_sidecars());
             check_label_kept(old).map(|()| None)
         }
     }
@@ -174,7 +175,7 @@ impl Extraction for LauncherPod<'_> {
 
     /// KubeVirt copies the VMI's annotations onto the launcher Pod: every container reads them.
     fn profile_annotations(&self, keys: &[&str]) -> Result<ProfileAnnotations, String> {
-        ProfileAnnotations::read(self.object, &[POD_ANNOTATIONS], keys)
+        ProfileAnnotations::read(&self.object.annotation_maps(), &[POD_ANNOTATIONS], keys)
             .map_err(|e| format!("cannot read the Pod: {e}"))
     }
 
@@ -182,7 +183,7 @@ impl Extraction for LauncherPod<'_> {
     /// mounts included.
     fn is_unchanged(&self, site: usize, _keys: &[&str], _now: &ProfileAnnotations) -> bool {
         let old = self.old.get_or_init(|| {
-            let old = self.old_object.map(read_launcher_sidecars);
+            let old = self.old_object.as_ref().map(PodObject::launcher_sidecars);
             let old = old.and_then(Result::ok).flatten().unwrap_or_default();
             old.into_iter().map(Site::from).collect()
         });
@@ -212,14 +213,49 @@ fn check_label_kept(old_sidecars: LauncherSidecars) -> Result<(), String> {
     }
 }
 
+/// A Pod of the request: its raw JSON, or its head read in the payload's pass
+/// ([`crate::payload`]).
+#[derive(Debug)]
+pub enum PodObject<'a> {
+    Raw(&'a RawValue),
+    Read(PodHead<'a>),
+}
+
+impl<'a> PodObject<'a> {
+    /// The labels; for a launcher Pod, its hook-sidecar containers.
+    fn launcher_sidecars(&self) -> LauncherSidecars {
+        match self {
+            Self::Raw(object) => read_launcher_sidecars(object),
+            Self::Read(head) => {
+                let metadata = head.metadata.as_ref();
+                sidecars_of(metadata.is_some_and(|m| m.labels.0), head.spec)
+            }
+        }
+    }
+
+    /// Where the Pod's annotations are read from, as the map of [`POD_ANNOTATIONS`].
+    fn annotation_maps(&self) -> ObjectMaps<'a> {
+        match self {
+            Self::Raw(object) => ObjectMaps::Raw(object),
+            Self::Read(head) => ObjectMaps::Read(vec![
+                head.metadata.as_ref().and_then(|m| m.annotations.clone()),
+            ]),
+        }
+    }
+}
+
 /// Reads the labels of `object`; for a launcher Pod, its hook-sidecar containers.
 pub fn read_launcher_sidecars(object: &RawValue) -> LauncherSidecars {
-    let head: PodHead = serde_json::from_str(object.get()).map_err(|e| e.to_string())?;
-    let is_launcher = head.metadata.is_some_and(|m| m.labels.0);
+    let head: RawPodHead = serde_json::from_str(object.get()).map_err(|e| e.to_string())?;
+    sidecars_of(head.metadata.is_some_and(|m| m.labels.0), head.spec)
+}
+
+/// The hook-sidecar containers of a Pod whose `spec` is given, if it is a launcher.
+fn sidecars_of(is_launcher: bool, spec: Option<&RawValue>) -> LauncherSidecars {
     if !is_launcher {
         return Ok(None);
     }
-    let Some(spec) = head.spec else {
+    let Some(spec) = spec else {
         return Ok(Some(Vec::new()));
     };
     let spec: PodSpec =
@@ -368,7 +404,7 @@ fn rebuild(
 /// What the policy reads of a Pod before it knows whether the Pod is a launcher: the labels, and
 /// `spec` kept as raw JSON. Other keys are skipped without being decoded.
 #[derive(Deserialize)]
-struct PodHead<'a> {
+struct RawPodHead<'a> {
     #[serde(default)]
     metadata: Option<MetadataHead>,
     #[serde(borrow, default)]
@@ -381,8 +417,26 @@ struct MetadataHead {
     labels: LauncherLabel,
 }
 
+/// What the payload's pass reads of a Pod: what [`RawPodHead`] reads, and the annotations map in
+/// full (see [`RawAnnotations`]), which the profiles may read once the rules are known.
+#[derive(Debug, Deserialize)]
+pub struct PodHead<'a> {
+    #[serde(borrow, default)]
+    metadata: Option<PodMetadata<'a>>,
+    #[serde(borrow, default)]
+    spec: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PodMetadata<'a> {
+    #[serde(default)]
+    labels: LauncherLabel,
+    #[serde(borrow, default)]
+    annotations: Option<RawAnnotations<'a>>,
+}
+
 /// Whether the labels hold `kubevirt.io: virt-launcher`; no other label is allocated.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct LauncherLabel(bool);
 
 impl<'de> Deserialize<'de> for LauncherLabel {

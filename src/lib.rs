@@ -1,7 +1,7 @@
 //! Kubewarden policy: KubeVirt hook sidecars only from an administrator's allow-list.
 //!
 //! This file holds the waPC entry points. A request takes one path through the modules:
-//! `validation` decodes it and dispatches it by kind to the extractor of its family
+//! `validation` decodes it (`payload`) and dispatches it by kind to the extractor of its family
 //! (`vm_carriers`, `launcher_pod`), which yields each sidecar with where it came from
 //! (`sidecar`); `request_rules` builds the rules for the request (from `settings`, and the
 //! Setting of context-aware mode asked of the `host`); `judge` judges each sidecar; `verdict`
@@ -18,6 +18,7 @@ mod host;
 mod judge;
 mod kubernetes_names;
 mod launcher_pod;
+mod payload;
 // Public: tests/pattern_differential.rs drives the pattern engine itself against Go's regexp.
 pub mod pattern;
 mod profiles;
@@ -44,14 +45,13 @@ pub use kubernetes_names::is_dns_subdomain;
 // tests/kubevirt_versions.rs compares what it reads in each release's launcher Pods with the
 // annotation's entries.
 pub use launcher_pod::{RenderedSidecar, read_launcher_sidecars};
+pub use payload::{GroupVersionKind, annotation_locations, is_pod};
 pub use profiles::SidecarProfile;
 pub use reference::{ImageReference, ReferenceError};
 pub use settings::{HarvesterSettingRef, Settings, parse_and_validate, parse_and_validate_slice};
 pub use sidecar::HookSidecar;
 pub use text::cut;
-pub use validation::{
-    GroupVersionKind, annotation_locations, is_pod, validate_payload, validate_payload_with,
-};
+pub use validation::{validate_payload, validate_payload_with};
 pub use verdict::{Verdict, Violation, summary};
 
 use kubewarden_policy_sdk::{protocol_version_guest, settings::SettingsValidationResponse};

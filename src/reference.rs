@@ -28,7 +28,7 @@ use std::fmt;
 const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_LEGACY: &str = "index.docker.io";
 const OFFICIAL_REPO_PREFIX: &str = "library/";
-const LOCALHOST: &str = "localhost";
+pub(crate) const LOCALHOST: &str = "localhost";
 const DEFAULT_TAG: &str = "latest";
 const NAME_TOTAL_LENGTH_MAX: usize = 255;
 const TAG_LENGTH_MAX: usize = 128;
@@ -352,10 +352,17 @@ pub fn names_registry(image: &str) -> bool {
 pub(crate) fn checked_registry(registry: &str) -> Result<&str, ReferenceError> {
     if registry.bytes().any(|b| b.is_ascii_uppercase()) {
         Err(ReferenceError::RegistryContainsUppercase)
-    } else if registry == DOCKER_HUB_LEGACY {
-        Ok(DOCKER_HUB)
     } else {
-        Ok(registry)
+        Ok(folded_registry(registry))
+    }
+}
+
+/// A lower-case registry host with Docker Hub's legacy name folded.
+pub(crate) fn folded_registry(registry: &str) -> &str {
+    if registry == DOCKER_HUB_LEGACY {
+        DOCKER_HUB
+    } else {
+        registry
     }
 }
 

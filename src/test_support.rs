@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::annotation::HOOK_SIDECARS_ANNOTATION;
-use crate::validation::{GroupVersionKind, annotation_locations, validate_payload};
+use crate::payload::{GroupVersionKind, annotation_locations};
+use crate::validation::validate_payload;
 use crate::verdict::{Verdict, summary};
 
 /// A bare AdmissionRequest of `test_data/`.

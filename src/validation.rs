@@ -1,86 +1,23 @@
-//! The request path of `validate`: the payload decoded, the request sent to the extractor of its
-//! kind's family, the rules built for the request, each sidecar judged, and the verdict.
+//! The request path of `validate`: the payload decoded ([`crate::payload`]), the request sent to
+//! the extractor of its kind's family, the rules built for the request, each sidecar judged, and
+//! the verdict.
 //!
 //! ```text
-//! validate_payload ─┬─ launcher_pod::extract ─┐
-//!                   └─ vm_carriers::extract ──┴─ request_rules ── judge ── verdict
+//! payload::read ─┬─ launcher_pod::extract ─┐
+//!                └─ vm_carriers::extract ──┴─ request_rules ── judge ── verdict
 //! ```
 
-use std::borrow::Cow;
-
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::annotation_maps::{AnnotationLocation, ProfileAnnotations};
+use crate::annotation_maps::ProfileAnnotations;
 use crate::host::{Host, HostCalls, PolicyServer};
 use crate::judge::{Judge, Prepared};
+use crate::payload::{self, Objects, Payload};
 use crate::request_rules::RequestRules;
 use crate::settings::{self, Settings};
 use crate::sidecar::{Extraction, Site};
 use crate::verdict::{SiteFindings, Verdict};
 use crate::{launcher_pod, vm_carriers};
-
-/// What the policy reads of the waPC `validate` payload. Only the request fields it needs are
-/// decoded; the objects and the settings stay raw JSON until a kind that can bring sidecars asks
-/// for them (so that invalid settings are reported as such, not as an unreadable request).
-#[derive(Deserialize)]
-struct ValidationPayload<'a> {
-    #[serde(borrow)]
-    request: AdmissionRequest<'a>,
-    #[serde(borrow, default)]
-    settings: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AdmissionRequest<'a> {
-    #[serde(default)]
-    kind: GroupVersionKind,
-    #[serde(default)]
-    operation: String,
-    /// Where the objects that the request's sidecars name (a ConfigMap) are.
-    #[serde(borrow, default)]
-    namespace: Cow<'a, str>,
-    #[serde(borrow, default)]
-    object: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    old_object: Option<&'a RawValue>,
-}
-
-/// `kind` of an AdmissionRequest.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-pub struct GroupVersionKind {
-    #[serde(default)]
-    pub group: String,
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub kind: String,
-}
-
-/// Whether the request is about a core/v1 Pod: a virt-launcher Pod brings the sidecars KubeVirt
-/// rendered.
-pub fn is_pod(kind: &GroupVersionKind) -> bool {
-    kind.group.is_empty() && kind.kind == "Pod"
-}
-
-/// Where a kind carries the annotation, or `None` for kinds that cannot bring a hook sidecar.
-pub fn annotation_locations(kind: &GroupVersionKind) -> Option<&'static [AnnotationLocation]> {
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        ("kubevirt.io", "VirtualMachineInstance") => Some(vm_carriers::VMI),
-        ("kubevirt.io", "VirtualMachine") => Some(vm_carriers::VM),
-        ("kubevirt.io", "VirtualMachineInstanceReplicaSet") => Some(vm_carriers::REPLICA_SET),
-        ("pool.kubevirt.io", "VirtualMachinePool") => Some(vm_carriers::POOL),
-        (
-            "instancetype.kubevirt.io",
-            "VirtualMachineInstancetype"
-            | "VirtualMachineClusterInstancetype"
-            | "VirtualMachinePreference"
-            | "VirtualMachineClusterPreference",
-        ) => Some(vm_carriers::INSTANCETYPE),
-        _ => None,
-    }
-}
 
 /// Evaluates the raw `validate` payload; a Setting named by `harvesterSetting` is read from
 /// policy-server.
@@ -90,30 +27,44 @@ pub fn validate_payload(payload: &[u8]) -> Verdict {
 
 /// Evaluates the raw `validate` payload, asking `host` what the request needs of the cluster.
 pub fn validate_payload_with(payload: &[u8], host: &dyn Host) -> Verdict {
-    let payload: ValidationPayload = match serde_json::from_slice(payload) {
+    validate_read(payload::read(payload), host)
+}
+
+/// Evaluates the payload as read (in one pass, or from raw JSON).
+pub(crate) fn validate_read(
+    payload: Result<Payload, serde_json::Error>,
+    host: &dyn Host,
+) -> Verdict {
+    let payload = match payload {
         Ok(payload) => payload,
         Err(e) => return Verdict::rejection(format!("cannot read the validation request: {e}")),
     };
-    let request = payload.request;
-    if !matches!(request.operation.as_str(), "CREATE" | "UPDATE") {
+    if !matches!(payload.operation.as_str(), "CREATE" | "UPDATE") {
         return Verdict::default();
     }
-    let (operation, object, old_object) = (&request.operation, request.object, request.old_object);
+    let operation = &payload.operation;
     let judge =
-        |found: &dyn Extraction| judge_request(found, payload.settings, host, &request.namespace);
-    if is_pod(&request.kind) {
-        match launcher_pod::extract(operation, object, old_object) {
-            Ok(Some(pod)) => judge(&pod),
-            Ok(None) => Verdict::default(),
-            Err(reason) => Verdict::rejection(reason),
+        |found: &dyn Extraction| judge_request(found, payload.settings, host, &payload.namespace);
+    match payload.objects {
+        Objects::Pod { object, old_object } => {
+            match launcher_pod::extract(operation, object, old_object) {
+                Ok(Some(pod)) => judge(&pod),
+                Ok(None) => Verdict::default(),
+                Err(reason) => Verdict::rejection(reason),
+            }
         }
-    } else if let Some(locations) = annotation_locations(&request.kind) {
-        match vm_carriers::extract(&request.kind.kind, operation, object, old_object, locations) {
-            Ok(carriers) => judge(&carriers),
-            Err(reason) => Verdict::rejection(reason),
+        Objects::Carrier {
+            locations,
+            object,
+            old_object,
+        } => {
+            match vm_carriers::extract(&payload.kind.kind, operation, object, old_object, locations)
+            {
+                Ok(carriers) => judge(&carriers),
+                Err(reason) => Verdict::rejection(reason),
+            }
         }
-    } else {
-        Verdict::default()
+        Objects::Other => Verdict::default(),
     }
 }
 
@@ -217,6 +168,7 @@ fn sorted_unique<'k>(keys: impl Iterator<Item = &'k str>) -> Vec<&'k str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payload::{GroupVersionKind, annotation_locations, is_pod};
     use crate::test_support::*;
     use rstest::rstest;
     use serde_json::{Value, json};

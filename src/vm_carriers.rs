@@ -7,10 +7,8 @@
 
 use std::cell::OnceCell;
 
-use serde_json::value::RawValue;
-
-use crate::annotation;
-use crate::annotation_maps::{AnnotationLocation, ProfileAnnotations, read_annotations};
+use crate::annotation::{self, HOOK_SIDECARS_ANNOTATION};
+use crate::annotation_maps::{AnnotationLocation, ObjectMaps, ProfileAnnotations};
 use crate::sidecar::{Extraction, Found, ImageOrigin, Site};
 
 const fn effective(path: &'static [&'static str]) -> AnnotationLocation {
@@ -42,9 +40,9 @@ pub const INSTANCETYPE: &[AnnotationLocation] = &[effective(&["spec", "annotatio
 
 /// A request's object, read at its kind's locations.
 pub struct Carriers<'p> {
-    object: &'p RawValue,
+    object: ObjectMaps<'p>,
     /// The object before an UPDATE.
-    old_object: Option<&'p RawValue>,
+    old_object: Option<ObjectMaps<'p>>,
     locations: &'static [AnnotationLocation],
     /// The annotation's value at each location.
     values: Vec<Option<String>>,
@@ -59,14 +57,14 @@ pub struct Carriers<'p> {
 pub fn extract<'p>(
     kind: &str,
     operation: &str,
-    object: Option<&'p RawValue>,
-    old_object: Option<&'p RawValue>,
+    object: Option<ObjectMaps<'p>>,
+    old_object: Option<ObjectMaps<'p>>,
     locations: &'static [AnnotationLocation],
 ) -> Result<Carriers<'p>, String> {
     let Some(object) = object else {
         return Err(format!("the {operation} request has no object to check"));
     };
-    let values = read_annotations(object, locations)?;
+    let values = object.values(locations, &[HOOK_SIDECARS_ANNOTATION])?;
     let sites = locations
         .iter()
         .zip(&values)
@@ -119,15 +117,15 @@ impl Extraction for Carriers<'_> {
     }
 
     fn profile_annotations(&self, keys: &[&str]) -> Result<ProfileAnnotations, String> {
-        ProfileAnnotations::read(self.object, self.locations, keys)
+        ProfileAnnotations::read(&self.object, self.locations, keys)
     }
 
     fn is_unchanged(&self, site: usize, keys: &[&str], now: &ProfileAnnotations) -> bool {
-        let Some(old_object) = self.old_object else {
+        let Some(old_object) = &self.old_object else {
             return false;
         };
         let old = self.old.get_or_init(|| {
-            let values = read_annotations(old_object, self.locations).ok()?;
+            let values = (old_object.values(self.locations, &[HOOK_SIDECARS_ANNOTATION])).ok()?;
             let read = ProfileAnnotations::read(old_object, self.locations, &now.keys()).ok()?;
             Some((values, read))
         });

@@ -69,7 +69,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 /// The `validate` payload around the request, compact as the API server sends it. A request
 /// nested deeper than serde_json's recursion limit is passed as written, as the API server would
 /// still send it.
-fn raw_payload(request_path: &Path, settings_path: Option<&Path>) -> Result<Vec<u8>> {
+pub(crate) fn raw_payload(request_path: &Path, settings_path: Option<&Path>) -> Result<Vec<u8>> {
     let text = std::fs::read_to_string(request_path)
         .with_context(|| format!("reading {}", request_path.display()))?;
     let request = match serde_json::from_str::<serde_json::Value>(&text) {

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wapc::WapcHost;
-use wasmtime_provider::wasmtime::{Cache, CacheConfig, Config, Engine};
+use wasmtime_provider::wasmtime::{Cache, CacheConfig, Config, Engine, ProfilingStrategy};
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 use crate::admission::{AdmissionResponse, ValidationResponse, request_uid};
@@ -70,6 +70,15 @@ impl PolicyHost {
             .memory_reservation(limit)
             .memory_reservation_for_growth(0)
             .memory_may_move(false);
+        Self::with_config(bytes, timeout, config, CodeCache::Disabled)
+    }
+
+    /// The same, with wasmtime writing `/tmp/perf-<pid>.map`, which names the address range of
+    /// each of the module's compiled functions, so that a profiler (perf, or callgrind with
+    /// `e2e-tests/probe.sh`) can tell which wasm function the time goes to.
+    pub fn load_with_perf_map(bytes: &[u8], timeout: Duration) -> Result<Self> {
+        let mut config = Config::new();
+        config.profiler(ProfilingStrategy::PerfMap);
         Self::with_config(bytes, timeout, config, CodeCache::Disabled)
     }
 

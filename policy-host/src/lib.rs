@@ -10,4 +10,5 @@ pub mod callbacks;
 pub mod host;
 pub mod kubernetes;
 pub mod metadata;
+pub mod probe;
 pub mod replay;

@@ -12,6 +12,7 @@ use policy_host::bench;
 use policy_host::callbacks::{ContextAwareArgs, HostCapabilities};
 use policy_host::host::{CodeCache, PolicyHost, SettingsVerdict};
 use policy_host::metadata;
+use policy_host::probe;
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -26,6 +27,9 @@ enum Command {
     Run(RunArgs),
     /// Measures per-request time with a fresh instance per request and with one warm instance.
     Bench(bench::BenchArgs),
+    /// Evaluates a request in fresh instances for a profiler (`e2e-tests/probe.sh`), printing the
+    /// page faults per evaluation.
+    Probe(probe::ProbeArgs),
     /// Embeds policy-metadata.yml in the module, as `kwctl annotate` does.
     Annotate(AnnotateArgs),
 }
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Bench(args) => bench::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Probe(args) => probe::run(args).map(|()| ExitCode::SUCCESS),
         Command::Annotate(args) => annotate(args).map(|()| ExitCode::SUCCESS),
     };
     outcome.unwrap_or_else(|e| {
