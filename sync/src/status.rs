@@ -14,8 +14,8 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::Result;
 use crate::resources::Setting;
+use crate::{Error, Result};
 
 /// Harvester's `SettingConfigured`.
 pub const CONDITION_TYPE: &str = "configured";
@@ -144,23 +144,12 @@ pub async fn report_fresh(
         let Some(setting) = api.get_opt(name).await? else {
             return Ok(false);
         };
-        let now = Time(k8s_openapi::jiff::Timestamp::now());
-        let Some(conditions) = condition.merged_into(setting.conditions(), &now) else {
-            return Ok(true);
-        };
-        let patch = json!({
-            "metadata": { "resourceVersion": setting.metadata.resource_version },
-            "status": { "conditions": conditions },
-        });
-        let params = PatchParams {
-            field_manager: Some(field_manager.to_owned()),
-            ..PatchParams::default()
-        };
-        match api.patch(name, &params, &Patch::Merge(&patch)).await {
-            Ok(_) => return Ok(true),
-            Err(kube::Error::Api(status)) if status.code == 409 => continue,
-            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(false),
-            Err(error) => return Err(error.into()),
+        match report(api, &setting, condition, field_manager).await {
+            Ok(Report::Written(_) | Report::Unchanged) => return Ok(true),
+            Ok(Report::Conflict) => continue,
+            // Deleted between the read and the write.
+            Err(Error::Kube(kube::Error::Api(status))) if status.code == 404 => return Ok(false),
+            Err(error) => return Err(error),
         }
     }
     // Five conflicts in a row: the Setting is being written as fast as it is read; the next
