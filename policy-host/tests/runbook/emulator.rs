@@ -68,6 +68,8 @@ pub struct Emulator {
     pub timeline: Mutex<Vec<(Instant, Moment)>>,
     /// Set to stop the ticks (between scenarios the world is reset).
     pub paused: std::sync::atomic::AtomicBool,
+    /// Ticks begun so far (see [`Emulator::settle`]).
+    ticks: std::sync::atomic::AtomicU64,
 }
 
 fn api(
@@ -110,7 +112,27 @@ impl Emulator {
             state: Mutex::new(Controller::default()),
             timeline: Mutex::new(Vec::new()),
             paused: std::sync::atomic::AtomicBool::new(true),
+            ticks: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Returns once a whole tick has run after the call: the emulated controllers have seen
+    /// what the last command changed. A real controller reacts to a watch event within
+    /// milliseconds; the emulator polls every TICK, so without this a command that follows a
+    /// change at once (`kubectl rollout status` after `helm upgrade`) could look before the
+    /// emulated kubewarden-controller has begun the rollout, and pass on the old one.
+    pub fn settle(&self) {
+        if self.paused.load(Ordering::SeqCst) {
+            return;
+        }
+        // `ticks` is odd during a tick. One under way may have read the cluster before the
+        // change: then wait for the end of the one after it.
+        let now = self.ticks.load(Ordering::SeqCst);
+        let target = now + if now % 2 == 1 { 3 } else { 2 };
+        let deadline = Instant::now() + 50 * TICK;
+        while self.ticks.load(Ordering::SeqCst) < target && Instant::now() < deadline {
+            std::thread::sleep(TICK / 10);
+        }
     }
 
     /// Ticks until the runtime ends.
@@ -120,7 +142,10 @@ impl Emulator {
             if self.paused.load(Ordering::SeqCst) {
                 continue;
             }
-            if let Err(error) = self.tick().await
+            self.ticks.fetch_add(1, Ordering::SeqCst);
+            let result = self.tick().await;
+            self.ticks.fetch_add(1, Ordering::SeqCst);
+            if let Err(error) = result
                 && !self.paused.load(Ordering::SeqCst)
             {
                 eprintln!("emulator: {error:#}");

@@ -203,6 +203,7 @@ impl Env {
         for command in &self.step(name)?.commands {
             let script = command.script.replace(CHART_REFERENCE, &chart);
             let (success, output) = self.bash(&script, Duration::from_secs(300))?;
+            self.emulator.settle();
             let context = || {
                 format!(
                     "step {name} (docs/runbook.md line {}):\n$ {script}\n--- printed:\n{output}--- expected:\n{}\n--- job log:\n{}",
