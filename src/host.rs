@@ -2,8 +2,9 @@
 //! method of [`Host`] per question, and [`HostCalls`], which asks each question at most once per
 //! request.
 //!
-//! Today the one question is the Harvester Setting of context-aware mode, read through the
-//! `kubernetes/get_resource` capability (answered from policy-server's cache). A check that needs
+//! The questions: the Harvester Setting of context-aware mode, and the ConfigMap of a sidecar whose
+//! script must be approved (`allowedScripts`), both read through the `kubernetes/get_resource`
+//! capability. A check that needs
 //! the host adds a method to [`Host`] (the wasm implementation calls the SDK, the native one fails
 //! closed, tests answer with a fake), a memoised method to [`HostCalls`], and calls it where the
 //! judge says the checks that need the host go ([`crate::judge::Judge::violations`]).
@@ -12,12 +13,22 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::harvester_setting::SettingObject;
+use crate::scripts::ConfigMapKey;
 
 /// The questions the policy asks its host. An `Err` is a failed question: the policy cannot tell
 /// what is allowed, and rejects what depended on the answer, saying why.
 pub trait Host {
     /// The Harvester Setting named `name`; `Ok(None)` when there is no Setting of that name.
     fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String>;
+
+    /// `immutable` and the value of `key` of the ConfigMap `name` in `namespace`; `Ok(None)`
+    /// when there is no ConfigMap of that name.
+    fn get_config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<ConfigMapKey>, String>;
 }
 
 /// The host capabilities of policy-server (or of `kwctl run --allow-context-aware`).
@@ -29,12 +40,51 @@ impl Host for PolicyServer {
         use crate::harvester_setting::{SETTING_API_VERSION, SETTING_KIND};
         kubernetes::get_resource(SETTING_API_VERSION, SETTING_KIND, None, name)
     }
+
+    fn get_config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<ConfigMapKey>, String> {
+        use crate::scripts::{CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND};
+        use kubewarden_policy_sdk::host_capabilities::kubernetes::GetResourceRequest;
+        let request = GetResourceRequest {
+            api_version: CONFIG_MAP_API_VERSION.to_owned(),
+            kind: CONFIG_MAP_KIND.to_owned(),
+            name: name.to_owned(),
+            namespace: Some(namespace.to_owned()),
+            // Read afresh: a ConfigMap deleted and re-created with another script must be seen
+            // at the next launcher Pod, not 5 s later. Lookups are rare (a VM's creation or
+            // change, a launcher Pod's creation: never an unchanged UPDATE).
+            disable_cache: true,
+            field_masks: Some(crate::scripts::field_masks(key)),
+        };
+        // The answer is read with a seed that keeps one key, so the SDK's `get_resource`,
+        // which decodes into an owned type, is not used.
+        let message = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+        match wapc_guest::host_call("kubewarden", "kubernetes", "get_resource", &message) {
+            Ok(answer) => crate::scripts::read_config_map(&answer, key).map(Some),
+            Err(e) => {
+                let message = format!("error invoking host capability kubernetes.get_resource: {e}");
+                if is_not_found(&message, CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND, name) {
+                    Ok(None)
+                } else {
+                    Err(message)
+                }
+            }
+        }
+    }
 }
 
 /// Natively (unit tests, the sync job, the fuzzers) there is no host to ask: fail closed.
 #[cfg(not(target_arch = "wasm32"))]
 impl Host for PolicyServer {
     fn get_setting(&self, _name: &str) -> Result<Option<SettingObject>, String> {
+        Err(NO_HOST.to_owned())
+    }
+
+    fn get_config_map(&self, _: &str, _: &str, _: &str) -> Result<Option<ConfigMapKey>, String> {
         Err(NO_HOST.to_owned())
     }
 }
@@ -93,6 +143,8 @@ fn is_not_found(message: &str, api_version: &str, kind: &str, name: &str) -> boo
 pub struct HostCalls<'h> {
     host: &'h dyn Host,
     settings: Memo<String, Result<Option<SettingObject>, String>>,
+    /// By ConfigMap name and key (the namespace is the request's).
+    config_maps: Memo<(String, String), Result<Option<ConfigMapKey>, String>>,
 }
 
 impl<'h> HostCalls<'h> {
@@ -100,6 +152,7 @@ impl<'h> HostCalls<'h> {
         Self {
             host,
             settings: Memo::default(),
+            config_maps: Memo::default(),
         }
     }
 
@@ -107,6 +160,19 @@ impl<'h> HostCalls<'h> {
     pub fn setting(&self, name: &str) -> Rc<Result<Option<SettingObject>, String>> {
         self.settings
             .get_or_ask(name, |name| self.host.get_setting(name))
+    }
+
+    /// [`Host::get_config_map`], asked once per name and key.
+    pub fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Rc<Result<Option<ConfigMapKey>, String>> {
+        let question = (name.to_owned(), key.to_owned());
+        self.config_maps.get_or_ask(&question, |(name, key)| {
+            self.host.get_config_map(namespace, name, key)
+        })
     }
 }
 
@@ -188,6 +254,10 @@ mod tests {
             PolicyServer.get_setting("whitelisted-sidecars"),
             Err(NO_HOST.to_owned())
         );
+        assert_eq!(
+            PolicyServer.get_config_map("default", "cm", "k"),
+            Err(NO_HOST.to_owned())
+        );
     }
 
     /// A host that answers every Setting as missing and counts the questions.
@@ -197,6 +267,16 @@ mod tests {
         fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String> {
             self.0.set(self.0.get() + 1);
             Err(format!("no {name}"))
+        }
+
+        fn get_config_map(
+            &self,
+            namespace: &str,
+            name: &str,
+            key: &str,
+        ) -> Result<Option<ConfigMapKey>, String> {
+            self.0.set(self.0.get() + 1);
+            Err(format!("no {namespace}/{name}/{key}"))
         }
     }
 
@@ -212,5 +292,10 @@ mod tests {
         let next = HostCalls::new(&host);
         next.setting("a");
         assert_eq!(host.0.get(), 3);
+        // A ConfigMap once per name and key.
+        assert_eq!(*next.config_map("ns", "cm", "k"), Err("no ns/cm/k".to_owned()));
+        next.config_map("ns", "cm", "k");
+        next.config_map("ns", "cm", "other");
+        assert_eq!(host.0.get(), 5);
     }
 }

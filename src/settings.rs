@@ -28,6 +28,10 @@ pub struct Settings {
     pub allow_command: bool,
     #[serde(default)]
     pub allow_config_map: bool,
+    /// The scripts a `configMap` entry may mount without `allowConfigMap`, by the SHA-256 of
+    /// their bytes as the kubelet mounts them ([`crate::scripts`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_scripts: Vec<AllowedScript>,
     #[serde(default, rename = "allowPVC")]
     pub allow_pvc: bool,
     #[serde(default)]
@@ -64,6 +68,16 @@ pub struct HarvesterSettingRef {
     pub list_mode: ListMode,
 }
 
+/// A reviewed script: the SHA-256 of its bytes, in lower-case hex as `sha256sum` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowedScript {
+    pub sha256: String,
+    /// For the administrator: what the script does, who reviewed it.
+    #[serde(default)]
+    pub description: String,
+}
+
 /// The rules the settings define, in the form the checks use, built for each request: their
 /// entries are parsed, and their profiles' patterns compiled, only when the request needs them.
 #[derive(Debug)]
@@ -72,6 +86,8 @@ pub struct PolicyRules<'a> {
     pub sidecar_shim_image: Option<ImageReference<'a>>,
     pub allow_command: bool,
     pub allow_config_map: bool,
+    /// The digests of `allowedScripts` (validated: 64 lower-case hex digits, no duplicate).
+    pub allowed_scripts: &'a [AllowedScript],
     pub allow_pvc: bool,
     pub allow_shared_compute_path: bool,
     pub require_registry: bool,
@@ -127,6 +143,7 @@ impl Settings {
                 setting.name
             ));
         }
+        check_scripts(self, &mut problems);
         if self.allow_shared_compute_path && !self.allow_pvc {
             problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());
         }
@@ -151,6 +168,7 @@ impl Settings {
             sidecar_shim_image,
             allow_command: self.allow_command,
             allow_config_map: self.allow_config_map,
+            allowed_scripts: &self.allowed_scripts,
             allow_pvc: self.allow_pvc,
             allow_shared_compute_path: self.allow_shared_compute_path,
             require_registry: self.require_registry,
@@ -158,6 +176,33 @@ impl Settings {
             profiles_required: self.profiles_required,
             profile_value_max_bytes,
         })
+    }
+}
+
+/// `allowedScripts`: each digest as `sha256sum` prints it, none twice, and not beside
+/// `allowConfigMap: true`, which already allows any script: with both, which one the administrator
+/// meant cannot be told, so the settings are refused rather than one silently ignored.
+fn check_scripts(settings: &Settings, problems: &mut Vec<String>) {
+    let scripts = &settings.allowed_scripts;
+    if settings.allow_config_map && !scripts.is_empty() {
+        problems.push(format!(
+            "allowedScripts lists {} scripts, but allowConfigMap: true allows any script: set \
+             allowConfigMap to false to allow only the listed scripts, or remove allowedScripts",
+            scripts.len()
+        ));
+    }
+    for (index, script) in scripts.iter().enumerate() {
+        let digest = &script.sha256;
+        if digest.len() != 64 || !digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            problems.push(format!(
+                "allowedScripts[{index}].sha256 {digest:?}: not a SHA-256 digest (64 lower-case \
+                 hex digits, as sha256sum prints them)"
+            ));
+        } else if let Some(first) = scripts[..index].iter().position(|s| s.sha256 == *digest) {
+            problems.push(format!(
+                "allowedScripts[{index}].sha256 {digest:?}: already allowedScripts[{first}]"
+            ));
+        }
     }
 }
 
@@ -216,6 +261,8 @@ mod tests {
     #[case(json!({"harvesterSetting": {"name": "whitelisted-sidecars", "listMode": "effective"}}))]
     #[case(json!({"harvesterSetting": {"name": "my.sidecars-2", "listMode": "union"}}))]
     #[case(json!({"profileValueMaxBytes": 1}))]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST, "description": "GPU MMIO aperture"}, {"sha256": DIGEST.replace('0', "1")}]}))]
+    #[case(json!({"allowedScripts": [], "allowConfigMap": true}))]
     #[case(json!({"profileValueMaxBytes": 262144}))]
     // RE2 accepts these, and the policy matches them as RE2 does (issue 21).
     #[case(profile_annotation(r"\Qa.b\E"))]
@@ -263,6 +310,12 @@ mod tests {
     #[case(json!({"harvesterSetting": {"name": "a..b"}}), "harvesterSetting.name \"a..b\"")]
     #[case(json!({"harvesterSetting": {"name": "-a"}}), "harvesterSetting.name \"-a\"")]
     #[case(json!({"profileValueMaxBytes": 0}), "profileValueMaxBytes 0: must be 1 to 262144")]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST}], "allowConfigMap": true}), "allowedScripts lists 1 scripts, but allowConfigMap: true allows any script")]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST.to_uppercase()}]}), "allowedScripts[0].sha256 \"1FF0")]
+    #[case(json!({"allowedScripts": [{"sha256": "sha256:1ff0"}]}), "allowedScripts[0].sha256 \"sha256:1ff0\": not a SHA-256 digest")]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST}, {"sha256": DIGEST}]}), "allowedScripts[1].sha256 \"1ff0")]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST, "descripton": "x"}]}), "unknown field `descripton`")]
+    #[case(json!({"allowedScripts": [{"description": "x"}]}), "missing field `sha256`")]
     #[case(json!({"profileValueMaxBytes": 262145}), "profileValueMaxBytes 262145: must be 1 to 262144")]
     #[case(json!({"profileValueMaxBytes": -1}), "invalid value: integer `-1`")]
     #[case(json!({"profileValueMaxBytes": "4KiB"}), "invalid type")]
@@ -302,6 +355,8 @@ mod tests {
         let error = parse_and_validate(&settings).expect_err("invalid settings");
         assert!(error.contains(message), "{settings}: {error}");
     }
+
+    const DIGEST: &str = "1ff0a3e9f5cb0e2e3c4e1b2f5e8d9c0a7b6f5e4d3c2b1a09f8e7d6c5b4a39281";
 
     /// Settings with one profile whose annotation `a.example.com/x` has `pattern`.
     fn profile_annotation(pattern: &str) -> serde_json::Value {
