@@ -38,7 +38,20 @@ pub struct PolicyServer;
 impl Host for PolicyServer {
     fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String> {
         use crate::harvester_setting::{SETTING_API_VERSION, SETTING_KIND};
-        kubernetes::get_resource(SETTING_API_VERSION, SETTING_KIND, None, name)
+        let answer = kubernetes::get_resource(&kubernetes::GetResourceRequest {
+            api_version: SETTING_API_VERSION,
+            kind: SETTING_KIND,
+            name,
+            namespace: None,
+            disable_cache: false,
+            field_masks: None,
+        })?;
+        answer
+            .map(|json| {
+                serde_json::from_slice(&json)
+                    .map_err(|e| format!("error deserializing get resource response: {e}"))
+            })
+            .transpose()
     }
 
     fn get_config_map(
@@ -47,33 +60,24 @@ impl Host for PolicyServer {
         name: &str,
         key: &str,
     ) -> Result<Option<ConfigMapKey>, String> {
-        use crate::scripts::{CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND};
-        use kubewarden_policy_sdk::host_capabilities::kubernetes::GetResourceRequest;
-        let request = GetResourceRequest {
-            api_version: CONFIG_MAP_API_VERSION.to_owned(),
-            kind: CONFIG_MAP_KIND.to_owned(),
-            name: name.to_owned(),
-            namespace: Some(namespace.to_owned()),
-            // Read afresh: a ConfigMap deleted and re-created with another script must be seen
-            // at the next launcher Pod, not 5 s later. Lookups are rare (a VM's creation or
-            // change, a launcher Pod's creation: never an unchanged UPDATE).
+        use crate::scripts::{CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND, field_masks};
+        let masks = field_masks(key);
+        let masks = [masks[0].as_str(), masks[1].as_str(), masks[2].as_str()];
+        let answer = kubernetes::get_resource(&kubernetes::GetResourceRequest {
+            api_version: CONFIG_MAP_API_VERSION,
+            kind: CONFIG_MAP_KIND,
+            name,
+            namespace: Some(namespace),
+            // Read afresh, not from policy-server's 5-second cache: a ConfigMap deleted and
+            // re-created with another script must be seen at the next launcher Pod. Such
+            // lookups are rare: a VM created or changed, a launcher Pod created, never an
+            // UPDATE that leaves the sidecars as they were.
             disable_cache: true,
-            field_masks: Some(crate::scripts::field_masks(key)),
-        };
-        // The answer is read with a seed that keeps one key, so the SDK's `get_resource`,
-        // which decodes into an owned type, is not used.
-        let message = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
-        match wapc_guest::host_call("kubewarden", "kubernetes", "get_resource", &message) {
-            Ok(answer) => crate::scripts::read_config_map(&answer, key).map(Some),
-            Err(e) => {
-                let message = format!("error invoking host capability kubernetes.get_resource: {e}");
-                if is_not_found(&message, CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND, name) {
-                    Ok(None)
-                } else {
-                    Err(message)
-                }
-            }
-        }
+            field_masks: Some(&masks),
+        })?;
+        answer
+            .map(|json| crate::scripts::read_config_map(&json, key))
+            .transpose()
     }
 }
 
@@ -95,30 +99,39 @@ const NO_HOST: &str = "the kubernetes host capability exists only in the wasm mo
 /// policy-server's `kubernetes/get_resource`, for any object the policy reads.
 #[cfg(target_arch = "wasm32")]
 mod kubernetes {
-    use kubewarden_policy_sdk::host_capabilities::kubernetes::GetResourceRequest;
-    use serde::de::DeserializeOwned;
+    /// The SDK's `GetResourceRequest` as it serializes, borrowed: no copies, and no `BTreeSet`
+    /// to build for the masks.
+    #[derive(serde::Serialize)]
+    pub struct GetResourceRequest<'a> {
+        pub api_version: &'a str,
+        pub kind: &'a str,
+        pub name: &'a str,
+        pub namespace: Option<&'a str>,
+        /// Without it, policy-server's cache (5 s) answers, which keeps the API server out of
+        /// the admission path.
+        pub disable_cache: bool,
+        /// Only these fields (and `metadata`) of the object reach the policy (policy-evaluator
+        /// 1.33+).
+        pub field_masks: Option<&'a [&'a str]>,
+    }
 
-    /// The object `name` (in `namespace`, or cluster-scoped), decoded as `T`; `Ok(None)` when
-    /// there is none.
-    pub fn get_resource<T: DeserializeOwned + Clone>(
-        api_version: &str,
-        kind: &str,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Option<T>, String> {
-        let request = GetResourceRequest {
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
-            name: name.to_owned(),
-            namespace: namespace.map(str::to_owned),
-            // policy-server's cache (5 s) is what keeps the API server out of the admission path.
-            disable_cache: false,
-            field_masks: None,
-        };
-        match kubewarden_policy_sdk::host_capabilities::kubernetes::get_resource::<T>(&request) {
-            Ok(object) => Ok(Some(object)),
+    /// The JSON of the object asked for; `Ok(None)` when there is none. The caller decodes it:
+    /// one non-generic call for every kind (the SDK's `get_resource` is generic over the decoded
+    /// type), and the ConfigMap's decoder keeps one key only.
+    pub fn get_resource(request: &GetResourceRequest) -> Result<Option<Vec<u8>>, String> {
+        let message = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+        match wapc_guest::host_call("kubewarden", "kubernetes", "get_resource", &message) {
+            Ok(json) => Ok(Some(json)),
             Err(e) => {
-                let message = e.to_string();
+                // The SDK's words for a failed host call.
+                let message =
+                    format!("error invoking host capability kubernetes.get_resource: {e}");
+                let GetResourceRequest {
+                    api_version,
+                    kind,
+                    name,
+                    ..
+                } = request;
                 if super::is_not_found(&message, api_version, kind, name) {
                     Ok(None)
                 } else {

@@ -166,7 +166,7 @@ impl<'r> Judge<'r> {
             self.namespace,
             config_map,
             &answer,
-            self.rules.policy.allowed_scripts,
+            &self.rules.policy.allowed_scripts,
         )
     }
 
@@ -794,7 +794,7 @@ mod script_tests {
     #[case::crlf(data(true, &SCRIPT.replace('\n', "\r\n")), Some(format!("(sha256 {}) is not in allowedScripts", sha256_hex(SCRIPT.replace('\n', "\r\n").as_bytes()))))]
     #[case::no_trailing_newline(data(true, SCRIPT.trim_end()), Some(format!("(sha256 {}) is not in allowedScripts", sha256_hex(SCRIPT.trim_end().as_bytes()))))]
     #[case::binary_one_byte_off(binary(true, "IyEvYmluL3NoCmV4ZWMgL3Vzci9iaW4vbW1pby1hcGVydHVyZSAiJEAiCgo="), Some(format!("the script in binaryData (sha256 {}) is not in allowedScripts", sha256_hex(format!("{SCRIPT}\n").as_bytes()))))]
-    #[case::not_base64(binary(true, "not base64!"), Some("binaryData is not base64: ".to_owned()))]
+    #[case::not_base64(binary(true, "not base64!"), Some("binaryData is not base64 \"not base64!\"".to_owned()))]
     #[case::key_missing(Ok(Some(ConfigMapKey { immutable: true, data: None, binary_data: None })), Some("no such key in data or binaryData".to_owned()))]
     #[case::in_both(Ok(Some(ConfigMapKey { immutable: true, data: Some(SCRIPT.into()), binary_data: Some(String::new()) })), Some("the key is in both data and binaryData".to_owned()))]
     #[case::too_large(data(true, &"x".repeat((1 << 20) + 1)), Some("data holds 1048577 bytes, more than a ConfigMap can hold (1048576): too large to be a script".to_owned()))]

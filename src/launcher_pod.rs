@@ -493,9 +493,9 @@ impl<'de> Visitor<'de> for LauncherLabelVisitor {
 }
 
 /// Compares a map key with one string without allocating it.
-pub(crate) struct KeyIs<'k>(pub &'k str);
+struct KeyIs(&'static str);
 
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+impl<'de> DeserializeSeed<'de> for KeyIs {
     type Value = bool;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
@@ -503,7 +503,7 @@ impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for KeyIs<'_> {
+impl<'de> Visitor<'de> for KeyIs {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {

@@ -11,13 +11,11 @@
 //! namespace; only what the check reads is decoded ([`read_config_map`]), not k8s-openapi's
 //! ConfigMap, which would bring its whole decoder into the module.
 
-use std::borrow::Cow;
-use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
-use crate::launcher_pod::KeyIs;
+use crate::annotation_maps::{AnnotationLocation, read_annotation_keys};
 use crate::settings::AllowedScript;
 use crate::sidecar::ConfigMapSource;
 
@@ -39,30 +37,54 @@ pub struct ConfigMapKey {
     pub binary_data: Option<String>,
 }
 
-/// The fields asked of policy-server (`field_masks`, policy-evaluator 1.33+): only these reach
-/// the policy (policy-evaluator keeps `metadata` whatever the mask). A mask is a dot-separated
-/// path without escaping, so a key with a dot (`hook.sh`) cannot be named: then both maps come
-/// whole.
+/// The fields asked of policy-server (`field_masks`, policy-evaluator 1.33+), sorted as the
+/// SDK's `BTreeSet` would send them: only these reach the policy (policy-evaluator keeps
+/// `metadata` whatever the mask). A mask is a dot-separated path without escaping, so a key with
+/// a dot (`hook.sh`) cannot be named: then both maps come whole.
 #[cfg(any(target_arch = "wasm32", test))]
-pub fn field_masks(key: &str) -> std::collections::BTreeSet<String> {
-    let (data, binary_data) = if key.contains('.') || key.is_empty() {
-        ("data".to_owned(), "binaryData".to_owned())
+pub fn field_masks(key: &str) -> [String; 3] {
+    let (binary_data, data) = if key.contains('.') || key.is_empty() {
+        ("binaryData".to_owned(), "data".to_owned())
     } else {
-        (format!("data.{key}"), format!("binaryData.{key}"))
+        (format!("binaryData.{key}"), format!("data.{key}"))
     };
-    ["immutable".to_owned(), data, binary_data].into()
+    [binary_data, data, "immutable".to_owned()]
 }
 
-/// Reads `key` of the ConfigMap policy-server answered with (its JSON). Anything but the
-/// ConfigMap's shape (a value that is not a string, a key twice) is an error: the check fails
-/// closed.
+/// Where the values of a ConfigMap are.
+const MAPS: [AnnotationLocation; 2] = [
+    AnnotationLocation {
+        path: &["data"],
+        effective: true,
+    },
+    AnnotationLocation {
+        path: &["binaryData"],
+        effective: true,
+    },
+];
+
+/// Reads `key` of the ConfigMap policy-server answered with (its JSON), with the reader of
+/// annotation maps (`data` and `binaryData` are maps of strings too), and `immutable`. Anything
+/// but the ConfigMap's shape (a value that is not a string, a key twice) is an error: the check
+/// fails closed.
 pub fn read_config_map(json: &[u8], key: &str) -> Result<ConfigMapKey, String> {
-    let text = std::str::from_utf8(json).map_err(|e| e.to_string())?;
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let found = ObjectSeed(key)
-        .deserialize(&mut deserializer)
-        .and_then(|found| deserializer.end().map(|()| found));
-    found.map_err(|e| format!("cannot read the ConfigMap: {e}"))
+    /// The one other field read.
+    #[derive(Deserialize)]
+    struct Immutable {
+        #[serde(default)]
+        immutable: Option<bool>,
+    }
+    let read = || {
+        let Immutable { immutable } = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        let object: &RawValue = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        let mut values = read_annotation_keys(object, &MAPS, &[key])?;
+        Ok(ConfigMapKey {
+            immutable: immutable.unwrap_or(false),
+            binary_data: values.pop().flatten(),
+            data: values.pop().flatten(),
+        })
+    };
+    read().map_err(|e: String| format!("cannot read the ConfigMap: {e}"))
 }
 
 /// Why the script `source` names is not allowed, given what the lookup answered; `None` when it
@@ -75,62 +97,59 @@ pub fn script_violation(
     allowed: &[AllowedScript],
 ) -> Option<String> {
     let ConfigMapSource { name, key, .. } = source;
-    let object = format!("configMap {name:?} (namespace {namespace:?}), key {key:?}");
-    let found = match answer {
-        Err(e) => {
-            return Some(format!(
-                "{object}: cannot read the ConfigMap, so cannot tell whether it holds a script \
-                 of allowedScripts: {e}"
-            ));
-        }
-        Ok(None) => return Some(format!("{object}: the ConfigMap does not exist")),
-        Ok(Some(found)) => found,
-    };
-    let (field, bytes) = match (&found.data, &found.binary_data) {
-        (Some(text), None) => ("data", Cow::Borrowed(text.as_bytes())),
-        (None, Some(encoded)) if encoded.len() / 4 * 3 > SCRIPT_MAX_BYTES => {
-            return Some(too_large(&object, "binaryData", encoded.len() / 4 * 3));
-        }
-        (None, Some(encoded)) => {
-            use base64::Engine as _;
-            match base64::engine::general_purpose::STANDARD.decode(encoded) {
-                Ok(bytes) => ("binaryData", Cow::Owned(bytes)),
-                Err(e) => return Some(format!("{object}: binaryData is not base64: {e}")),
-            }
-        }
-        (None, None) => return Some(format!("{object}: no such key in data or binaryData")),
-        (Some(_), Some(_)) => {
-            return Some(format!("{object}: the key is in both data and binaryData"));
-        }
-    };
-    if bytes.len() > SCRIPT_MAX_BYTES {
-        return Some(too_large(&object, field, bytes.len()));
-    }
-    let digest = sha256_hex(&bytes);
-    let listed = allowed.iter().any(|script| script.sha256 == digest);
-    match (listed, found.immutable) {
-        (true, true) => None,
-        (true, false) => Some(format!(
-            "{object}: the script in {field} (sha256 {digest}) is in allowedScripts, but the \
-             ConfigMap is not immutable, so it could change under a running VM: set \
-             immutable: true"
-        )),
-        (false, immutable) => Some(format!(
-            "{object}: the script in {field} (sha256 {digest}) is not in allowedScripts{}",
-            if immutable {
-                ""
-            } else {
-                ", and the ConfigMap is not immutable"
-            }
-        )),
-    }
+    let reason = script_reason(answer, allowed).err()?;
+    Some(format!(
+        "configMap {name:?} (namespace {namespace:?}), key {key:?}: {reason}"
+    ))
 }
 
-fn too_large(object: &str, field: &str, bytes: usize) -> String {
-    format!(
-        "{object}: {field} holds {bytes} bytes, more than a ConfigMap can hold \
-         ({SCRIPT_MAX_BYTES}): too large to be a script"
-    )
+/// [`script_violation`]'s reason, without the ConfigMap's name.
+fn script_reason(
+    answer: &Result<Option<ConfigMapKey>, String>,
+    allowed: &[AllowedScript],
+) -> Result<(), String> {
+    let found = match answer {
+        Err(e) => {
+            return Err(format!(
+                "cannot read the ConfigMap, so cannot tell whether it holds a script of \
+                 allowedScripts: {e}"
+            ));
+        }
+        Ok(None) => return Err("the ConfigMap does not exist".to_owned()),
+        Ok(Some(found)) => found,
+    };
+    let decoded;
+    let (field, bytes) = match (&found.data, &found.binary_data) {
+        (Some(text), None) => ("data", text.as_bytes()),
+        (None, Some(encoded)) => {
+            decoded = decode_base64(encoded)
+                .ok_or_else(|| format!("binaryData is not base64 {encoded:.40?}"))?;
+            ("binaryData", decoded.as_slice())
+        }
+        (None, None) => return Err("no such key in data or binaryData".to_owned()),
+        (Some(_), Some(_)) => return Err("the key is in both data and binaryData".to_owned()),
+    };
+    if bytes.len() > SCRIPT_MAX_BYTES {
+        return Err(format!(
+            "{field} holds {} bytes, more than a ConfigMap can hold ({SCRIPT_MAX_BYTES}): too \
+             large to be a script",
+            bytes.len()
+        ));
+    }
+    let digest = sha256_hex(bytes);
+    let listed = allowed.iter().any(|script| script.sha256 == digest);
+    if listed && found.immutable {
+        return Ok(());
+    }
+    let why = match (listed, found.immutable) {
+        (true, _) => {
+            "is in allowedScripts, but the ConfigMap is not immutable, so it could change under \
+             a running VM: set immutable: true"
+        }
+        (false, true) => "is not in allowedScripts",
+        (false, false) => "is not in allowedScripts, and the ConfigMap is not immutable",
+    };
+    Err(format!("the script in {field} (sha256 {digest}) {why}"))
 }
 
 /// The SHA-256 of `bytes` in lower-case hex, as `sha256sum` prints it.
@@ -138,104 +157,51 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = sha2::Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push(char::from(HEX[usize::from(byte >> 4)]));
-        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
-    hex
+    let hex: Vec<u8> = (digest.iter())
+        .flat_map(|byte| [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]])
+        .collect();
+    String::from_utf8(hex).unwrap_or_default()
 }
 
-/// The fields of a ConfigMap the check reads.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-enum Field {
-    Immutable,
-    Data,
-    BinaryData,
-    #[serde(other)]
-    Other,
-}
-
-/// Reads a ConfigMap object, keeping only `immutable` and the value of one key.
-struct ObjectSeed<'k>(&'k str);
-
-impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
-    type Value = ConfigMapKey;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<ConfigMapKey, D::Error> {
-        deserializer.deserialize_map(self)
+/// Decodes standard base64 with padding, as the API server writes `[]byte` (Go's
+/// `base64.StdEncoding`); `None` for anything else. By hand: the `base64` crate's engine costs the
+/// module some 4 KB, this a few hundred bytes (tests check it against the crate).
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    fn sextet(byte: u8) -> Option<u32> {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        Some(u32::from(value))
     }
-}
-
-impl<'de> Visitor<'de> for ObjectSeed<'_> {
-    type Value = ConfigMapKey;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a ConfigMap")
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return None;
     }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ConfigMapKey, A::Error> {
-        let mut found = ConfigMapKey::default();
-        while let Some(field) = map.next_key::<Field>()? {
-            match field {
-                Field::Immutable => {
-                    found.immutable = map.next_value::<Option<bool>>()?.unwrap_or(false);
-                }
-                Field::Data => found.data = map.next_value_seed(ValueOf(self.0))?,
-                Field::BinaryData => found.binary_data = map.next_value_seed(ValueOf(self.0))?,
-                Field::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+    let mut decoded = Vec::with_capacity(bytes.len() / 4 * 3);
+    let last = bytes.len() / 4;
+    for (index, quad) in bytes.chunks_exact(4).enumerate() {
+        let padding = match quad {
+            [_, _, b'=', b'='] if index + 1 == last => 2,
+            [_, _, _, b'='] if index + 1 == last => 1,
+            _ => 0,
+        };
+        let mut group = 0;
+        for &byte in &quad[..4 - padding] {
+            group = group << 6 | sextet(byte)?;
         }
-        Ok(found)
-    }
-}
-
-/// The string value of one key of a map (`data`, `binaryData`), which may be `null`.
-struct ValueOf<'k>(&'k str);
-
-impl<'de> DeserializeSeed<'de> for ValueOf<'_> {
-    type Value = Option<String>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueOf<'_> {
-    type Value = Option<String>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a map of strings")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut value = None;
-        while let Some(is_key) = map.next_key_seed(KeyIs(self.0))? {
-            if !is_key {
-                map.next_value::<IgnoredAny>()?;
-            } else if value.is_some() {
-                return Err(de::Error::custom(format!("the key {:?} twice", self.0)));
-            } else {
-                value = Some(map.next_value::<String>()?);
-            }
+        group <<= 6 * padding;
+        // The bits beyond the last byte must be zero, as the crate (and Go's strict mode) wants.
+        if group & ((1 << (8 * padding)) - 1) != 0 {
+            return None;
         }
-        Ok(value)
+        decoded.extend_from_slice(&group.to_be_bytes()[1..4 - padding]);
     }
+    Some(decoded)
 }
 
 #[cfg(test)]
@@ -262,8 +228,9 @@ mod tests {
     #[case::dotted("hook.sh", &["binaryData", "data", "immutable"])]
     #[case::empty("", &["binaryData", "data", "immutable"])]
     fn masks_name_the_key_when_they_can(#[case] key: &str, #[case] masks: &[&str]) {
-        let found: Vec<String> = field_masks(key).into_iter().collect();
+        let found = field_masks(key);
         assert_eq!(found, masks);
+        assert!(found.is_sorted(), "as a BTreeSet sends them");
     }
 
     #[rstest]
@@ -271,7 +238,7 @@ mod tests {
     #[case::binary(json!({"immutable": false, "binaryData": {"k": "AAE="}}), Ok(ConfigMapKey { immutable: false, data: None, binary_data: Some("AAE=".into()) }))]
     #[case::nulls(json!({"immutable": null, "data": null, "binaryData": {}}), Ok(ConfigMapKey::default()))]
     #[case::escaped_key(serde_json::from_str(r#"{"data": {"\u006b": "v"}}"#).expect("JSON"), Ok(ConfigMapKey { immutable: false, data: Some("v".into()), binary_data: None }))]
-    #[case::not_a_string(json!({"data": {"k": 5}}), Err("invalid type: integer `5`, expected a string"))]
+    #[case::not_a_string(json!({"data": {"k": 5}}), Err("cannot read data: \"k\" is 5, not a string"))]
     #[case::not_a_bool(json!({"immutable": "yes"}), Err("invalid type: string \"yes\", expected a boolean"))]
     fn reads_only_the_key(
         #[case] object: serde_json::Value,
@@ -288,6 +255,18 @@ mod tests {
     #[test]
     fn a_key_twice_is_refused() {
         let error = read_config_map(br#"{"data": {"k": "a", "k": "b"}}"#, "k").expect_err("twice");
-        assert!(error.contains("the key \"k\" twice"), "{error}");
+        assert!(error.contains("appears twice"), "{error}");
+    }
+
+    proptest::proptest! {
+        /// The hand-written decoder agrees with the `base64` crate on its encodings, and on
+        /// whatever text: what one refuses, the other does.
+        #[test]
+        fn base64_as_the_crate_decodes_it(bytes: Vec<u8>, text in "[A-Za-z0-9+/=]{0,12}") {
+            use base64::Engine as _;
+            let engine = base64::engine::general_purpose::STANDARD;
+            proptest::prop_assert_eq!(decode_base64(&engine.encode(&bytes)), Some(bytes));
+            proptest::prop_assert_eq!(decode_base64(&text), engine.decode(&text).ok());
+        }
     }
 }

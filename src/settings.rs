@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::allowlist::{LazyAllowList, check_allow_list};
+use crate::annotation_maps::{AnnotationLocation, read_annotation_keys};
 use crate::harvester_setting::ListMode;
 use crate::kubernetes_names::is_dns_subdomain;
 use crate::profiles::{Profiles, VALUE_MAX_BYTES_DEFAULT, VALUE_MAX_BYTES_LIMIT};
@@ -28,10 +29,12 @@ pub struct Settings {
     pub allow_command: bool,
     #[serde(default)]
     pub allow_config_map: bool,
-    /// The scripts a `configMap` entry may mount without `allowConfigMap`, by the SHA-256 of
-    /// their bytes as the kubelet mounts them ([`crate::scripts`]).
+    /// The scripts a `configMap` entry may mount without `allowConfigMap`: `{sha256,
+    /// description}` each, the SHA-256 of their bytes as the kubelet mounts them
+    /// ([`crate::scripts`]). Kept as JSON text, like `sidecarProfiles`, and read by
+    /// [`AllowedScript::parse`]: a decoder of their own would cost the module some 4 KB.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allowed_scripts: Vec<AllowedScript>,
+    pub allowed_scripts: Vec<Box<RawValue>>,
     #[serde(default, rename = "allowPVC")]
     pub allow_pvc: bool,
     #[serde(default)]
@@ -68,14 +71,42 @@ pub struct HarvesterSettingRef {
     pub list_mode: ListMode,
 }
 
-/// A reviewed script: the SHA-256 of its bytes, in lower-case hex as `sha256sum` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A reviewed script: the SHA-256 of its bytes, in lower-case hex as `sha256sum` prints it, and
+/// what the administrator says of it (what it does, who reviewed it).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedScript {
     pub sha256: String,
-    /// For the administrator: what the script does, who reviewed it.
-    #[serde(default)]
     pub description: String,
+}
+
+/// The root of an `allowedScripts` entry, read as a map of strings.
+const ENTRY: [AnnotationLocation; 1] = [AnnotationLocation {
+    path: &[],
+    effective: true,
+}];
+
+impl AllowedScript {
+    /// Entry `index` of `allowedScripts`: an object of strings, `sha256` required. Its other
+    /// keys are not read (a misspelt `sha256` is a missing one).
+    pub fn parse(index: usize, raw: &RawValue) -> Result<Self, String> {
+        let place = format!("allowedScripts[{index}]");
+        let values = read_annotation_keys(raw, &ENTRY, &["sha256", "description"]);
+        let mut values = values.map_err(|e| format!("{place}: {e}"))?.into_iter();
+        let (Some(sha256), description) = (values.next().flatten(), values.next().flatten())
+        else {
+            return Err(format!("{place}: missing field `sha256`"));
+        };
+        if sha256.len() != 64 || !sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(format!(
+                "{place}.sha256 {sha256:?}: not a SHA-256 digest (64 lower-case hex digits, as \
+                 sha256sum prints them)"
+            ));
+        }
+        Ok(Self {
+            sha256,
+            description: description.unwrap_or_default(),
+        })
+    }
 }
 
 /// The rules the settings define, in the form the checks use, built for each request: their
@@ -86,8 +117,8 @@ pub struct PolicyRules<'a> {
     pub sidecar_shim_image: Option<ImageReference<'a>>,
     pub allow_command: bool,
     pub allow_config_map: bool,
-    /// The digests of `allowedScripts` (validated: 64 lower-case hex digits, no duplicate).
-    pub allowed_scripts: &'a [AllowedScript],
+    /// `allowedScripts`, validated: digests of 64 lower-case hex digits, none twice.
+    pub allowed_scripts: Vec<AllowedScript>,
     pub allow_pvc: bool,
     pub allow_shared_compute_path: bool,
     pub require_registry: bool,
@@ -143,7 +174,7 @@ impl Settings {
                 setting.name
             ));
         }
-        check_scripts(self, &mut problems);
+        let allowed_scripts = check_scripts(self, &mut problems);
         if self.allow_shared_compute_path && !self.allow_pvc {
             problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());
         }
@@ -168,7 +199,7 @@ impl Settings {
             sidecar_shim_image,
             allow_command: self.allow_command,
             allow_config_map: self.allow_config_map,
-            allowed_scripts: &self.allowed_scripts,
+            allowed_scripts,
             allow_pvc: self.allow_pvc,
             allow_shared_compute_path: self.allow_shared_compute_path,
             require_registry: self.require_registry,
@@ -182,28 +213,31 @@ impl Settings {
 /// `allowedScripts`: each digest as `sha256sum` prints it, none twice, and not beside
 /// `allowConfigMap: true`, which already allows any script: with both, which one the administrator
 /// meant cannot be told, so the settings are refused rather than one silently ignored.
-fn check_scripts(settings: &Settings, problems: &mut Vec<String>) {
-    let scripts = &settings.allowed_scripts;
-    if settings.allow_config_map && !scripts.is_empty() {
+fn check_scripts(settings: &Settings, problems: &mut Vec<String>) -> Vec<AllowedScript> {
+    let raw = &settings.allowed_scripts;
+    if settings.allow_config_map && !raw.is_empty() {
         problems.push(format!(
             "allowedScripts lists {} scripts, but allowConfigMap: true allows any script: set \
              allowConfigMap to false to allow only the listed scripts, or remove allowedScripts",
-            scripts.len()
+            raw.len()
         ));
     }
-    for (index, script) in scripts.iter().enumerate() {
-        let digest = &script.sha256;
-        if digest.len() != 64 || !digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            problems.push(format!(
-                "allowedScripts[{index}].sha256 {digest:?}: not a SHA-256 digest (64 lower-case \
-                 hex digits, as sha256sum prints them)"
-            ));
-        } else if let Some(first) = scripts[..index].iter().position(|s| s.sha256 == *digest) {
-            problems.push(format!(
-                "allowedScripts[{index}].sha256 {digest:?}: already allowedScripts[{first}]"
-            ));
+    let mut scripts: Vec<AllowedScript> = Vec::with_capacity(raw.len());
+    for (index, raw) in raw.iter().enumerate() {
+        match AllowedScript::parse(index, raw) {
+            Ok(script) => {
+                if let Some(first) = scripts.iter().position(|s| s.sha256 == script.sha256) {
+                    problems.push(format!(
+                        "allowedScripts[{index}].sha256 {:?}: already allowedScripts[{first}]",
+                        script.sha256
+                    ));
+                }
+                scripts.push(script);
+            }
+            Err(e) => problems.push(e),
         }
     }
+    scripts
 }
 
 /// When `allowedImages` entries are parsed.
@@ -314,8 +348,11 @@ mod tests {
     #[case(json!({"allowedScripts": [{"sha256": DIGEST.to_uppercase()}]}), "allowedScripts[0].sha256 \"1FF0")]
     #[case(json!({"allowedScripts": [{"sha256": "sha256:1ff0"}]}), "allowedScripts[0].sha256 \"sha256:1ff0\": not a SHA-256 digest")]
     #[case(json!({"allowedScripts": [{"sha256": DIGEST}, {"sha256": DIGEST}]}), "allowedScripts[1].sha256 \"1ff0")]
-    #[case(json!({"allowedScripts": [{"sha256": DIGEST, "descripton": "x"}]}), "unknown field `descripton`")]
-    #[case(json!({"allowedScripts": [{"description": "x"}]}), "missing field `sha256`")]
+    #[case(json!({"allowedScripts": [{"sha256 ": DIGEST}]}), "allowedScripts[0]: missing field `sha256`")]
+    #[case(json!({"allowedScripts": [{"description": "x"}]}), "allowedScripts[0]: missing field `sha256`")]
+    #[case(json!({"allowedScripts": [{"sha256": 5}]}), "allowedScripts[0]: cannot read the object: \"sha256\" is 5, not a string")]
+    #[case(json!({"allowedScripts": [DIGEST]}), "allowedScripts[0]: cannot read the object: invalid type: string")]
+    #[case(json!({"allowedScripts": {"sha256": DIGEST}}), "invalid type: map, expected a sequence")]
     #[case(json!({"profileValueMaxBytes": 262145}), "profileValueMaxBytes 262145: must be 1 to 262144")]
     #[case(json!({"profileValueMaxBytes": -1}), "invalid value: integer `-1`")]
     #[case(json!({"profileValueMaxBytes": "4KiB"}), "invalid type")]
