@@ -306,7 +306,10 @@ mod tests {
         next.setting("a");
         assert_eq!(host.0.get(), 3);
         // A ConfigMap once per name and key.
-        assert_eq!(*next.config_map("ns", "cm", "k"), Err("no ns/cm/k".to_owned()));
+        assert_eq!(
+            *next.config_map("ns", "cm", "k"),
+            Err("no ns/cm/k".to_owned())
+        );
         next.config_map("ns", "cm", "k");
         next.config_map("ns", "cm", "other");
         assert_eq!(host.0.get(), 5);

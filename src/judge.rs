@@ -712,7 +712,10 @@ mod script_tests {
             name: &str,
             key: &str,
         ) -> Result<Option<ConfigMapKey>, String> {
-            assert_eq!((namespace, name, key), ("vms", "gpu-hooks", "onDefineDomain"));
+            assert_eq!(
+                (namespace, name, key),
+                ("vms", "gpu-hooks", "onDefineDomain")
+            );
             self.lookups.set(self.lookups.get() + 1);
             self.answer.clone()
         }
@@ -785,7 +788,10 @@ mod script_tests {
 
     #[rstest]
     #[case::listed_and_immutable(data(true, SCRIPT), None)]
-    #[case::binary_data(binary(true, "IyEvYmluL3NoCmV4ZWMgL3Vzci9iaW4vbW1pby1hcGVydHVyZSAiJEAiCg=="), None)]
+    #[case::binary_data(
+        binary(true, "IyEvYmluL3NoCmV4ZWMgL3Vzci9iaW4vbW1pby1hcGVydHVyZSAiJEAiCg=="),
+        None
+    )]
     #[case::mutable(data(false, SCRIPT), Some(format!("the script in data (sha256 {}) is in allowedScripts, but the ConfigMap is not immutable, so it could change under a running VM: set immutable: true", sha256_hex(SCRIPT.as_bytes()))))]
     #[case::not_listed(data(true, "#!/bin/sh\nexec /bin/sh\n"), Some(format!("the script in data (sha256 {}) is not in allowedScripts", sha256_hex(b"#!/bin/sh\nexec /bin/sh\n"))))]
     #[case::not_listed_nor_immutable(data(false, "x"), Some(format!("the script in data (sha256 {}) is not in allowedScripts, and the ConfigMap is not immutable", sha256_hex(b"x"))))]
@@ -816,7 +822,10 @@ mod script_tests {
             Some(fragment) => {
                 assert_eq!(reasons.len(), 1, "{reasons:?}");
                 assert!(reasons[0].starts_with(OBJECT), "{reasons:?}");
-                assert!(reasons[0].contains(&fragment), "{fragment:?} not in {reasons:?}");
+                assert!(
+                    reasons[0].contains(&fragment),
+                    "{fragment:?} not in {reasons:?}"
+                );
             }
         }
         assert_eq!(cluster.lookups.get(), 2, "one lookup per request");
@@ -847,7 +856,9 @@ mod script_tests {
         let reasons = reasons(&settings(json!({})), "", &cluster);
         assert_eq!(
             reasons,
-            ["configMap \"gpu-hooks\": the object has no namespace, so the ConfigMap whose script allowedScripts must list cannot be read (each VM reads one in its own namespace): put the hook sidecar on the VM"]
+            [
+                "configMap \"gpu-hooks\": the object has no namespace, so the ConfigMap whose script allowedScripts must list cannot be read (each VM reads one in its own namespace): put the hook sidecar on the VM"
+            ]
         );
         assert_eq!(cluster.lookups.get(), 0);
     }
@@ -855,13 +866,18 @@ mod script_tests {
     /// Profiles still govern the shim's args; the script check comes beside them.
     #[test]
     fn profiles_keep_governing_the_args() {
-        let settings = settings(json!({"sidecarProfiles": [{"image": SHIM, "args": [["--version", "v1alpha2"]]}]}));
+        let settings = settings(
+            json!({"sidecarProfiles": [{"image": SHIM, "args": [["--version", "v1alpha2"]]}]}),
+        );
         let cluster = Cluster {
             answer: data(true, SCRIPT),
             lookups: Cell::new(0),
         };
         let reasons = reasons(&settings, "vms", &cluster);
         assert_eq!(reasons.len(), 1, "{reasons:?}");
-        assert!(reasons[0].contains("args[1] \"v1alpha3\" does not match \"v1alpha2\""), "{reasons:?}");
+        assert!(
+            reasons[0].contains("args[1] \"v1alpha3\" does not match \"v1alpha2\""),
+            "{reasons:?}"
+        );
     }
 }

@@ -361,7 +361,11 @@ fn rebuild(
                 let key = mount.sub_path.clone().unwrap_or_default();
                 // With `items`, the file at `subPath` holds whichever key is mapped to that path,
                 // so the script judged (by key) need not be the one mounted.
-                if volume.config_map.as_ref().is_some_and(|c| c.items.is_some()) {
+                if volume
+                    .config_map
+                    .as_ref()
+                    .is_some_and(|c| c.items.is_some())
+                {
                     foreign_mounts.push(format!(
                         "mounts the ConfigMap volume {:?}, which maps keys to other paths \
                          (items): KubeVirt renders none, and the file at subPath {key:?} need \

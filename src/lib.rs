@@ -53,7 +53,9 @@ pub use reference::{ImageReference, ReferenceError};
 pub use scripts::{
     CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND, ConfigMapKey, read_config_map, sha256_hex,
 };
-pub use settings::{AllowedScript, HarvesterSettingRef, Settings, parse_and_validate, parse_and_validate_slice};
+pub use settings::{
+    AllowedScript, HarvesterSettingRef, Settings, parse_and_validate, parse_and_validate_slice,
+};
 pub use sidecar::HookSidecar;
 pub use text::cut;
 pub use validation::{validate_payload, validate_payload_with};

@@ -11,7 +11,6 @@
 //! namespace; only what the check reads is decoded ([`read_config_map`]), not k8s-openapi's
 //! ConfigMap, which would bring its whole decoder into the module.
 
-
 use serde::Deserialize;
 use serde_json::value::RawValue;
 

@@ -92,11 +92,14 @@ impl AllowedScript {
         let place = format!("allowedScripts[{index}]");
         let values = read_annotation_keys(raw, &ENTRY, &["sha256", "description"]);
         let mut values = values.map_err(|e| format!("{place}: {e}"))?.into_iter();
-        let (Some(sha256), description) = (values.next().flatten(), values.next().flatten())
-        else {
+        let (Some(sha256), description) = (values.next().flatten(), values.next().flatten()) else {
             return Err(format!("{place}: missing field `sha256`"));
         };
-        if sha256.len() != 64 || !sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(format!(
                 "{place}.sha256 {sha256:?}: not a SHA-256 digest (64 lower-case hex digits, as \
                  sha256sum prints them)"

@@ -5,9 +5,11 @@ use std::collections::BTreeSet;
 use hook_sidecar_policy::ListMode;
 use hook_sidecar_policy::SidecarProfile;
 use hook_sidecar_policy::is_pod;
+use hook_sidecar_policy::{
+    CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND, SETTING_API_VERSION, SETTING_KIND,
+};
 use hook_sidecar_policy::{GroupVersionKind, annotation_locations};
 use hook_sidecar_policy::{HarvesterSettingRef, Settings, parse_and_validate};
-use hook_sidecar_policy::{CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND, SETTING_API_VERSION, SETTING_KIND};
 use serde_yaml::Value;
 
 fn yaml(path: &str) -> Value {

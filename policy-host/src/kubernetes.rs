@@ -35,7 +35,10 @@ pub struct GetResourceRequest {
 /// `kind` and `metadata` are always kept; of the rest, only the dot-separated paths the masks
 /// name (a path through an array applies to every item; a mask ends where a value is not an
 /// object). No masks, or none at all, leave the object whole.
-pub fn apply_field_masks(object: &mut serde_json::Value, masks: &std::collections::BTreeSet<String>) {
+pub fn apply_field_masks(
+    object: &mut serde_json::Value,
+    masks: &std::collections::BTreeSet<String>,
+) {
     #[derive(Default)]
     struct Node(std::collections::BTreeMap<String, Node>);
     fn prune(value: &mut serde_json::Value, node: &Node) {
@@ -91,16 +94,24 @@ mod tests {
             "data": {"hook": "x", "other": "y", "hook.sh": "z"},
         });
         assert_eq!(
-            masked(config_map.clone(), &["immutable", "data.hook", "binaryData.hook"]),
+            masked(
+                config_map.clone(),
+                &["immutable", "data.hook", "binaryData.hook"]
+            ),
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "annotations": {"a": "b"}}, "immutable": true, "data": {"hook": "x"}})
         );
         // A dot splits the path: the key "hook.sh" cannot be named.
-        assert_eq!(masked(config_map.clone(), &["data.hook.sh"])["data"], json!({}));
+        assert_eq!(
+            masked(config_map.clone(), &["data.hook.sh"])["data"],
+            json!({})
+        );
         assert_eq!(masked(config_map.clone(), &[]), config_map);
         assert_eq!(
-            masked(json!({"spec": {"containers": [{"image": "a", "name": "b"}]}}), &["spec.containers.image"]),
+            masked(
+                json!({"spec": {"containers": [{"image": "a", "name": "b"}]}}),
+                &["spec.containers.image"]
+            ),
             json!({"spec": {"containers": [{"image": "a"}]}})
         );
     }
 }
-

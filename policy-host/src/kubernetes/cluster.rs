@@ -79,8 +79,8 @@ impl ClusterClient {
             }
         }
         let object = self.runtime.block_on(self.fetch(request))?;
-        let object =
-            serde_json::to_value(&object).map_err(|e| anyhow!("error serializing payload: {e:?}"))?;
+        let object = serde_json::to_value(&object)
+            .map_err(|e| anyhow!("error serializing payload: {e:?}"))?;
         if !request.disable_cache {
             let mut cache = self.cache.lock().expect("cache lock");
             cache.insert(key, (Instant::now(), object.clone()));
