@@ -108,13 +108,16 @@ fn the_approved_script_is_read_once_and_allowed(#[case] name: &str) {
 
 #[test]
 fn two_sidecars_of_one_config_map_and_key_make_one_lookup() {
-    let entry: Value = serde_json::from_str::<Vec<Value>>(
-        shim_sidecars().as_str().expect("annotation text"),
-    )
-    .expect("JSON")
-    .remove(0);
+    let entry: Value =
+        serde_json::from_str::<Vec<Value>>(shim_sidecars().as_str().expect("annotation text"))
+            .expect("JSON")
+            .remove(0);
     let mut request = fixture("vm-create");
-    set_sidecars(&mut request, "object", &json!(json!([entry, entry]).to_string()));
+    set_sidecars(
+        &mut request,
+        "object",
+        &json!(json!([entry, entry]).to_string()),
+    );
     let cluster = cluster(&script());
     assert_eq!(evaluate(&request, &cluster), Verdict::default());
     assert_eq!(cluster.lookups.borrow().len(), 1);
