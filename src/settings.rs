@@ -89,11 +89,12 @@ impl AllowedScript {
     /// Entry `index` of `allowedScripts`: an object of strings, `sha256` required. Its other
     /// keys are not read (a misspelt `sha256` is a missing one).
     pub fn parse(index: usize, raw: &RawValue) -> Result<Self, String> {
-        let place = format!("allowedScripts[{index}]");
         let values = read_annotation_keys(raw, &ENTRY, &["sha256", "description"]);
-        let mut values = values.map_err(|e| format!("{place}: {e}"))?.into_iter();
+        let mut values = values
+            .map_err(|e| format!("allowedScripts[{index}]: {e}"))?
+            .into_iter();
         let (Some(sha256), description) = (values.next().flatten(), values.next().flatten()) else {
-            return Err(format!("{place}: missing field `sha256`"));
+            return Err(format!("allowedScripts[{index}]: missing field `sha256`"));
         };
         if sha256.len() != 64
             || !sha256
@@ -101,8 +102,8 @@ impl AllowedScript {
                 .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         {
             return Err(format!(
-                "{place}.sha256 {sha256:?}: not a SHA-256 digest (64 lower-case hex digits, as \
-                 sha256sum prints them)"
+                "allowedScripts[{index}].sha256 {sha256:?}: not a SHA-256 digest (64 lower-case \
+                 hex digits, as sha256sum prints them)"
             ));
         }
         Ok(Self {
