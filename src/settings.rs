@@ -86,9 +86,21 @@ const ENTRY: [AnnotationLocation; 1] = [AnnotationLocation {
 }];
 
 impl AllowedScript {
-    /// Entry `index` of `allowedScripts`: an object of strings, `sha256` required. Its other
-    /// keys are not read (a misspelt `sha256` is a missing one).
+    /// Entry `index` of `allowedScripts`: an object of strings, `sha256` required, and no other
+    /// key than `description`.
     pub fn parse(index: usize, raw: &RawValue) -> Result<Self, String> {
+        // A misspelt key is refused, not ignored (settings are decoded with deny_unknown_fields).
+        // The keys are read as a JSON value, a decoder the module already has.
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(raw.get())
+            && let Some(unknown) = fields
+                .keys()
+                .find(|key| !matches!(key.as_str(), "sha256" | "description"))
+        {
+            return Err(format!(
+                "allowedScripts[{index}]: unknown field {unknown:?}, expected `sha256` or \
+                 `description`"
+            ));
+        }
         let values = read_annotation_keys(raw, &ENTRY, &["sha256", "description"]);
         let mut values = values
             .map_err(|e| format!("allowedScripts[{index}]: {e}"))?
@@ -352,7 +364,8 @@ mod tests {
     #[case(json!({"allowedScripts": [{"sha256": DIGEST.to_uppercase()}]}), "allowedScripts[0].sha256 \"1FF0")]
     #[case(json!({"allowedScripts": [{"sha256": "sha256:1ff0"}]}), "allowedScripts[0].sha256 \"sha256:1ff0\": not a SHA-256 digest")]
     #[case(json!({"allowedScripts": [{"sha256": DIGEST}, {"sha256": DIGEST}]}), "allowedScripts[1].sha256 \"1ff0")]
-    #[case(json!({"allowedScripts": [{"sha256 ": DIGEST}]}), "allowedScripts[0]: missing field `sha256`")]
+    #[case(json!({"allowedScripts": [{"sha256 ": DIGEST}]}), "allowedScripts[0]: unknown field \"sha256 \", expected `sha256` or `description`")]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST, "descripton": "x"}]}), "allowedScripts[0]: unknown field \"descripton\"")]
     #[case(json!({"allowedScripts": [{"description": "x"}]}), "allowedScripts[0]: missing field `sha256`")]
     #[case(json!({"allowedScripts": [{"sha256": 5}]}), "allowedScripts[0]: cannot read the object: \"sha256\" is 5, not a string")]
     #[case(json!({"allowedScripts": [DIGEST]}), "allowedScripts[0]: cannot read the object: invalid type: string")]
