@@ -54,6 +54,14 @@ artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml Cargo.toml hack/artifa
 
 # The main job: evaluate the requests in examples/ and print the verdicts, with kwctl when it is on
 # PATH, else with the in-repo waPC host.
+# The digest an allowedScripts entry takes: the SHA-256 of the file's bytes, which must be what
+# the kubelet mounts (the ConfigMap's data value as written, or binaryData decoded): create the
+# ConfigMap from this file (`kubectl create configmap --from-file`), unedited.
+.PHONY: script-digest
+script-digest:
+	@test -n "$(FILE)" || { echo "usage: make script-digest FILE=path/to/script" >&2; exit 2; }
+	@sha256sum <"$(FILE)" | cut -d' ' -f1
+
 .PHONY: run
 run:
 	examples/run.sh

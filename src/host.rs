@@ -2,8 +2,9 @@
 //! method of [`Host`] per question, and [`HostCalls`], which asks each question at most once per
 //! request.
 //!
-//! Today the one question is the Harvester Setting of context-aware mode, read through the
-//! `kubernetes/get_resource` capability (answered from policy-server's cache). A check that needs
+//! The questions: the Harvester Setting of context-aware mode, and the ConfigMap of a sidecar whose
+//! script must be approved (`allowedScripts`), both read through the `kubernetes/get_resource`
+//! capability. A check that needs
 //! the host adds a method to [`Host`] (the wasm implementation calls the SDK, the native one fails
 //! closed, tests answer with a fake), a memoised method to [`HostCalls`], and calls it where the
 //! judge says the checks that need the host go ([`crate::judge::Judge::violations`]).
@@ -12,12 +13,22 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::harvester_setting::SettingObject;
+use crate::scripts::ConfigMapKey;
 
 /// The questions the policy asks its host. An `Err` is a failed question: the policy cannot tell
 /// what is allowed, and rejects what depended on the answer, saying why.
 pub trait Host {
     /// The Harvester Setting named `name`; `Ok(None)` when there is no Setting of that name.
     fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String>;
+
+    /// `immutable` and the value of `key` of the ConfigMap `name` in `namespace`; `Ok(None)`
+    /// when there is no ConfigMap of that name.
+    fn get_config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<ConfigMapKey>, String>;
 }
 
 /// The host capabilities of policy-server (or of `kwctl run --allow-context-aware`).
@@ -27,7 +38,46 @@ pub struct PolicyServer;
 impl Host for PolicyServer {
     fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String> {
         use crate::harvester_setting::{SETTING_API_VERSION, SETTING_KIND};
-        kubernetes::get_resource(SETTING_API_VERSION, SETTING_KIND, None, name)
+        let answer = kubernetes::get_resource(&kubernetes::GetResourceRequest {
+            api_version: SETTING_API_VERSION,
+            kind: SETTING_KIND,
+            name,
+            namespace: None,
+            disable_cache: false,
+            field_masks: None,
+        })?;
+        answer
+            .map(|json| {
+                serde_json::from_slice(&json)
+                    .map_err(|e| format!("error deserializing get resource response: {e}"))
+            })
+            .transpose()
+    }
+
+    fn get_config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<ConfigMapKey>, String> {
+        use crate::scripts::{CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND, field_masks};
+        let masks = field_masks(key);
+        let masks = [masks[0].as_str(), masks[1].as_str(), masks[2].as_str()];
+        let answer = kubernetes::get_resource(&kubernetes::GetResourceRequest {
+            api_version: CONFIG_MAP_API_VERSION,
+            kind: CONFIG_MAP_KIND,
+            name,
+            namespace: Some(namespace),
+            // Read afresh, not from policy-server's 5-second cache: a ConfigMap deleted and
+            // re-created with another script must be seen at the next launcher Pod. Such
+            // lookups are rare: a VM created or changed, a launcher Pod created, never an
+            // UPDATE that leaves the sidecars as they were.
+            disable_cache: true,
+            field_masks: Some(&masks),
+        })?;
+        answer
+            .map(|json| crate::scripts::read_config_map(&json, key))
+            .transpose()
     }
 }
 
@@ -35,6 +85,10 @@ impl Host for PolicyServer {
 #[cfg(not(target_arch = "wasm32"))]
 impl Host for PolicyServer {
     fn get_setting(&self, _name: &str) -> Result<Option<SettingObject>, String> {
+        Err(NO_HOST.to_owned())
+    }
+
+    fn get_config_map(&self, _: &str, _: &str, _: &str) -> Result<Option<ConfigMapKey>, String> {
         Err(NO_HOST.to_owned())
     }
 }
@@ -45,30 +99,39 @@ const NO_HOST: &str = "the kubernetes host capability exists only in the wasm mo
 /// policy-server's `kubernetes/get_resource`, for any object the policy reads.
 #[cfg(target_arch = "wasm32")]
 mod kubernetes {
-    use kubewarden_policy_sdk::host_capabilities::kubernetes::GetResourceRequest;
-    use serde::de::DeserializeOwned;
+    /// The SDK's `GetResourceRequest` as it serializes, borrowed: no copies, and no `BTreeSet`
+    /// to build for the masks.
+    #[derive(serde::Serialize)]
+    pub struct GetResourceRequest<'a> {
+        pub api_version: &'a str,
+        pub kind: &'a str,
+        pub name: &'a str,
+        pub namespace: Option<&'a str>,
+        /// Without it, policy-server's cache (5 s) answers, which keeps the API server out of
+        /// the admission path.
+        pub disable_cache: bool,
+        /// Only these fields (and `metadata`) of the object reach the policy (policy-evaluator
+        /// 1.33+).
+        pub field_masks: Option<&'a [&'a str]>,
+    }
 
-    /// The object `name` (in `namespace`, or cluster-scoped), decoded as `T`; `Ok(None)` when
-    /// there is none.
-    pub fn get_resource<T: DeserializeOwned + Clone>(
-        api_version: &str,
-        kind: &str,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Option<T>, String> {
-        let request = GetResourceRequest {
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
-            name: name.to_owned(),
-            namespace: namespace.map(str::to_owned),
-            // policy-server's cache (5 s) is what keeps the API server out of the admission path.
-            disable_cache: false,
-            field_masks: None,
-        };
-        match kubewarden_policy_sdk::host_capabilities::kubernetes::get_resource::<T>(&request) {
-            Ok(object) => Ok(Some(object)),
+    /// The JSON of the object asked for; `Ok(None)` when there is none. The caller decodes it:
+    /// one non-generic call for every kind (the SDK's `get_resource` is generic over the decoded
+    /// type), and the ConfigMap's decoder keeps one key only.
+    pub fn get_resource(request: &GetResourceRequest) -> Result<Option<Vec<u8>>, String> {
+        let message = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+        match wapc_guest::host_call("kubewarden", "kubernetes", "get_resource", &message) {
+            Ok(json) => Ok(Some(json)),
             Err(e) => {
-                let message = e.to_string();
+                // The SDK's words for a failed host call.
+                let message =
+                    format!("error invoking host capability kubernetes.get_resource: {e}");
+                let GetResourceRequest {
+                    api_version,
+                    kind,
+                    name,
+                    ..
+                } = request;
                 if super::is_not_found(&message, api_version, kind, name) {
                     Ok(None)
                 } else {
@@ -93,6 +156,8 @@ fn is_not_found(message: &str, api_version: &str, kind: &str, name: &str) -> boo
 pub struct HostCalls<'h> {
     host: &'h dyn Host,
     settings: Memo<String, Result<Option<SettingObject>, String>>,
+    /// By ConfigMap name and key (the namespace is the request's).
+    config_maps: Memo<(String, String), Result<Option<ConfigMapKey>, String>>,
 }
 
 impl<'h> HostCalls<'h> {
@@ -100,6 +165,7 @@ impl<'h> HostCalls<'h> {
         Self {
             host,
             settings: Memo::default(),
+            config_maps: Memo::default(),
         }
     }
 
@@ -107,6 +173,19 @@ impl<'h> HostCalls<'h> {
     pub fn setting(&self, name: &str) -> Rc<Result<Option<SettingObject>, String>> {
         self.settings
             .get_or_ask(name, |name| self.host.get_setting(name))
+    }
+
+    /// [`Host::get_config_map`], asked once per name and key.
+    pub fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Rc<Result<Option<ConfigMapKey>, String>> {
+        let question = (name.to_owned(), key.to_owned());
+        self.config_maps.get_or_ask(&question, |(name, key)| {
+            self.host.get_config_map(namespace, name, key)
+        })
     }
 }
 
@@ -188,6 +267,10 @@ mod tests {
             PolicyServer.get_setting("whitelisted-sidecars"),
             Err(NO_HOST.to_owned())
         );
+        assert_eq!(
+            PolicyServer.get_config_map("default", "cm", "k"),
+            Err(NO_HOST.to_owned())
+        );
     }
 
     /// A host that answers every Setting as missing and counts the questions.
@@ -197,6 +280,16 @@ mod tests {
         fn get_setting(&self, name: &str) -> Result<Option<SettingObject>, String> {
             self.0.set(self.0.get() + 1);
             Err(format!("no {name}"))
+        }
+
+        fn get_config_map(
+            &self,
+            namespace: &str,
+            name: &str,
+            key: &str,
+        ) -> Result<Option<ConfigMapKey>, String> {
+            self.0.set(self.0.get() + 1);
+            Err(format!("no {namespace}/{name}/{key}"))
         }
     }
 
@@ -212,5 +305,13 @@ mod tests {
         let next = HostCalls::new(&host);
         next.setting("a");
         assert_eq!(host.0.get(), 3);
+        // A ConfigMap once per name and key.
+        assert_eq!(
+            *next.config_map("ns", "cm", "k"),
+            Err("no ns/cm/k".to_owned())
+        );
+        next.config_map("ns", "cm", "k");
+        next.config_map("ns", "cm", "other");
+        assert_eq!(host.0.get(), 5);
     }
 }

@@ -6,28 +6,23 @@
 //! `pvc` and `sharedComputePath` need their switch; a `command` needs `allowCommand` or a
 //! governing profile whose `command` lists it. When profiles govern the image, the sidecar must
 //! satisfy them as `Profiles::governance` combines them (one of those of its tag; by digest,
-//! those of every tag it may be), and a rejection says why each failed.
+//! those of every tag it may be), and a rejection says why each failed. With `allowedScripts`
+//! (and without `allowConfigMap`), a `configMap` is allowed by the script it holds, read through
+//! the host ([`Judge::host_violations`], [`crate::scripts`]).
 
 use crate::host::HostCalls;
 use crate::profiles::{AnnotationLookup, Governance};
 use crate::reference::{ImageReference, names_registry};
 use crate::request_rules::RequestRules;
-use crate::sidecar::{HookSidecar, ImageOrigin};
+use crate::scripts::script_violation;
+use crate::sidecar::{ConfigMapSource, HookSidecar, ImageOrigin};
 
 /// What judging one request's sidecars takes: the rules built for the request, and what the
 /// checks that need the host read (see [`Judge::violations`]).
 pub struct Judge<'r> {
     /// The namespace of the request: where the objects a sidecar names (its ConfigMap) are.
-    #[expect(
-        dead_code,
-        reason = "the seam for the checks that need the host (issues 23 and 24)"
-    )]
     namespace: &'r str,
     /// The host, each question asked once per request.
-    #[expect(
-        dead_code,
-        reason = "the seam for the checks that need the host (issues 23 and 24)"
-    )]
     host: HostCalls<'r>,
     rules: RequestRules<'r>,
 }
@@ -133,10 +128,46 @@ impl<'r> Judge<'r> {
         } else {
             reasons.extend(self.profile_violations(prepared, annotations));
         }
-        // Checks that need the host go here, after the rules that need nothing but the request:
-        // they ask `self.host` (each question once per request) about what the sidecar names, in
-        // `self.namespace`, and add their reasons.
+        // The checks that need the host are `host_violations`: the caller skips them for a site
+        // that an UPDATE leaves as it was, so that such an update asks the host nothing.
         reasons
+    }
+
+    /// The ConfigMap whose script the host must be asked about, if the sidecar has one to judge
+    /// that way: with `allowedScripts` and without `allowConfigMap` (which allows any script).
+    pub fn script_to_check<'j>(&self, prepared: &Prepared<'j>) -> Option<&'j ConfigMapSource> {
+        let policy = &self.rules.policy;
+        let config_map = prepared.sidecar.config_map.as_ref()?;
+        let checked = !policy.allow_config_map
+            && !policy.allowed_scripts.is_empty()
+            && !config_map.name.is_empty()
+            && !matches!(prepared.image, Image::Missing);
+        checked.then_some(config_map)
+    }
+
+    /// The reasons of the checks that need the host, after [`Judge::violations`]: today, whether
+    /// the sidecar's ConfigMap holds an approved script ([`script_violation`]).
+    pub fn host_violations(&self, prepared: &Prepared) -> Option<String> {
+        let config_map = self.script_to_check(prepared)?;
+        if self.namespace.is_empty() {
+            // A cluster-scoped carrier (a cluster instancetype or preference): its VMs, in any
+            // namespace, would each read a ConfigMap of that name in their own.
+            return Some(format!(
+                "configMap {:?}: the object has no namespace, so the ConfigMap whose script \
+                 allowedScripts must list cannot be read (each VM reads one in its own \
+                 namespace): put the hook sidecar on the VM",
+                config_map.name
+            ));
+        }
+        let answer = self
+            .host
+            .config_map(self.namespace, &config_map.name, &config_map.key);
+        script_violation(
+            self.namespace,
+            config_map,
+            &answer,
+            &self.rules.policy.allowed_scripts,
+        )
     }
 
     /// The image as the rejection names it, and as matched; or why there is none to match.
@@ -181,7 +212,8 @@ impl<'r> Judge<'r> {
                         .to_owned(),
                 );
             }
-            if !policy.allow_config_map {
+            // With allowedScripts, the script decides (`host_violations`).
+            if !policy.allow_config_map && policy.allowed_scripts.is_empty() {
                 reasons.push(format!(
                     "configMap {:?} mounts a user script at {:?}, and allowConfigMap is false",
                     config_map.name, config_map.hook_path
@@ -645,5 +677,207 @@ mod tests {
         #[case] fragment: &str,
     ) {
         assert_rejected(&evaluate(&fixture("vm-create"), &settings), &[fragment]);
+    }
+}
+
+/// Approved scripts (`allowedScripts`): the judge asks a fake host for the ConfigMap.
+#[cfg(test)]
+mod script_tests {
+    use super::*;
+    use crate::host::Host;
+    use crate::scripts::{ConfigMapKey, sha256_hex};
+    use crate::settings::Settings;
+    use rstest::rstest;
+    use serde_json::json;
+    use std::cell::Cell;
+    use std::collections::BTreeMap;
+
+    const SHIM: &str = "quay.io/kubevirt/sidecar-shim:v1.7.0";
+    const SCRIPT: &str = "#!/bin/sh\nexec /usr/bin/mmio-aperture \"$@\"\n";
+
+    /// One ConfigMap `gpu-hooks` in namespace `vms`, or a failed lookup; counts the lookups.
+    struct Cluster {
+        answer: Result<Option<ConfigMapKey>, String>,
+        lookups: Cell<usize>,
+    }
+
+    impl Host for Cluster {
+        fn get_setting(&self, _: &str) -> Result<Option<crate::SettingObject>, String> {
+            Err("no Setting in these tests".to_owned())
+        }
+
+        fn get_config_map(
+            &self,
+            namespace: &str,
+            name: &str,
+            key: &str,
+        ) -> Result<Option<ConfigMapKey>, String> {
+            assert_eq!(
+                (namespace, name, key),
+                ("vms", "gpu-hooks", "onDefineDomain")
+            );
+            self.lookups.set(self.lookups.get() + 1);
+            self.answer.clone()
+        }
+    }
+
+    fn data(immutable: bool, script: &str) -> Result<Option<ConfigMapKey>, String> {
+        Ok(Some(ConfigMapKey {
+            immutable,
+            data: Some(script.to_owned()),
+            binary_data: None,
+        }))
+    }
+
+    fn binary(immutable: bool, base64: &str) -> Result<Option<ConfigMapKey>, String> {
+        Ok(Some(ConfigMapKey {
+            immutable,
+            data: None,
+            binary_data: Some(base64.to_owned()),
+        }))
+    }
+
+    fn settings(extra: serde_json::Value) -> Settings {
+        let mut settings = json!({
+            "allowedImages": [SHIM],
+            "sidecarShimImage": SHIM,
+            "allowedScripts": [{"sha256": sha256_hex(SCRIPT.as_bytes()), "description": "MMIO"}],
+        });
+        if let serde_json::Value::Object(extra) = extra {
+            settings.as_object_mut().expect("object").extend(extra);
+        }
+        serde_json::from_value(settings).expect("settings")
+    }
+
+    fn shim_with_script(key: &str) -> HookSidecar {
+        HookSidecar {
+            args: vec!["--version".into(), "v1alpha3".into()],
+            config_map: Some(ConfigMapSource {
+                name: "gpu-hooks".into(),
+                key: key.into(),
+                hook_path: "/usr/bin/onDefineDomain".into(),
+            }),
+            ..HookSidecar::default()
+        }
+    }
+
+    /// Every reason, the judge's and the host's, for an annotation entry and for the container
+    /// rendered from it (the shim by its real name), which must agree.
+    fn reasons(settings: &Settings, namespace: &str, cluster: &Cluster) -> Vec<String> {
+        let mut each = Vec::new();
+        for (origin, image) in [
+            (ImageOrigin::Annotation, None),
+            (ImageOrigin::Container, Some(SHIM.to_owned())),
+        ] {
+            let rules = RequestRules::new(settings.rules().expect("valid"), None).0;
+            let judge = Judge::new(namespace, HostCalls::new(cluster), rules);
+            let sidecar = HookSidecar {
+                image,
+                ..shim_with_script("onDefineDomain")
+            };
+            let prepared = judge.prepare(&sidecar, origin);
+            let mut reasons = judge.violations(&prepared, &BTreeMap::new());
+            reasons.extend(judge.host_violations(&prepared));
+            each.push(reasons);
+        }
+        assert_eq!(each[0], each[1], "the annotation and the Pod agree");
+        each.swap_remove(0)
+    }
+
+    const OBJECT: &str = "configMap \"gpu-hooks\" (namespace \"vms\"), key \"onDefineDomain\": ";
+
+    #[rstest]
+    #[case::listed_and_immutable(data(true, SCRIPT), None)]
+    #[case::binary_data(
+        binary(true, "IyEvYmluL3NoCmV4ZWMgL3Vzci9iaW4vbW1pby1hcGVydHVyZSAiJEAiCg=="),
+        None
+    )]
+    #[case::mutable(data(false, SCRIPT), Some(format!("the script in data (sha256 {}) is in allowedScripts, but the ConfigMap is not immutable, so it could change under a running VM: set immutable: true", sha256_hex(SCRIPT.as_bytes()))))]
+    #[case::not_listed(data(true, "#!/bin/sh\nexec /bin/sh\n"), Some(format!("the script in data (sha256 {}) is not in allowedScripts", sha256_hex(b"#!/bin/sh\nexec /bin/sh\n"))))]
+    #[case::not_listed_nor_immutable(data(false, "x"), Some(format!("the script in data (sha256 {}) is not in allowedScripts, and the ConfigMap is not immutable", sha256_hex(b"x"))))]
+    // Digests are of bytes: the same text with CRLF line ends, or without its last newline, is
+    // another script.
+    #[case::crlf(data(true, &SCRIPT.replace('\n', "\r\n")), Some(format!("(sha256 {}) is not in allowedScripts", sha256_hex(SCRIPT.replace('\n', "\r\n").as_bytes()))))]
+    #[case::no_trailing_newline(data(true, SCRIPT.trim_end()), Some(format!("(sha256 {}) is not in allowedScripts", sha256_hex(SCRIPT.trim_end().as_bytes()))))]
+    #[case::binary_one_byte_off(binary(true, "IyEvYmluL3NoCmV4ZWMgL3Vzci9iaW4vbW1pby1hcGVydHVyZSAiJEAiCgo="), Some(format!("the script in binaryData (sha256 {}) is not in allowedScripts", sha256_hex(format!("{SCRIPT}\n").as_bytes()))))]
+    #[case::not_base64(binary(true, "not base64!"), Some("binaryData is not base64 \"not base64!\"".to_owned()))]
+    #[case::key_missing(Ok(Some(ConfigMapKey { immutable: true, data: None, binary_data: None })), Some("no such key in data or binaryData".to_owned()))]
+    #[case::in_both(Ok(Some(ConfigMapKey { immutable: true, data: Some(SCRIPT.into()), binary_data: Some(String::new()) })), Some("the key is in both data and binaryData".to_owned()))]
+    #[case::too_large(data(true, &"x".repeat((1 << 20) + 1)), Some("data holds 1048577 bytes, more than a ConfigMap can hold (1048576): too large to be a script".to_owned()))]
+    #[case::binary_too_large(binary(true, &"A".repeat(1_400_000)), Some("binaryData holds 1050000 bytes".to_owned()))]
+    #[case::missing(Ok(None), Some("the ConfigMap does not exist".to_owned()))]
+    #[case::lookup_error(Err("error invoking host capability kubernetes.get_resource: Host error: Callback evaluation failure: the server is unreachable".into()), Some("cannot read the ConfigMap, so cannot tell whether it holds a script of allowedScripts: error invoking host capability kubernetes.get_resource: Host error: Callback evaluation failure: the server is unreachable".to_owned()))]
+    #[case::not_granted(Err("error invoking host capability kubernetes.get_resource: Host error: Policy has not been granted access to Kubernetes v1/ConfigMap resources. The violation has been reported.".into()), Some("cannot read the ConfigMap, so cannot tell whether it holds a script of allowedScripts: error invoking host capability kubernetes.get_resource: Host error: Policy has not been granted access to Kubernetes v1/ConfigMap resources".to_owned()))]
+    fn a_config_map_is_allowed_by_its_script(
+        #[case] answer: Result<Option<ConfigMapKey>, String>,
+        #[case] rejection: Option<String>,
+    ) {
+        let cluster = Cluster {
+            answer,
+            lookups: Cell::new(0),
+        };
+        let reasons = reasons(&settings(json!({})), "vms", &cluster);
+        match rejection {
+            None => assert!(reasons.is_empty(), "{reasons:?}"),
+            Some(fragment) => {
+                assert_eq!(reasons.len(), 1, "{reasons:?}");
+                assert!(reasons[0].starts_with(OBJECT), "{reasons:?}");
+                assert!(
+                    reasons[0].contains(&fragment),
+                    "{fragment:?} not in {reasons:?}"
+                );
+            }
+        }
+        assert_eq!(cluster.lookups.get(), 2, "one lookup per request");
+    }
+
+    /// Without `allowedScripts`, or with `allowConfigMap: true` (any script), nothing is asked.
+    #[rstest]
+    #[case::no_scripts(json!({"allowedScripts": []}), &["configMap \"gpu-hooks\" mounts a user script at \"/usr/bin/onDefineDomain\", and allowConfigMap is false"])]
+    #[case::any_script(json!({"allowedScripts": [], "allowConfigMap": true}), &[])]
+    fn the_host_is_asked_only_for_allowed_scripts(
+        #[case] extra: serde_json::Value,
+        #[case] expected: &[&str],
+    ) {
+        let cluster = Cluster {
+            answer: Err("not asked".into()),
+            lookups: Cell::new(0),
+        };
+        assert_eq!(reasons(&settings(extra), "vms", &cluster), expected);
+        assert_eq!(cluster.lookups.get(), 0);
+    }
+
+    #[test]
+    fn a_cluster_scoped_carrier_cannot_name_a_config_map() {
+        let cluster = Cluster {
+            answer: data(true, SCRIPT),
+            lookups: Cell::new(0),
+        };
+        let reasons = reasons(&settings(json!({})), "", &cluster);
+        assert_eq!(
+            reasons,
+            [
+                "configMap \"gpu-hooks\": the object has no namespace, so the ConfigMap whose script allowedScripts must list cannot be read (each VM reads one in its own namespace): put the hook sidecar on the VM"
+            ]
+        );
+        assert_eq!(cluster.lookups.get(), 0);
+    }
+
+    /// Profiles still govern the shim's args; the script check comes beside them.
+    #[test]
+    fn profiles_keep_governing_the_args() {
+        let settings = settings(
+            json!({"sidecarProfiles": [{"image": SHIM, "args": [["--version", "v1alpha2"]]}]}),
+        );
+        let cluster = Cluster {
+            answer: data(true, SCRIPT),
+            lookups: Cell::new(0),
+        };
+        let reasons = reasons(&settings, "vms", &cluster);
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(
+            reasons[0].contains("args[1] \"v1alpha3\" does not match \"v1alpha2\""),
+            "{reasons:?}"
+        );
     }
 }

@@ -358,9 +358,24 @@ fn rebuild(
             VolumeSource::Sockets if mount.mount_path == SOCKETS_PATH => {}
             VolumeSource::NetworkInfo if mount.mount_path == NETWORK_INFO_PATH => {}
             VolumeSource::ConfigMap(name) if sidecar.config_map.is_none() => {
+                let key = mount.sub_path.clone().unwrap_or_default();
+                // With `items`, the file at `subPath` holds whichever key is mapped to that path,
+                // so the script judged (by key) need not be the one mounted.
+                if volume
+                    .config_map
+                    .as_ref()
+                    .is_some_and(|c| c.items.is_some())
+                {
+                    foreign_mounts.push(format!(
+                        "mounts the ConfigMap volume {:?}, which maps keys to other paths \
+                         (items): KubeVirt renders none, and the file at subPath {key:?} need \
+                         not be that key",
+                        mount.name
+                    ));
+                }
                 sidecar.config_map = Some(ConfigMapSource {
                     name: name.to_owned(),
-                    key: mount.sub_path.clone().unwrap_or_default(),
+                    key,
                     hook_path: mount.mount_path.clone(),
                 });
             }
@@ -554,6 +569,8 @@ struct Volume {
 struct ConfigMapVolume {
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    items: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,8 @@
 //! `validation` decodes it (`payload`) and dispatches it by kind to the extractor of its family
 //! (`vm_carriers`, `launcher_pod`), which yields each sidecar with where it came from
 //! (`sidecar`); `request_rules` builds the rules for the request (from `settings`, and the
-//! Setting of context-aware mode asked of the `host`); `judge` judges each sidecar; `verdict`
+//! Setting of context-aware mode asked of the `host`); `judge` judges each sidecar (a ConfigMap's
+//! script with `scripts`); `verdict`
 //! turns what it found into the answer.
 //!
 //! The modules are private; what the sync job, the fuzzers, the tests and the host use is
@@ -24,6 +25,7 @@ pub mod pattern;
 mod profiles;
 mod reference;
 mod request_rules;
+mod scripts;
 mod settings;
 mod sidecar;
 #[cfg(test)]
@@ -48,7 +50,12 @@ pub use launcher_pod::{RenderedSidecar, read_launcher_sidecars};
 pub use payload::{GroupVersionKind, annotation_locations, is_pod};
 pub use profiles::SidecarProfile;
 pub use reference::{ImageReference, ReferenceError};
-pub use settings::{HarvesterSettingRef, Settings, parse_and_validate, parse_and_validate_slice};
+pub use scripts::{
+    CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND, ConfigMapKey, read_config_map, sha256_hex,
+};
+pub use settings::{
+    AllowedScript, HarvesterSettingRef, Settings, parse_and_validate, parse_and_validate_slice,
+};
 pub use sidecar::HookSidecar;
 pub use text::cut;
 pub use validation::{validate_payload, validate_payload_with};

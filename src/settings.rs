@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::allowlist::{LazyAllowList, check_allow_list};
+use crate::annotation_maps::{AnnotationLocation, read_annotation_keys};
 use crate::harvester_setting::ListMode;
 use crate::kubernetes_names::is_dns_subdomain;
 use crate::profiles::{Profiles, VALUE_MAX_BYTES_DEFAULT, VALUE_MAX_BYTES_LIMIT};
@@ -28,6 +29,12 @@ pub struct Settings {
     pub allow_command: bool,
     #[serde(default)]
     pub allow_config_map: bool,
+    /// The scripts a `configMap` entry may mount without `allowConfigMap`: `{sha256,
+    /// description}` each, the SHA-256 of their bytes as the kubelet mounts them
+    /// ([`crate::scripts`]). Kept as JSON text, like `sidecarProfiles`, and read by
+    /// [`AllowedScript::parse`]: a decoder of their own would cost the module some 4 KB.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_scripts: Vec<Box<RawValue>>,
     #[serde(default, rename = "allowPVC")]
     pub allow_pvc: bool,
     #[serde(default)]
@@ -64,6 +71,60 @@ pub struct HarvesterSettingRef {
     pub list_mode: ListMode,
 }
 
+/// A reviewed script: the SHA-256 of its bytes, in lower-case hex as `sha256sum` prints it, and
+/// what the administrator says of it (what it does, who reviewed it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedScript {
+    pub sha256: String,
+    pub description: String,
+}
+
+/// The root of an `allowedScripts` entry, read as a map of strings.
+const ENTRY: [AnnotationLocation; 1] = [AnnotationLocation {
+    path: &[],
+    effective: true,
+}];
+
+impl AllowedScript {
+    /// Entry `index` of `allowedScripts`: an object of strings, `sha256` required, and no other
+    /// key than `description`.
+    pub fn parse(index: usize, raw: &RawValue) -> Result<Self, String> {
+        // A misspelt key is refused, not ignored (settings are decoded with deny_unknown_fields).
+        // The keys are read as a JSON value, a decoder the module already has.
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(raw.get())
+            && let Some(unknown) = fields
+                .keys()
+                .find(|key| !matches!(key.as_str(), "sha256" | "description"))
+        {
+            return Err(format!(
+                "allowedScripts[{index}]: unknown field {unknown:?}, expected `sha256` or \
+                 `description`"
+            ));
+        }
+        let values = read_annotation_keys(raw, &ENTRY, &["sha256", "description"]);
+        let mut values = values
+            .map_err(|e| format!("allowedScripts[{index}]: {e}"))?
+            .into_iter();
+        let (Some(sha256), description) = (values.next().flatten(), values.next().flatten()) else {
+            return Err(format!("allowedScripts[{index}]: missing field `sha256`"));
+        };
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(format!(
+                "allowedScripts[{index}].sha256 {sha256:?}: not a SHA-256 digest (64 lower-case \
+                 hex digits, as sha256sum prints them)"
+            ));
+        }
+        Ok(Self {
+            sha256,
+            description: description.unwrap_or_default(),
+        })
+    }
+}
+
 /// The rules the settings define, in the form the checks use, built for each request: their
 /// entries are parsed, and their profiles' patterns compiled, only when the request needs them.
 #[derive(Debug)]
@@ -72,6 +133,8 @@ pub struct PolicyRules<'a> {
     pub sidecar_shim_image: Option<ImageReference<'a>>,
     pub allow_command: bool,
     pub allow_config_map: bool,
+    /// `allowedScripts`, validated: digests of 64 lower-case hex digits, none twice.
+    pub allowed_scripts: Vec<AllowedScript>,
     pub allow_pvc: bool,
     pub allow_shared_compute_path: bool,
     pub require_registry: bool,
@@ -127,6 +190,7 @@ impl Settings {
                 setting.name
             ));
         }
+        let allowed_scripts = check_scripts(self, &mut problems);
         if self.allow_shared_compute_path && !self.allow_pvc {
             problems.push("allowSharedComputePath: true needs allowPVC: true".to_owned());
         }
@@ -151,6 +215,7 @@ impl Settings {
             sidecar_shim_image,
             allow_command: self.allow_command,
             allow_config_map: self.allow_config_map,
+            allowed_scripts,
             allow_pvc: self.allow_pvc,
             allow_shared_compute_path: self.allow_shared_compute_path,
             require_registry: self.require_registry,
@@ -159,6 +224,36 @@ impl Settings {
             profile_value_max_bytes,
         })
     }
+}
+
+/// `allowedScripts`: each digest as `sha256sum` prints it, none twice, and not beside
+/// `allowConfigMap: true`, which already allows any script: with both, which one the administrator
+/// meant cannot be told, so the settings are refused rather than one silently ignored.
+fn check_scripts(settings: &Settings, problems: &mut Vec<String>) -> Vec<AllowedScript> {
+    let raw = &settings.allowed_scripts;
+    if settings.allow_config_map && !raw.is_empty() {
+        problems.push(format!(
+            "allowedScripts lists {} scripts, but allowConfigMap: true allows any script: set \
+             allowConfigMap to false to allow only the listed scripts, or remove allowedScripts",
+            raw.len()
+        ));
+    }
+    let mut scripts: Vec<AllowedScript> = Vec::with_capacity(raw.len());
+    for (index, raw) in raw.iter().enumerate() {
+        match AllowedScript::parse(index, raw) {
+            Ok(script) => {
+                if let Some(first) = scripts.iter().position(|s| s.sha256 == script.sha256) {
+                    problems.push(format!(
+                        "allowedScripts[{index}].sha256 {:?}: already allowedScripts[{first}]",
+                        script.sha256
+                    ));
+                }
+                scripts.push(script);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    scripts
 }
 
 /// When `allowedImages` entries are parsed.
@@ -216,6 +311,8 @@ mod tests {
     #[case(json!({"harvesterSetting": {"name": "whitelisted-sidecars", "listMode": "effective"}}))]
     #[case(json!({"harvesterSetting": {"name": "my.sidecars-2", "listMode": "union"}}))]
     #[case(json!({"profileValueMaxBytes": 1}))]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST, "description": "GPU MMIO aperture"}, {"sha256": DIGEST.replace('0', "1")}]}))]
+    #[case(json!({"allowedScripts": [], "allowConfigMap": true}))]
     #[case(json!({"profileValueMaxBytes": 262144}))]
     // RE2 accepts these, and the policy matches them as RE2 does (issue 21).
     #[case(profile_annotation(r"\Qa.b\E"))]
@@ -263,6 +360,16 @@ mod tests {
     #[case(json!({"harvesterSetting": {"name": "a..b"}}), "harvesterSetting.name \"a..b\"")]
     #[case(json!({"harvesterSetting": {"name": "-a"}}), "harvesterSetting.name \"-a\"")]
     #[case(json!({"profileValueMaxBytes": 0}), "profileValueMaxBytes 0: must be 1 to 262144")]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST}], "allowConfigMap": true}), "allowedScripts lists 1 scripts, but allowConfigMap: true allows any script")]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST.to_uppercase()}]}), "allowedScripts[0].sha256 \"1FF0")]
+    #[case(json!({"allowedScripts": [{"sha256": "sha256:1ff0"}]}), "allowedScripts[0].sha256 \"sha256:1ff0\": not a SHA-256 digest")]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST}, {"sha256": DIGEST}]}), "allowedScripts[1].sha256 \"1ff0")]
+    #[case(json!({"allowedScripts": [{"sha256 ": DIGEST}]}), "allowedScripts[0]: unknown field \"sha256 \", expected `sha256` or `description`")]
+    #[case(json!({"allowedScripts": [{"sha256": DIGEST, "descripton": "x"}]}), "allowedScripts[0]: unknown field \"descripton\"")]
+    #[case(json!({"allowedScripts": [{"description": "x"}]}), "allowedScripts[0]: missing field `sha256`")]
+    #[case(json!({"allowedScripts": [{"sha256": 5}]}), "allowedScripts[0]: cannot read the object: \"sha256\" is 5, not a string")]
+    #[case(json!({"allowedScripts": [DIGEST]}), "allowedScripts[0]: cannot read the object: invalid type: string")]
+    #[case(json!({"allowedScripts": {"sha256": DIGEST}}), "invalid type: map, expected a sequence")]
     #[case(json!({"profileValueMaxBytes": 262145}), "profileValueMaxBytes 262145: must be 1 to 262144")]
     #[case(json!({"profileValueMaxBytes": -1}), "invalid value: integer `-1`")]
     #[case(json!({"profileValueMaxBytes": "4KiB"}), "invalid type")]
@@ -302,6 +409,8 @@ mod tests {
         let error = parse_and_validate(&settings).expect_err("invalid settings");
         assert!(error.contains(message), "{settings}: {error}");
     }
+
+    const DIGEST: &str = "1ff0a3e9f5cb0e2e3c4e1b2f5e8d9c0a7b6f5e4d3c2b1a09f8e7d6c5b4a39281";
 
     /// Settings with one profile whose annotation `a.example.com/x` has `pattern`.
     fn profile_annotation(pattern: &str) -> serde_json::Value {

@@ -7,6 +7,8 @@
 //!                └─ vm_carriers::extract ──┴─ request_rules ── judge ── verdict
 //! ```
 
+use std::cell::OnceCell;
+
 use serde_json::value::RawValue;
 
 use crate::annotation_maps::ProfileAnnotations;
@@ -119,35 +121,46 @@ fn judge_request(
 
     let mut verdict = Verdict::with_warnings(outcome.warnings);
     for (index, site) in sites.iter().enumerate() {
+        // Asked at most once per site, and only when needed: by the checks that need the host,
+        // or by the verdict when there is something to exempt.
+        let unchanged = OnceCell::new();
+        let is_unchanged =
+            || *unchanged.get_or_init(|| found.is_unchanged(index, &keys[index], &annotations));
         let findings = SiteFindings {
             place: site.place.clone(),
             has_sidecars: site.has_sidecars(),
-            reasons: site_reasons(&judge, site, &prepared[index], &annotations),
+            reasons: site_reasons(&judge, site, &prepared[index], &annotations, &is_unchanged),
             warnings: site.warnings.clone(),
         };
-        verdict.add_site(findings, outcome.failure.as_deref(), || {
-            found.is_unchanged(index, &keys[index], &annotations)
-        });
+        verdict.add_site(findings, outcome.failure.as_deref(), is_unchanged);
     }
     verdict
 }
 
 /// Every reason to reject a sidecar of `site`, with the entry it is about: the judge's, then what
-/// the extractor saw; or why the site cannot be read as sidecars.
+/// the extractor saw; or why the site cannot be read as sidecars. The checks that need the host
+/// are skipped at a site that `is_unchanged` (asked only when one would be made): an UPDATE that
+/// leaves the sidecars as they were changes nothing that runs (a VMI's status update asks nothing;
+/// the next launcher Pod is checked when it is created).
 fn site_reasons(
     judge: &Judge,
     site: &Site,
     prepared: &[Prepared],
     annotations: &ProfileAnnotations,
+    is_unchanged: &dyn Fn() -> bool,
 ) -> Vec<(Option<usize>, String)> {
     let found = match &site.sidecars {
         Ok(found) => found,
         Err(reason) => return vec![(None, reason.clone())],
     };
     let lookup = annotations.at(site.annotation_map);
+    let ask_host = prepared.iter().any(|p| judge.script_to_check(p).is_some()) && !is_unchanged();
     (found.iter().zip(prepared))
         .flat_map(|(found, prepared)| {
-            let reasons = judge.violations(prepared, &lookup);
+            let mut reasons = judge.violations(prepared, &lookup);
+            if ask_host {
+                reasons.extend(judge.host_violations(prepared));
+            }
             (reasons.into_iter().chain(found.problems.iter().cloned()))
                 .map(|reason| (found.entry, reason))
         })

@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 
-use hook_sidecar_policy::{Host, SettingObject};
+use hook_sidecar_policy::{ConfigMapKey, Host, SettingObject};
 use hook_sidecar_policy::{Verdict, summary, validate_payload_with};
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -40,6 +40,11 @@ impl Host for FakeCluster {
         assert_eq!(name, "whitelisted-sidecars");
         self.lookups.set(self.lookups.get() + 1);
         self.answer.clone()
+    }
+
+    fn get_config_map(&self, _: &str, _: &str, _: &str) -> Result<Option<ConfigMapKey>, String> {
+        self.lookups.set(self.lookups.get() + 1);
+        Err("these tests read no ConfigMap".to_owned())
     }
 }
 

@@ -5,9 +5,11 @@ use std::collections::BTreeSet;
 use hook_sidecar_policy::ListMode;
 use hook_sidecar_policy::SidecarProfile;
 use hook_sidecar_policy::is_pod;
+use hook_sidecar_policy::{
+    CONFIG_MAP_API_VERSION, CONFIG_MAP_KIND, SETTING_API_VERSION, SETTING_KIND,
+};
 use hook_sidecar_policy::{GroupVersionKind, annotation_locations};
 use hook_sidecar_policy::{HarvesterSettingRef, Settings, parse_and_validate};
-use hook_sidecar_policy::{SETTING_API_VERSION, SETTING_KIND};
 use serde_yaml::Value;
 
 fn yaml(path: &str) -> Value {
@@ -472,6 +474,7 @@ fn questions_are_exactly_the_settings() {
     let settings = Settings {
         sidecar_shim_image: Some("quay.io/kubevirt/sidecar-shim:v1.4.0".into()),
         profile_value_max_bytes: Some(4096),
+        allowed_scripts: vec![serde_json::value::RawValue::from_string("{}".into()).expect("JSON")],
         harvester_setting: Some(HarvesterSettingRef {
             name: "whitelisted-sidecars".into(),
             list_mode: ListMode::Union,
@@ -523,13 +526,14 @@ fn metadata_has_every_annotation() {
     );
 }
 
-/// Context-aware mode reads exactly one kind, the one the code asks policy-server for, through
-/// the one host capability it calls.
+/// Context-aware mode and allowedScripts read exactly the kinds the code asks policy-server for,
+/// through the one host capability it calls.
 #[test]
 fn metadata_declares_the_setting_it_reads() {
     let metadata = yaml("policy-metadata.yml");
     let expected: Value = serde_yaml::from_str(&format!(
-        "[{{apiVersion: {SETTING_API_VERSION}, kind: {SETTING_KIND}}}]"
+        "[{{apiVersion: {SETTING_API_VERSION}, kind: {SETTING_KIND}}}, \
+         {{apiVersion: {CONFIG_MAP_API_VERSION}, kind: {CONFIG_MAP_KIND}}}]"
     ))
     .expect("YAML");
     assert_eq!(metadata["contextAwareResources"], expected);

@@ -4,7 +4,7 @@
 //! does not compile alone matches nothing, even in settings that skipped `validate_settings`.
 //! (The cost of each is measured by `make bench`; e2e-tests/ repeats them through the module.)
 
-use hook_sidecar_policy::{AllowedImage, Host, ImageReference, SettingObject};
+use hook_sidecar_policy::{AllowedImage, ConfigMapKey, Host, ImageReference, SettingObject};
 use hook_sidecar_policy::{Verdict, summary, validate_payload, validate_payload_with};
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -210,6 +210,10 @@ impl Host for Setting {
             default: None,
             value: Some(self.0.to_owned()),
         }))
+    }
+
+    fn get_config_map(&self, _: &str, _: &str, _: &str) -> Result<Option<ConfigMapKey>, String> {
+        Err("this test reads no ConfigMap".to_owned())
     }
 }
 

@@ -27,11 +27,6 @@ const NOT_MESSAGES: &[(&str, &str, &str)] = &[
         "native builds (the sync job, the tests) never call the host",
     ),
     (
-        "src/judge.rs",
-        "the seam for the checks that need the host (issues 23 and 24)",
-        "the reason of an #[expect(dead_code)], gone when those checks use the seam",
-    ),
-    (
         "src/payload.rs",
         "the validate payload",
         "the one-pass reading's serde expectation; when that pass fails the payload is read again \

@@ -4,6 +4,9 @@
 //! - a request without sidecars, static settings vs context-aware: no host call, same cost;
 //! - a request with sidecars, `allowedImages` vs the Setting read through `get_resource` from the
 //!   host's cache (policy-server's common case) and with no cache (one GET per request);
+//! - a `configMap` sidecar (the sidecar-shim with a script), `allowConfigMap: true` (no host call)
+//!   vs `allowedScripts` (one uncached GET of the ConfigMap with field masks, and the script's
+//!   SHA-256), at the VM and at its launcher Pod;
 //! - the time from a Setting change to its enforcement with policy-server's 5-second cache.
 //!
 //! `cargo bench -p policy-host --profile host --bench context_aware` (`make context-aware-bench`).
@@ -40,10 +43,16 @@ fn main() -> Result<()> {
         Ok(
             PolicyHost::load(&module, Duration::from_secs(2), CodeCache::Disabled)?
                 .with_capabilities(HostCapabilities {
-                    allowed_resources: [ContextAwareResource {
-                        api_version: "harvesterhci.io/v1beta1".into(),
-                        kind: "Setting".into(),
-                    }]
+                    allowed_resources: [
+                        ContextAwareResource {
+                            api_version: "harvesterhci.io/v1beta1".into(),
+                            kind: "Setting".into(),
+                        },
+                        ContextAwareResource {
+                            api_version: "v1".into(),
+                            kind: "ConfigMap".into(),
+                        },
+                    ]
                     .into(),
                     kubernetes: KubernetesBackend::Cluster(Box::new(client)),
                 }),
@@ -55,6 +64,31 @@ fn main() -> Result<()> {
     let context_aware = json!({"harvesterSetting": {"name": SETTING, "listMode": "union"}});
     let with_sidecar = fixture("vm-create")?;
     let without_sidecar = fixture("vm-create-no-sidecar")?;
+
+    // The README's approved script, in the ConfigMap the launcher-Pod fixture mounts.
+    let script = std::fs::read_to_string(repo_root().join("examples/harvester/mmio-aperture.sh"))?;
+    let config_map = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "gpu-vm-hooks", "namespace": "default"},
+        "immutable": true,
+        "data": {"onDefineDomain": script},
+    });
+    let file = cluster.manifest_file("config-map.json", &[config_map])?;
+    cluster.kubectl(&["create", "-f", &file.display().to_string()])?;
+    let launcher_pod = fixture("launcher-pod-create-shim-configmap")?;
+    let mut script_vm = fixture("vm-create")?;
+    script_vm["object"]["spec"]["template"]["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"] =
+        launcher_pod["object"]["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"].clone();
+    let shim = "quay.io/kubevirt/sidecar-shim:v1.7.0";
+    let any_script =
+        json!({"allowedImages": [shim], "sidecarShimImage": shim, "allowConfigMap": true});
+    let digest = {
+        use sha2::Digest as _;
+        (sha2::Sha256::digest(script.as_bytes()).iter())
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    };
+    let approved = json!({"allowedImages": [shim], "sidecarShimImage": shim, "allowedScripts": [{"sha256": digest}]});
 
     println!(
         "{ITERATIONS} evaluations per row through the wasm module, a fresh instance per request; \
@@ -102,6 +136,30 @@ fn main() -> Result<()> {
             &context_aware,
             &uncached,
             "get_resource, GET to the API server",
+        ),
+        (
+            "1 configMap sidecar (VM)",
+            &script_vm,
+            "allowConfigMap",
+            &any_script,
+            &cached,
+            "none",
+        ),
+        (
+            "1 configMap sidecar (VM)",
+            &script_vm,
+            "allowedScripts",
+            &approved,
+            &cached,
+            "get_resource of the ConfigMap, masked, uncached; SHA-256",
+        ),
+        (
+            "1 configMap sidecar (launcher Pod)",
+            &launcher_pod,
+            "allowedScripts",
+            &approved,
+            &cached,
+            "get_resource of the ConfigMap, masked, uncached; SHA-256",
         ),
     ] {
         let (median, p99) = measure(host, request, settings)?;

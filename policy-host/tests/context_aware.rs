@@ -1,7 +1,9 @@
 //! Context-aware mode end to end: the wasm module, run by the in-repo host the way policy-server
 //! runs it, reads the Setting through `kubernetes/get_resource` from a real kube-apiserver (the
 //! sync job's test harness), as policy-server's ServiceAccount with only the RBAC the chart renders
-//! for context-aware mode. One server, scenarios one after the other.
+//! for context-aware mode. One server, scenarios one after the other. Approved scripts
+//! (`allowedScripts`) the same way: the ConfigMaps a sidecar names, read with field masks and
+//! without cache, as the chart's RBAC for them lets policy-server.
 
 mod common;
 
@@ -52,19 +54,33 @@ impl Context {
         let account =
             format!("policy.contextAware.policyServerServiceAccount.name={POLICY_SERVER_ACCOUNT}");
         let namespace = format!("kubewarden.namespace={POLICY_SERVER_NAMESPACE}");
+        let scripts = format!(
+            "policy.settings.allowedScripts=[{{\"sha256\":\"{}\"}}]",
+            sha256(SCRIPT)
+        );
         let rbac: Vec<_> = cluster
-            .render_chart(&["policy.contextAware.enabled=true", &account, &namespace])?
+            .render_chart_with(&[
+                "--set",
+                "policy.contextAware.enabled=true",
+                "--set",
+                &account,
+                "--set",
+                &namespace,
+                "--set-json",
+                &scripts,
+            ])?
             .into_iter()
             .filter(|object| {
                 matches!(
                     object["kind"].as_str(),
                     Some("ClusterRole" | "ClusterRoleBinding")
-                ) && object["metadata"]["name"]
-                    .as_str()
-                    .is_some_and(|name| name.ends_with("-policy-server-settings"))
+                ) && object["metadata"]["name"].as_str().is_some_and(|name| {
+                    name.ends_with("-policy-server-settings")
+                        || name.ends_with("-policy-server-configmaps")
+                })
             })
             .collect();
-        assert_eq!(rbac.len(), 2, "the chart's policy-server RBAC: {rbac:?}");
+        assert_eq!(rbac.len(), 4, "the chart's policy-server RBAC: {rbac:?}");
         let file = cluster.manifest_file("policy-server-rbac.json", &rbac)?;
         cluster.kubectl(&["apply", "-f", &file.display().to_string()])?;
         let token = cluster.kubectl(&[
@@ -104,15 +120,26 @@ impl Context {
     }
 
     fn host_with(&self, kubernetes: KubernetesBackend, granted: bool) -> Result<PolicyHost> {
-        let allowed_resources = if granted {
-            [ContextAwareResource {
-                api_version: "harvesterhci.io/v1beta1".into(),
-                kind: "Setting".into(),
-            }]
-            .into()
+        let kinds: &[(&str, &str)] = if granted {
+            &[("harvesterhci.io/v1beta1", "Setting"), ("v1", "ConfigMap")]
         } else {
-            Default::default()
+            &[]
         };
+        self.host_granting(kubernetes, kinds)
+    }
+
+    /// The module run with `kinds` granted (its contextAwareResources as deployed).
+    fn host_granting(
+        &self,
+        kubernetes: KubernetesBackend,
+        kinds: &[(&str, &str)],
+    ) -> Result<PolicyHost> {
+        let allowed_resources = (kinds.iter())
+            .map(|(api_version, kind)| ContextAwareResource {
+                api_version: (*api_version).into(),
+                kind: (*kind).into(),
+            })
+            .collect();
         Ok(
             PolicyHost::load(&self.module, Duration::from_secs(2), CodeCache::Disabled)?
                 .with_capabilities(HostCapabilities {
@@ -177,6 +204,26 @@ fn main() {
         (
             "a_digest_the_setting_allows_is_governed_by_the_profiles",
             a_digest_the_setting_allows_is_governed_by_the_profiles,
+        ),
+        (
+            "an_approved_script_is_allowed_at_the_vm_and_its_launcher_pod",
+            an_approved_script_is_allowed_at_the_vm_and_its_launcher_pod,
+        ),
+        (
+            "a_script_that_differs_by_one_byte_is_refused_at_the_vm_and_its_pod",
+            a_script_that_differs_by_one_byte_is_refused_at_the_vm_and_its_pod,
+        ),
+        (
+            "a_config_map_recreated_after_the_vm_is_caught_at_the_pod",
+            a_config_map_recreated_after_the_vm_is_caught_at_the_pod,
+        ),
+        (
+            "script_lookups_fail_closed_with_the_reason",
+            script_lookups_fail_closed_with_the_reason,
+        ),
+        (
+            "an_unchanged_update_reads_no_config_map",
+            an_unchanged_update_reads_no_config_map,
         ),
     ];
     let trials = scenarios
@@ -390,6 +437,244 @@ fn a_digest_the_setting_allows_is_governed_by_the_profiles(context: &Context) ->
         "-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536",
     )?;
     expect_allowed(&host.validate(&pinned, &settings))
+}
+
+// ---- approved scripts
+
+/// The KubeVirt user guide's kind of hook: a short script for the sidecar-shim, here the GPU
+/// MMIO aperture.
+const SCRIPT: &str = "#!/bin/sh\n# onDefineDomain: widen the 64-bit MMIO aperture\nexec sed 's|</devices>|</devices><qemu:commandline><qemu:arg value=\"-fw_cfg\"/><qemu:arg value=\"name=opt/ovmf/X-PciMmio64Mb,string=65536\"/></qemu:commandline>|' \"$4\"\n";
+/// What KubeVirt renders for the shim in the launcher-Pod fixtures (test_data/generate.py).
+const SHIM: &str = "quay.io/kubevirt/sidecar-shim:v1.7.0";
+/// The ConfigMap and key of the fixtures' shim sidecar (launcher-pod-create-shim-configmap).
+const CONFIG_MAP: &str = "gpu-vm-hooks";
+const KEY: &str = "onDefineDomain";
+
+/// As `sha256sum` prints it.
+fn sha256(text: &str) -> String {
+    use sha2::Digest as _;
+    (sha2::Sha256::digest(text.as_bytes()).iter())
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn script_settings() -> Value {
+    json!({
+        "allowedImages": [SHIM],
+        "sidecarShimImage": SHIM,
+        "allowedScripts": [{"sha256": sha256(SCRIPT), "description": "GPU MMIO aperture"}],
+    })
+}
+
+/// A VM whose template carries the fixtures' shim sidecar with its ConfigMap `key`.
+fn script_vm(key: &str) -> Result<Value> {
+    let mut request = fixture("vm-create")?;
+    let sidecars = json!([{"args": ["--version", "v1alpha3"], "configMap": {"name": CONFIG_MAP, "key": key, "hookPath": "/usr/bin/onDefineDomain"}}]);
+    request["object"]["spec"]["template"]["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"] =
+        json!(sidecars.to_string());
+    Ok(request)
+}
+
+/// The launcher Pod KubeVirt rendered for that VM (the ConfigMap volume, subPath = key).
+fn script_pod() -> Result<Value> {
+    fixture("launcher-pod-create-shim-configmap")
+}
+
+impl Context {
+    /// (Re)creates the ConfigMap with `data` or `binaryData` (`binary`) `{key: script}`.
+    fn put_config_map(
+        &self,
+        key: &str,
+        script: &[u8],
+        binary: bool,
+        immutable: bool,
+    ) -> Result<()> {
+        self.delete_config_map()?;
+        let data = if binary {
+            let encoded = base64_encode(script);
+            json!({"binaryData": {key: encoded}})
+        } else {
+            json!({"data": {key: String::from_utf8(script.to_vec())?}})
+        };
+        let mut object = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": CONFIG_MAP, "namespace": "default"},
+            "immutable": immutable,
+        });
+        object
+            .as_object_mut()
+            .context("object")?
+            .extend(data.as_object().context("object")?.clone());
+        let file = self.cluster.manifest_file("config-map.json", &[object])?;
+        self.cluster
+            .kubectl(&["create", "-f", &file.display().to_string()])?;
+        Ok(())
+    }
+
+    fn delete_config_map(&self) -> Result<()> {
+        self.cluster.kubectl(&[
+            "delete",
+            "configmap",
+            CONFIG_MAP,
+            "-n",
+            "default",
+            "--ignore-not-found",
+            "--wait",
+        ])?;
+        Ok(())
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut encoded = String::new();
+    for chunk in bytes.chunks(3) {
+        let group = chunk
+            .iter()
+            .fold(0u32, |group, byte| group << 8 | u32::from(*byte))
+            << (8 * (3 - chunk.len()));
+        for index in 0..4 {
+            encoded.push(if index <= chunk.len() {
+                char::from(ALPHABET[(group >> (18 - 6 * index) & 63) as usize])
+            } else {
+                '='
+            });
+        }
+    }
+    encoded
+}
+
+fn an_approved_script_is_allowed_at_the_vm_and_its_launcher_pod(context: &Context) -> Result<()> {
+    let host = context.host(CACHE_TIME)?;
+    let settings = script_settings();
+    for binary in [false, true] {
+        context.put_config_map(KEY, SCRIPT.as_bytes(), binary, true)?;
+        expect_allowed(&host.validate(&script_vm(KEY)?, &settings))?;
+        expect_allowed(&host.validate(&script_pod()?, &settings))?;
+    }
+    // A key with a dot cannot be named by a field mask: both maps come whole, and are read.
+    context.put_config_map("hook.sh", SCRIPT.as_bytes(), false, true)?;
+    expect_allowed(&host.validate(&script_vm("hook.sh")?, &settings))?;
+
+    // Listed, but the ConfigMap could change under a running VM.
+    context.put_config_map(KEY, SCRIPT.as_bytes(), false, false)?;
+    let object = format!("configMap \"{CONFIG_MAP}\" (namespace \"default\"), key \"{KEY}\": ");
+    for request in [script_vm(KEY)?, script_pod()?] {
+        expect_rejected(
+            &host.validate(&request, &settings),
+            &format!(
+                "{object}the script in data (sha256 {}) is in allowedScripts, but the ConfigMap is not immutable",
+                sha256(SCRIPT)
+            ),
+        )?;
+    }
+    // The key is not there.
+    context.put_config_map("other", SCRIPT.as_bytes(), false, true)?;
+    expect_rejected(
+        &host.validate(&script_vm(KEY)?, &settings),
+        &format!("{object}no such key in data or binaryData"),
+    )?;
+    // allowConfigMap: true keeps meaning any script, and no ConfigMap is read.
+    let none = context.host_with(KubernetesBackend::None, true)?;
+    let any = json!({"allowedImages": [SHIM], "sidecarShimImage": SHIM, "allowConfigMap": true});
+    expect_allowed(&none.validate(&script_vm(KEY)?, &any))?;
+    context.delete_config_map()
+}
+
+fn a_script_that_differs_by_one_byte_is_refused_at_the_vm_and_its_pod(
+    context: &Context,
+) -> Result<()> {
+    let host = context.host(CACHE_TIME)?;
+    let settings = script_settings();
+    // The same text after normalisation: CRLF line ends; one newline less.
+    for script in [SCRIPT.replace('\n', "\r\n"), SCRIPT.trim_end().to_owned()] {
+        for binary in [false, true] {
+            context.put_config_map(KEY, script.as_bytes(), binary, true)?;
+            let field = if binary { "binaryData" } else { "data" };
+            let reason = format!(
+                "key \"{KEY}\": the script in {field} (sha256 {}) is not in allowedScripts",
+                sha256(&script)
+            );
+            expect_rejected(&host.validate(&script_vm(KEY)?, &settings), &reason)?;
+            expect_rejected(&host.validate(&script_pod()?, &settings), &reason)?;
+        }
+    }
+    context.delete_config_map()
+}
+
+fn a_config_map_recreated_after_the_vm_is_caught_at_the_pod(context: &Context) -> Result<()> {
+    let host = context.host(CACHE_TIME)?;
+    let settings = script_settings();
+    context.put_config_map(KEY, SCRIPT.as_bytes(), false, true)?;
+    expect_allowed(&host.validate(&script_vm(KEY)?, &settings))?;
+    // Deleted and re-created, immutable, with another script under the same name: read afresh
+    // (no cache), the next launcher Pod is refused at once.
+    let evil = "#!/bin/sh\ncp /bin/sh /var/run/kubevirt-hooks/qemu-kvm\n";
+    context.put_config_map(KEY, evil.as_bytes(), false, true)?;
+    expect_rejected(
+        &host.validate(&script_pod()?, &settings),
+        &format!("(sha256 {}) is not in allowedScripts", sha256(evil)),
+    )?;
+    context.delete_config_map()?;
+    expect_rejected(
+        &host.validate(&script_pod()?, &settings),
+        "the ConfigMap does not exist",
+    )
+}
+
+fn script_lookups_fail_closed_with_the_reason(context: &Context) -> Result<()> {
+    let settings = script_settings();
+    context.put_config_map(KEY, SCRIPT.as_bytes(), false, true)?;
+    let client = || ClusterClient::from_kubeconfig(&context.policy_server_kubeconfig, CACHE_TIME);
+    // Deployed without v1/ConfigMap in contextAwareResources.
+    let host = context.host_granting(
+        KubernetesBackend::Cluster(Box::new(client()?)),
+        &[("harvesterhci.io/v1beta1", "Setting")],
+    )?;
+    expect_rejected(
+        &host.validate(&script_vm(KEY)?, &settings),
+        &format!(
+            "configMap \"{CONFIG_MAP}\" (namespace \"default\"), key \"{KEY}\": cannot read the ConfigMap, so cannot tell whether it holds a script of allowedScripts: error invoking host capability kubernetes.get_resource: Host error: Policy has not been granted access to Kubernetes v1/ConfigMap resources"
+        ),
+    )?;
+    // The API server unreachable.
+    let unreachable =
+        std::env::temp_dir().join(format!("unreachable-cm-{}.kubeconfig", std::process::id()));
+    std::fs::write(&unreachable, kubeconfig(closed_port()?, "token"))?;
+    let broken = ClusterClient::from_kubeconfig(&unreachable, CACHE_TIME);
+    let _ = std::fs::remove_file(&unreachable);
+    let host = context.host_with(KubernetesBackend::Cluster(Box::new(broken?)), true)?;
+    expect_rejected(
+        &host.validate(&script_pod()?, &settings),
+        "cannot read the ConfigMap, so cannot tell whether it holds a script of allowedScripts: error invoking host capability kubernetes.get_resource: Host error: Callback evaluation failure",
+    )?;
+    context.delete_config_map()
+}
+
+fn an_unchanged_update_reads_no_config_map(context: &Context) -> Result<()> {
+    // Every lookup would fail, and a failed lookup rejects: acceptance means none was made.
+    let host = context.host_with(KubernetesBackend::None, true)?;
+    let settings = script_settings();
+    let mut update = fixture("vm-update-unchanged")?;
+    let sidecars = script_vm(KEY)?["object"]["spec"]["template"]["metadata"]["annotations"]
+        ["hooks.kubevirt.io/hookSidecars"]
+        .clone();
+    for object in ["object", "oldObject"] {
+        update[object]["spec"]["template"]["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"] =
+            sidecars.clone();
+    }
+    let response = host.validate(&update, &settings);
+    expect_allowed(&response)?;
+    ensure!(response.warnings.is_none(), "{response:?}");
+    // The same sidecar added by the update is read, and the failure named.
+    update["oldObject"]["spec"]["template"]["metadata"]["annotations"]
+        .as_object_mut()
+        .context("annotations")?
+        .remove("hooks.kubevirt.io/hookSidecars");
+    expect_rejected(
+        &host.validate(&update, &settings),
+        "cannot read the ConfigMap, so cannot tell whether it holds a script of allowedScripts",
+    )
 }
 
 // ---- helpers

@@ -53,3 +53,16 @@ app.kubernetes.io/component: sync
 {{- end -}}
 {{- toYaml $settings -}}
 {{- end -}}
+
+{{/* What the policies read through policy-server: the Setting in context-aware mode, ConfigMaps
+     when allowedScripts lists scripts (each sidecar's ConfigMap, in the VM's namespace). */}}
+{{- define "hook-sidecar-policy.contextAwareResources" -}}
+{{- if .Values.policy.contextAware.enabled }}
+- apiVersion: harvesterhci.io/v1beta1
+  kind: Setting
+{{- end }}
+{{- if .Values.policy.settings.allowedScripts }}
+- apiVersion: v1
+  kind: ConfigMap
+{{- end }}
+{{- end -}}

@@ -24,7 +24,8 @@ pub struct ClusterClient {
     runtime: Runtime,
     client: Client,
     cache_time: Duration,
-    cache: Mutex<HashMap<CacheKey, (Instant, Vec<u8>)>>,
+    /// Whole objects: policy-evaluator caches the object and applies each request's masks to it.
+    cache: Mutex<HashMap<CacheKey, (Instant, serde_json::Value)>>,
     kinds: Mutex<HashMap<(String, String), KubeResource>>,
 }
 
@@ -63,9 +64,6 @@ impl ClusterClient {
     /// The object as JSON, from the cache when an answer younger than the cache time exists.
     /// Failures are not cached, as in policy-server.
     pub fn get_resource(&self, request: &GetResourceRequest) -> Result<Vec<u8>> {
-        if request.field_masks.as_ref().is_some_and(|m| !m.is_empty()) {
-            return Err(anyhow!("field_masks are not supported by this host"));
-        }
         let key = (
             request.api_version.clone(),
             request.kind.clone(),
@@ -74,20 +72,20 @@ impl ClusterClient {
         );
         if !request.disable_cache {
             let cache = self.cache.lock().expect("cache lock");
-            if let Some((fetched, payload)) = cache.get(&key)
+            if let Some((fetched, object)) = cache.get(&key)
                 && fetched.elapsed() < self.cache_time
             {
-                return Ok(payload.clone());
+                return masked(object.clone(), request);
             }
         }
         let object = self.runtime.block_on(self.fetch(request))?;
-        let payload =
-            serde_json::to_vec(&object).map_err(|e| anyhow!("error serializing payload: {e:?}"))?;
+        let object = serde_json::to_value(&object)
+            .map_err(|e| anyhow!("error serializing payload: {e:?}"))?;
         if !request.disable_cache {
             let mut cache = self.cache.lock().expect("cache lock");
-            cache.insert(key, (Instant::now(), payload.clone()));
+            cache.insert(key, (Instant::now(), object.clone()));
         }
-        Ok(payload)
+        masked(object, request)
     }
 
     async fn fetch(&self, request: &GetResourceRequest) -> Result<DynamicObject> {
@@ -158,6 +156,14 @@ impl ClusterClient {
             .insert(key, resource.clone());
         Ok(resource)
     }
+}
+
+/// The answer to `request`: the object with its field masks applied, as JSON.
+fn masked(mut object: serde_json::Value, request: &GetResourceRequest) -> Result<Vec<u8>> {
+    if let Some(masks) = &request.field_masks {
+        super::apply_field_masks(&mut object, masks);
+    }
+    serde_json::to_vec(&object).map_err(|e| anyhow!("error serializing payload: {e:?}"))
 }
 
 /// The host callback is synchronous (called from inside the guest); the client's futures run on
