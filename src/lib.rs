@@ -28,6 +28,7 @@ mod request_rules;
 mod scripts;
 mod settings;
 mod sidecar;
+mod skim;
 #[cfg(test)]
 mod test_support;
 mod text;

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 
 use crate::annotation_maps::{AnnotationLocation, CowStr, MapsSeed, ObjectMaps};
 use crate::launcher_pod::{PodHead, PodObject};
-use crate::vm_carriers;
+use crate::{skim, vm_carriers};
 
 /// `kind` of an AdmissionRequest.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -137,9 +137,10 @@ struct RawRequest<'a> {
     old_object: Option<&'a RawValue>,
 }
 
-/// The one-pass reading; an error only means that the payload must be read from raw JSON.
-pub fn read_in_one_pass(payload: &[u8]) -> Result<Payload<'_>, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(payload);
+/// The one-pass reading, with the skimming reader ([`crate::skim`]); an error only means that
+/// the payload must be read from raw JSON.
+pub fn read_in_one_pass(payload: &[u8]) -> Result<Payload<'_>, skim::Unread> {
+    let mut deserializer = skim::Deserializer::from_slice(payload)?;
     let payload = PayloadVisitor.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(payload)
