@@ -8,8 +8,9 @@
 #
 #   POLICY_SERVER=/path/to/policy-server [KWCTL=/path/to/kwctl] e2e-tests/bench-policy-server.sh
 #
-# DURATION (seconds per run, 10), CONNECTIONS (4), THREADS (2), ROUNDS (1: each round runs every
-# request against every module, interleaved; the table gives the median round) and WARMUP (seconds
+# DURATION (seconds per run, 5), CONNECTIONS (4), THREADS (2), ROUNDS (3: each round runs every
+# request against every module, interleaved, starting at the next module each round; the table
+# gives each cell's median over the rounds) and WARMUP (seconds
 # of unmeasured load before each run, 1) change the runs. Needs an idle machine: the script
 # records the load average before and after, and the doc says when it was not idle.
 # policy-server is in no package registry: build it from kubewarden/kubewarden-controller
@@ -20,10 +21,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 : "${POLICY_SERVER:?set POLICY_SERVER to a policy-server binary}"
 port=${PORT:-3959}
-duration=${DURATION:-10}
+duration=${DURATION:-5}
 connections=${CONNECTIONS:-4}
 threads=${THREADS:-2}
-rounds=${ROUNDS:-1}
+rounds=${ROUNDS:-3}
 warmup=${WARMUP:-1}
 output=${OUTPUT:-docs/performance-policy-server.md}
 target_dir=$(hack/target-dir)
@@ -122,7 +123,12 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 {
   for round in $(seq "$rounds"); do
     for request in "${requests[@]}"; do
-      for module in "${modules[@]}"; do
+      # Each round starts at the next module, so that with as many rounds as modules (or a
+      # multiple) each module runs first, second and last equally often: on this kind of machine
+      # the throughput drifts within a sequence of runs, and a fixed order would give the drift to
+      # whichever module runs last.
+      for offset in "${!modules[@]}"; do
+        module=${modules[$(((offset + round - 1) % ${#modules[@]}))]}
         echo "round $round/$rounds: $request -> ${module%%:*}" >&2
         run "$request" "${module%%:*}" "$round"
       done
