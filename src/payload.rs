@@ -1,12 +1,14 @@
 //! The waPC `validate` payload, read in one pass: the request's kind first, then each object read
 //! where the kind's family looks (a carrier's annotation maps, a Pod's labels) as the pass goes
-//! through it, everything else skipped without being built. policy-server writes the request's
+//! through it, everything else skipped without being built, by the skimming deserializer of
+//! [`crate::skim`] (skipping is most of what the pass does). policy-server writes the request's
 //! keys in order (`kind` before `object` and `oldObject`), so the objects are not read twice.
 //!
 //! The pass reads only what is as the API server writes it. Anything else (a key twice, an
 //! annotation that is not a string, more annotations than it reads in one go, an object before
-//! the kind) fails it, and the payload is read again the way that names the problem: each object
-//! kept as raw JSON, for its family's extractor to read ([`read_raw`]). Both ways give the same
+//! the kind, anything the skimmer does not read) fails it, and the payload is read again, by
+//! serde_json, the way that names the problem: each object kept as raw JSON, for its family's
+//! extractor to read ([`read_raw`]). Both ways give the same
 //! request; `tests::both_readings_agree` holds them to it.
 
 use std::borrow::Cow;
