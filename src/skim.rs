@@ -312,11 +312,23 @@ impl<'de> Deserializer<'de> {
         Ok(&self.input[start..self.pos])
     }
 
-    fn nested<T>(&mut self, read: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+    /// An object or an array, between `open` and `close`, its entries read by `read`; one level
+    /// deeper, within [`RECURSION_LIMIT`].
+    fn container<T>(
+        &mut self,
+        open: u8,
+        close: u8,
+        read: impl FnOnce(Entries<'_, 'de>) -> Result<T>,
+    ) -> Result<T> {
+        self.eat(open)?;
         self.remaining_depth = self.remaining_depth.checked_sub(1).ok_or(Unread)?;
-        let value = read(self);
+        let value = read(Entries {
+            de: self,
+            first: true,
+        });
         self.remaining_depth += 1;
-        value
+        let value = value?;
+        self.eat(close).map(|()| value)
     }
 }
 
@@ -356,11 +368,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.eat(b'{')?;
-        self.nested(|de| {
-            let value = visitor.visit_map(Entries { de, first: true })?;
-            de.eat(b'}').map(|()| value)
-        })
+        self.container(b'{', b'}', |entries| visitor.visit_map(entries))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -373,11 +381,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.eat(b'[')?;
-        self.nested(|de| {
-            let value = visitor.visit_seq(Entries { de, first: true })?;
-            de.eat(b']').map(|()| value)
-        })
+        self.container(b'[', b']', |entries| visitor.visit_seq(entries))
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
