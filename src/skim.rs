@@ -93,6 +93,7 @@ fn string_stop(bytes: &[u8], mut pos: usize) -> Option<usize> {
         .map(|offset| pos + offset)
 }
 
+/// The skimming reader over one payload: `&mut Deserializer` is the serde `Deserializer`.
 pub struct Deserializer<'de> {
     input: &'de str,
     pos: usize,
