@@ -217,14 +217,14 @@ pub fn check_allow_list<S: AsRef<str>>(entries: &[S]) -> Result<(), AllowListErr
 /// image's registry. `validate_settings` has already checked every entry.
 #[derive(Debug, Default)]
 pub struct LazyAllowList<'a> {
-    entries: &'a [String],
+    entries: &'a [Cow<'a, str>],
     /// The registry each entry names, read at the first look for an image.
     registries: OnceCell<Vec<Option<&'a str>>>,
     parsed: Vec<OnceCell<Result<AllowedImage<'a>, EntryError>>>,
 }
 
 impl<'a> LazyAllowList<'a> {
-    pub fn new(entries: &'a [String]) -> Self {
+    pub fn new(entries: &'a [Cow<'a, str>]) -> Self {
         Self {
             entries,
             registries: OnceCell::new(),
@@ -463,9 +463,7 @@ mod tests {
 
     #[test]
     fn a_lazy_list_parses_only_the_entries_of_the_image_registry() {
-        let entries: Vec<String> = ["quay.io/Not/Valid", "ghcr.io/org/*", "quay.io/hooks/a:1"]
-            .map(String::from)
-            .to_vec();
+        let entries = ["quay.io/Not/Valid", "ghcr.io/org/*", "quay.io/hooks/a:1"].map(Cow::from);
         let list = LazyAllowList::new(&entries);
         let image = ImageReference::parse("ghcr.io/org/hook:v1").expect("image");
         assert!(matches!(list.find(&image), Ok(Some(_))));

@@ -284,7 +284,7 @@ impl<'de> Visitor<'de> for ClassifyKey<'_, '_, '_> {
     type Value = Option<(String, LocationSet, LocationSet)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string key")
+        f.write_str("a string")
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
@@ -388,7 +388,8 @@ fn has_unicode_escape(text: &str) -> bool {
     false
 }
 
-/// A string (a map key), borrowed from the input when it has no escape.
+/// A string (a map key, an `allowedImages` entry), borrowed from the input when it has no
+/// escape.
 pub struct CowStr;
 
 impl<'de> DeserializeSeed<'de> for CowStr {
@@ -403,7 +404,7 @@ impl<'de> Visitor<'de> for CowStr {
     type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string key")
+        f.write_str("a string")
     }
 
     fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
@@ -525,7 +526,7 @@ impl<'de> Visitor<'de> for PathSegment<'_, '_, '_, '_> {
     type Value = Option<(&'static str, LocationSet)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string key")
+        f.write_str("a string")
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {

@@ -310,7 +310,7 @@ mod tests {
     const HOOK: &str = "registry.example.com/hooks/smbios:v1";
     const KEY: &str = "smbios.vm.kubevirt.io/baseBoardManufacturer";
 
-    fn settings(extra: serde_json::Value) -> Settings {
+    fn settings(extra: serde_json::Value) -> Settings<'static> {
         let mut settings = json!({
             "allowedImages": [HOOK],
             "sidecarProfiles": [{"image": HOOK, "args": [["--version", "v1alpha3"]], "annotations": {KEY: "[A-Za-z ]{1,32}"}}],
@@ -318,10 +318,10 @@ mod tests {
         if let serde_json::Value::Object(extra) = extra {
             settings.as_object_mut().expect("object").extend(extra);
         }
-        serde_json::from_value(settings).expect("settings")
+        crate::test_support::decoded_settings(&settings)
     }
 
-    fn judge(settings: &Settings) -> Judge<'_> {
+    fn judge<'s>(settings: &'s Settings) -> Judge<'s> {
         let policy = settings.rules().expect("valid");
         let (rules, _) = RequestRules::new(policy, None);
         Judge::new("default", HostCalls::new(&PolicyServer), rules)
@@ -737,7 +737,7 @@ mod script_tests {
         }))
     }
 
-    fn settings(extra: serde_json::Value) -> Settings {
+    fn settings(extra: serde_json::Value) -> Settings<'static> {
         let mut settings = json!({
             "allowedImages": [SHIM],
             "sidecarShimImage": SHIM,
@@ -746,7 +746,7 @@ mod script_tests {
         if let serde_json::Value::Object(extra) = extra {
             settings.as_object_mut().expect("object").extend(extra);
         }
-        serde_json::from_value(settings).expect("settings")
+        crate::test_support::decoded_settings(&settings)
     }
 
     fn shim_with_script(key: &str) -> HookSidecar {

@@ -3,12 +3,16 @@
 //! The sync job links this module natively and validates every list it would write with
 //! [`parse_and_validate`], so it never pushes settings that `validate_settings` would refuse.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use kubewarden_policy_sdk::settings::Validatable;
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::allowlist::{LazyAllowList, check_allow_list};
-use crate::annotation_maps::{AnnotationLocation, read_annotation_keys};
+use crate::annotation_maps::{AnnotationLocation, CowStr, read_annotation_keys};
 use crate::harvester_setting::ListMode;
 use crate::kubernetes_names::is_dns_subdomain;
 use crate::profiles::{Profiles, VALUE_MAX_BYTES_DEFAULT, VALUE_MAX_BYTES_LIMIT};
@@ -16,12 +20,16 @@ use crate::reference::ImageReference;
 
 /// The settings, in the camelCase of Kubernetes APIs. Unknown keys are refused: a misspelt
 /// `allowComand: false` must not silently leave a restriction at its default.
+///
+/// The `allowedImages` entries are borrowed from the JSON text they are read from (issue 27:
+/// every request with sidecars decodes the settings, and a list of 50 copied strings was a sixth
+/// of a VM CREATE's instructions).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Settings {
+pub struct Settings<'a> {
     /// Images allowed to run as hook sidecars; empty rejects every sidecar.
-    #[serde(default)]
-    pub allowed_images: Vec<String>,
+    #[serde(default, borrow, deserialize_with = "borrowed_strings")]
+    pub allowed_images: Vec<Cow<'a, str>>,
     /// The image KubeVirt runs for an entry without image (its sidecar-shim); unset rejects them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sidecar_shim_image: Option<String>,
@@ -143,7 +151,33 @@ pub struct PolicyRules<'a> {
     pub profile_value_max_bytes: usize,
 }
 
-impl Settings {
+/// A list of strings, each borrowed from the input when it has no escape. Its errors are those
+/// of a `Vec<String>` ("expected a sequence", "expected a string").
+fn borrowed_strings<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Cow<'a, str>>, D::Error> {
+    struct Strings;
+
+    impl<'de> Visitor<'de> for Strings {
+        type Value = Vec<Cow<'de, str>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a sequence")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut strings = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(string) = seq.next_element_seed(CowStr)? {
+                strings.push(string);
+            }
+            Ok(strings)
+        }
+    }
+
+    deserializer.deserialize_seq(Strings)
+}
+
+impl Settings<'_> {
     /// Parses the settings into rules, naming every culprit when they are invalid. Patterns are
     /// not compiled: [`Settings::validate`] compiles them all, a request only those it needs.
     pub fn rules(&self) -> Result<PolicyRules<'_>, String> {
@@ -263,7 +297,7 @@ enum EntryCheck {
     WhenNeeded,
 }
 
-impl Validatable for Settings {
+impl Validatable for Settings<'_> {
     fn validate(&self) -> Result<(), String> {
         let rules = self.rules()?;
         (rules.profiles)
@@ -274,14 +308,14 @@ impl Validatable for Settings {
 
 /// Decodes settings exactly as the policy's `validate_settings` does and validates them.
 /// The error is the message `validate_settings` returns.
-pub fn parse_and_validate(json: &serde_json::Value) -> Result<Settings, String> {
+pub fn parse_and_validate(json: &serde_json::Value) -> Result<Settings<'_>, String> {
     let settings = Settings::deserialize(json).map_err(|e| format!("invalid settings: {e}"))?;
     settings.validate()?;
     Ok(settings)
 }
 
 /// The same, from the bytes `validate_settings` receives.
-pub fn parse_and_validate_slice(payload: &[u8]) -> Result<Settings, String> {
+pub fn parse_and_validate_slice(payload: &[u8]) -> Result<Settings<'_>, String> {
     let settings = decode_slice(payload).map_err(|e| format!("invalid settings: {e}"))?;
     settings.validate()?;
     Ok(settings)
@@ -289,7 +323,7 @@ pub fn parse_and_validate_slice(payload: &[u8]) -> Result<Settings, String> {
 
 /// Decodes settings from the JSON text `validate_settings` and `validate` receive; the error is
 /// serde's (an unknown key, a wrong type).
-pub fn decode_slice(payload: &[u8]) -> Result<Settings, String> {
+pub fn decode_slice(payload: &[u8]) -> Result<Settings<'_>, String> {
     serde_json::from_slice(payload).map_err(|e| e.to_string())
 }
 
@@ -419,9 +453,8 @@ mod tests {
 
     #[test]
     fn list_mode_defaults_to_union() {
-        let settings =
-            parse_and_validate(&json!({"harvesterSetting": {"name": "whitelisted-sidecars"}}))
-                .expect("valid");
+        let json = json!({"harvesterSetting": {"name": "whitelisted-sidecars"}});
+        let settings = parse_and_validate(&json).expect("valid");
         assert_eq!(
             settings.harvester_setting,
             Some(HarvesterSettingRef {

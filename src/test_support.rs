@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::annotation::HOOK_SIDECARS_ANNOTATION;
 use crate::payload::{GroupVersionKind, annotation_locations};
+use crate::settings::Settings;
 use crate::validation::validate_payload;
 use crate::verdict::{Verdict, summary};
 
@@ -104,4 +105,11 @@ pub fn gpu_sidecar() -> Value {
 pub fn message_of(sidecars: &str, settings: &Value) -> String {
     let verdict = evaluate(&vm_with(sidecars), settings);
     verdict.into_response().message.expect("rejected")
+}
+
+/// `settings` decoded as the request path decodes them. [`Settings`] borrows its entries from the
+/// text it is read from; a test's text is kept for the rest of the test process.
+pub fn decoded_settings(settings: &Value) -> Settings<'static> {
+    let text: &'static str = Box::leak(settings.to_string().into_boxed_str());
+    crate::settings::decode_slice(text.as_bytes()).expect("settings")
 }
