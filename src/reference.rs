@@ -156,7 +156,7 @@ pub(crate) struct ReferenceParts<'a> {
 
 /// Splits `name[:tag][@digest]` and checks each part's grammar (not the digest algorithm).
 pub(crate) fn split_reference(input: &str) -> Result<ReferenceParts<'_>, ReferenceError> {
-    let name_and_tag_end = input.find('@').unwrap_or(input.len());
+    let name_and_tag_end = input.bytes().position(|b| b == b'@').unwrap_or(input.len());
     // A colon after the last slash starts the tag; any other colon belongs to the registry host.
     let mut tag_colon = None;
     for (i, b) in input.bytes().take(name_and_tag_end).enumerate() {
@@ -182,19 +182,28 @@ pub(crate) fn split_reference(input: &str) -> Result<ReferenceParts<'_>, Referen
     Ok(ReferenceParts { name, tag, digest })
 }
 
+/// The text before the first `b` and after it, or `None` without one. The grammar's functions
+/// below split and scan bytes: every request parses its images and the entries of their
+/// registries, and `str`'s pattern searchers cost more than these short strings (issue 27).
+fn split_once_byte(text: &[u8], b: u8) -> Option<(&[u8], &[u8])> {
+    let at = text.iter().position(|&byte| byte == b)?;
+    Some((&text[..at], &text[at + 1..]))
+}
+
 /// `[domain/]path-component(/path-component)*`
 pub(crate) fn is_valid_name(name: &str) -> bool {
-    let (first, rest) = match name.split_once('/') {
-        Some((first, rest)) => (first, Some(rest)),
-        None => (name, None),
-    };
-    let rest_valid = rest.is_none_or(|rest| rest.split('/').all(is_path_component));
-    rest_valid && (is_path_component(first) || (rest.is_some() && is_domain(first)))
+    let name = name.as_bytes();
+    match split_once_byte(name, b'/') {
+        None => is_path_component(name),
+        Some((first, rest)) => {
+            rest.split(|&b| b == b'/').all(is_path_component)
+                && (is_path_component(first) || is_domain(first))
+        }
+    }
 }
 
 /// `[a-z0-9]+` runs joined by one separator each: `.`, `_`, `__` or any run of `-`.
-fn is_path_component(component: &str) -> bool {
-    let component = component.as_bytes();
+fn is_path_component(component: &[u8]) -> bool {
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     let len = component.len();
     let mut i = 0;
@@ -230,22 +239,22 @@ fn is_path_component(component: &str) -> bool {
 
 /// `host(:port)?`, the host a domain name (`label(.label)*`, a label alphanumeric with inner
 /// hyphens) or a bracketed IPv6 address (`[` hex digits and colons `]`).
-fn is_domain(domain: &str) -> bool {
-    let (host_valid, port) = match domain.strip_prefix('[') {
-        Some(bracketed) => match bracketed.split_once(']') {
+fn is_domain(domain: &[u8]) -> bool {
+    let (host_valid, port) = match domain.strip_prefix(b"[") {
+        Some(bracketed) => match split_once_byte(bracketed, b']') {
             Some((address, port)) => (is_ipv6_address(address), port),
             None => return false,
         },
         None => {
-            let (host, port) = domain.split_at(domain.find(':').unwrap_or(domain.len()));
-            (host.split('.').all(is_domain_label), port)
+            let colon = domain.iter().position(|&b| b == b':');
+            let (host, port) = domain.split_at(colon.unwrap_or(domain.len()));
+            (host.split(|&b| b == b'.').all(is_domain_label), port)
         }
     };
     host_valid && is_optional_port(port)
 }
 
-fn is_domain_label(label: &str) -> bool {
-    let label = label.as_bytes();
+fn is_domain_label(label: &[u8]) -> bool {
     match (label.first(), label.last()) {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
@@ -259,14 +268,14 @@ fn is_domain_label(label: &str) -> bool {
 }
 
 /// distribution/reference's `ipv6address`: what is between the brackets, loosely.
-fn is_ipv6_address(address: &str) -> bool {
-    !address.is_empty() && address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+fn is_ipv6_address(address: &[u8]) -> bool {
+    !address.is_empty() && address.iter().all(|b| b.is_ascii_hexdigit() || *b == b':')
 }
 
 /// Empty, or `:` and one or more digits.
-fn is_optional_port(port: &str) -> bool {
-    match port.strip_prefix(':') {
-        Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+fn is_optional_port(port: &[u8]) -> bool {
+    match port.strip_prefix(b":") {
+        Some(digits) => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
         None => port.is_empty(),
     }
 }
@@ -323,11 +332,12 @@ fn check_digest_algorithm(digest: &str) -> Result<(), ReferenceError> {
 /// none, `index.docker.io` folded onto it) and the rest of the name, without Docker Hub's
 /// `library/`. Refuses upper case in either (see the module's documentation for the host).
 pub(crate) fn split_domain(name: &str) -> Result<(&str, &str), ReferenceError> {
-    let (registry, remainder) = match name.split_once('/') {
+    let slash = name.bytes().position(|b| b == b'/');
+    let (registry, remainder) = match slash.map(|at| (&name[..at], &name[at + 1..])) {
         Some((first, rest)) if looks_like_registry(first) => (first, rest),
         _ => (DOCKER_HUB, name),
     };
-    if !is_domain(registry) {
+    if !is_domain(registry.as_bytes()) {
         return Err(ReferenceError::NotAHost);
     }
     Ok((checked_registry(registry)?, checked_path(remainder)?))
@@ -336,9 +346,10 @@ pub(crate) fn split_domain(name: &str) -> Result<(&str, &str), ReferenceError> {
 /// Whether the first component of a name is a registry host, as the runtime decides: it has a
 /// dot or a port, is `localhost`, or has upper-case letters (which no repository may have).
 pub(crate) fn looks_like_registry(component: &str) -> bool {
-    component.contains(['.', ':'])
+    component
+        .bytes()
+        .any(|b| matches!(b, b'.' | b':' | b'A'..=b'Z'))
         || component == LOCALHOST
-        || component.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 /// Whether `image` names its registry rather than leaving it to the runtime's default.
