@@ -257,44 +257,71 @@ impl<'a> LazyAllowList<'a> {
 /// the entry is that of its name, and `split_domain` decides the registry from it.
 ///
 /// Every entry is read so for every request with sidecars, so in one scan of the bytes up to
-/// the first `/`, each byte looked up once in [`BYTE_CLASS`]: the first component looks like a
-/// registry (`looks_like_registry`) when it has a `.`, a `:` or an upper-case letter, or is
-/// `localhost`; an upper-case one is not a valid registry (`checked_registry`).
+/// the first `/`, eight at a time ([`chunk_classes`]): the first component looks like a registry
+/// (`looks_like_registry`) when it has a `.`, a `:` or an upper-case letter, or is `localhost`;
+/// an upper-case one is not a valid registry (`checked_registry`).
 fn entry_registry(entry: &str) -> Option<&str> {
     let mut seen = 0;
-    for (end, byte) in entry.bytes().enumerate() {
-        let class = BYTE_CLASS[usize::from(byte)];
-        if class & SLASH != 0 {
-            let first = &entry[..end];
-            return if seen & UPPER != 0 {
-                None
-            } else if seen & HOST != 0 || first == LOCALHOST {
-                Some(folded_registry(first))
-            } else {
-                Some("docker.io")
-            };
+    for (index, chunk) in entry.as_bytes().chunks(8).enumerate() {
+        // The last chunk padded with zero bytes, which no class has.
+        let word = <[u8; 8]>::try_from(chunk).map_or_else(
+            |_| (chunk.iter().rev()).fold(0, |word, &byte| word << 8 | u64::from(byte)),
+            u64::from_le_bytes,
+        );
+        let (slash, classes) = chunk_classes(word);
+        seen |= classes;
+        if let Some(offset) = slash {
+            return registry_of(&entry[..index * 8 + offset], seen);
         }
-        seen |= class;
     }
     Some("docker.io")
 }
 
-/// What [`entry_registry`] looks for in a byte.
-const SLASH: u8 = 1;
-const HOST: u8 = 2;
-const UPPER: u8 = 4;
-static BYTE_CLASS: [u8; 256] = {
-    let mut classes = [0; 256];
-    classes[b'/' as usize] = SLASH;
-    classes[b'.' as usize] = HOST;
-    classes[b':' as usize] = HOST;
-    let mut letter = b'A';
-    while letter <= b'Z' {
-        classes[letter as usize] = HOST | UPPER;
-        letter += 1;
+/// The registry named by `first`, an entry's first component, whose bytes have the classes
+/// `seen`.
+fn registry_of(first: &str, seen: u8) -> Option<&str> {
+    if seen & UPPER != 0 {
+        None
+    } else if seen & HOST != 0 || first == LOCALHOST {
+        Some(folded_registry(first))
+    } else {
+        Some("docker.io")
     }
-    classes
-};
+}
+
+/// The offset of the first `/` of eight bytes (the first in memory the lowest), if any, and the
+/// classes of the bytes before it: [`HOST`] for `.`, `:` and `A` to `Z`, [`UPPER`] for these. Each test flags the high bit of the bytes it finds, without
+/// carries across bytes but for the zero test (Mycroft's), which may also flag a byte above one
+/// it found: so the lowest flag is exact, and whether any byte below the slash is flagged is too.
+fn chunk_classes(chunk: u64) -> (Option<usize>, u8) {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let equal = |byte: u8| {
+        let x = chunk ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let slash = equal(b'/');
+    let offset = (slash != 0).then(|| slash.trailing_zeros() as usize / 8);
+    let before = offset.map_or(u64::MAX, |offset| (1u64 << (offset * 8)) - 1);
+    // `A` to `Z`: the seven low bits less than `Z` + 1 and at least `A`, the high bit clear.
+    let low = chunk & (ONES * 127);
+    let below_z = (ONES * (127 + u64::from(b'Z') + 1)).wrapping_sub(low);
+    let from_a = low + ONES * (127 - u64::from(b'A') + 1);
+    let upper = below_z & from_a & !chunk & HIGH & before;
+    let host = (equal(b'.') | equal(b':')) & before;
+    let mut classes = 0;
+    if upper != 0 {
+        classes |= HOST | UPPER;
+    }
+    if host != 0 {
+        classes |= HOST;
+    }
+    (offset, classes)
+}
+
+/// What [`entry_registry`] looks for in the bytes before the first `/`.
+const HOST: u8 = 1;
+const UPPER: u8 = 2;
 
 #[cfg(test)]
 mod tests {
@@ -487,6 +514,8 @@ mod tests {
         #[test]
         fn entry_registry_is_that_of_the_first_component(entry in proptest::prop_oneof![
             "[a-zA-Z0-9.:/_@\\[\\]-]{0,24}",
+            // Eight-byte chunks with every byte there is, and the slash anywhere in them.
+            "[\\x00-\\x7f\\u{80}-\\u{10ffff}]{0,20}/?[a-zA-Z.:@{|}~\\[\\]`-]{0,20}",
             "(localhost|localhosts|LocalHost|index.docker.io|docker.io)(/[a-z]{0,3}){0,2}",
         ]) {
             let expected = match entry.split_once('/') {
