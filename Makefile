@@ -116,11 +116,12 @@ bench:
 
 # The policy in a real policy-server (in no registry: CONTRIBUTING.md says how to build it), with
 # wrk, against a module that does nothing and one that only parses: throughput, latency and CPU
-# per request as ratios, written to docs/performance-policy-server.md. Needs an idle machine.
+# per request as ratios, written to docs/performance-policy-server.md; PERF=1 adds how much of that
+# CPU was in the module's own code (perf). Needs an idle machine.
 .PHONY: bench-policy-server
 bench-policy-server:
 	@test -x "$(POLICY_SERVER)" || { echo "set POLICY_SERVER=/path/to/policy-server" >&2; exit 2; }
-	POLICY_SERVER=$(POLICY_SERVER) KWCTL=$(KWCTL) e2e-tests/bench-policy-server.sh
+	POLICY_SERVER=$(POLICY_SERVER) KWCTL=$(KWCTL) PERF=$(PERF) e2e-tests/bench-policy-server.sh
 
 # The fresh-instance probe: instructions (callgrind) and page faults per evaluation of the policy
 # and the two floor modules, and where the policy's instructions go. Independent of other load.

@@ -11,7 +11,10 @@
 # DURATION (seconds per run, 5), CONNECTIONS (4), THREADS (2), ROUNDS (3: each round runs every
 # request against every module, interleaved, starting at the next module each round; the table
 # gives each cell's median over the rounds) and WARMUP (seconds
-# of unmeasured load before each run, 1) change the runs. Needs an idle machine: the script
+# of unmeasured load before each run, 1) change the runs. PERF=1 also samples policy-server with
+# `perf record` during each measured run (Debian's linux-perf) and reports how much of the server
+# CPU per request was spent in the module's compiled code (perf's `[JIT]` samples), the rest
+# being policy-server's and the kernel's work around it. Needs an idle machine: the script
 # records the load average before and after, and the doc says when it was not idle.
 # policy-server is in no package registry: build it from kubewarden/kubewarden-controller
 # (CONTRIBUTING.md, "Verifying with kwctl and policy-server"). Not part of `make test`.
@@ -100,23 +103,41 @@ server_cpu_ticks() {
   awk '{ print $14 + $15 }' "/proc/$server/stat"
 }
 
+# With PERF=1: the share of policy-server's samples in the modules' compiled code, "jit total".
+jit_share() {
+  perf report -i "$1" --sort dso -q -g none -F sample,dso 2>/dev/null |
+    awk '{ total += $1 } /\[JIT\]/ { jit += $1 } END { print jit + 0, total + 0 }'
+}
+
 # One wrk run: a JSON line of wrk's summary with the run's identity and the server's CPU time.
 run() {
-  local request=$1 id=$2 round=$3 before after line
+  local request=$1 id=$2 round=$3 before after line perf_pid= samples="0 0"
   if ((warmup > 0)); then
     wrk -t"$threads" -c"$connections" -d"${warmup}s" -s e2e-tests/bench-policy-server.lua \
       "http://127.0.0.1:$port/validate/$id" -- "$work/$request.review.json" >/dev/null
+  fi
+  if [[ -n "${PERF:-}" ]]; then
+    perf record -q -F 999 -p "$server" -o "$work/perf.data" -- sleep "$duration" 2>/dev/null &
+    perf_pid=$!
   fi
   before=$(server_cpu_ticks)
   line=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency \
     -s e2e-tests/bench-policy-server.lua "http://127.0.0.1:$port/validate/$id" \
     -- "$work/$request.review.json" | grep '^{')
   after=$(server_cpu_ticks)
+  if [[ -n "$perf_pid" ]]; then
+    wait "$perf_pid"
+    samples=$(jit_share "$work/perf.data")
+  fi
   python3 -c 'import json, sys
 run = json.loads(sys.argv[1])
 run.update(request=sys.argv[2], module=sys.argv[3], round=int(sys.argv[4]),
            server_cpu_s=(int(sys.argv[6]) - int(sys.argv[5])) / int(sys.argv[7]))
-print(json.dumps(run))' "$line" "$request" "$id" "$round" "$before" "$after" "$(getconf CLK_TCK)"
+jit, total = map(int, sys.argv[8].split())
+if total:
+    run.update(jit_share=jit / total)
+print(json.dumps(run))' "$line" "$request" "$id" "$round" "$before" "$after" "$(getconf CLK_TCK)" \
+    "$samples"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -73,6 +73,9 @@ def summarise(runs):
             "p50_ms": median(lambda r: r["latency_us"]["p50"] / 1000),
             "p99_ms": median(lambda r: r["latency_us"]["p99"] / 1000),
             "cpu_us": median(lambda r: r["server_cpu_s"] * 1e6 / r["requests"]),
+            # With PERF=1: of that CPU time, the part in the module's compiled code.
+            "module_us": (median(lambda r: r["jit_share"] * r["server_cpu_s"] * 1e6 / r["requests"])
+                          if all("jit_share" in r for r in rounds) else None),
             "requests": sum(r["requests"] for r in rounds),
         }
     return summary
@@ -119,10 +122,17 @@ def main():
         print(f"\n**The machine was not idle** (load average {load_before} at the start, "
               f"above {IDLE_LOAD}): other work shared the CPUs, so these numbers, and even their "
               "ratios, are unreliable. Run it again on an idle machine.")
+    sampled = all(cell["module_us"] is not None for cell in summary.values())
+    if sampled:
+        print("- sampled with `perf record` (PERF=1): *in the module* is the part of the server CPU "
+              "per request spent in the modules' compiled code (perf's `[JIT]` samples); the rest "
+              "of the difference to the do-nothing module is policy-server's and the kernel's "
+              "work around the module (instantiating, memory, page faults)")
     print()
+    extra = " in the module (µs) |" if sampled else ""
     print("| request | module | requests/s | × do-nothing | latency p50 / p99 (ms) | p50 × do-nothing "
-          "| server CPU per request (µs) | × do-nothing |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| server CPU per request (µs) | × do-nothing |" + extra)
+    print("|---|---|---|---|---|---|---|---|" + ("---|" if sampled else ""))
     below = []
     for request in requests:
         reference = summary[(request, REFERENCE)]
@@ -134,7 +144,8 @@ def main():
                   f"| {cell['rps']:.0f} | {mark(f'{ratio:.2f}')} "
                   f"| {cell['p50_ms']:.2f} / {cell['p99_ms']:.2f} "
                   f"| {cell['p50_ms'] / reference['p50_ms']:.2f} | {cell['cpu_us']:.0f} "
-                  f"| {cell['cpu_us'] / reference['cpu_us']:.2f} |")
+                  f"| {cell['cpu_us'] / reference['cpu_us']:.2f} |"
+                  + (f" {cell['module_us']:.0f} |" if sampled else ""))
             if module == "hook-sidecars" and ratio < TARGET:
                 below.append(REQUESTS.get(request, request))
     print()
