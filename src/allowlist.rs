@@ -290,9 +290,10 @@ fn registry_of(first: &str, seen: u8) -> Option<&str> {
 }
 
 /// The offset of the first `/` of eight bytes (the first in memory the lowest), if any, and the
-/// classes of the bytes before it: [`HOST`] for `.`, `:` and `A` to `Z`, [`UPPER`] for these. Each test flags the high bit of the bytes it finds, without
-/// carries across bytes but for the zero test (Mycroft's), which may also flag a byte above one
-/// it found: so the lowest flag is exact, and whether any byte below the slash is flagged is too.
+/// classes of the bytes before it: [`HOST`] for `.`, `:` and `A` to `Z`, [`UPPER`] for these.
+/// Each test flags the high bit of the bytes it finds, without carries across bytes but for the
+/// zero test (Mycroft's), which may also flag a byte above one it found: so the lowest flag is
+/// exact, and whether any byte below the slash is flagged is too.
 fn chunk_classes(chunk: u64) -> (Option<usize>, u8) {
     const ONES: u64 = u64::MAX / 255;
     const HIGH: u64 = ONES << 7;
@@ -472,6 +473,15 @@ mod tests {
     #[case("localhost/hook:1", Some("localhost"))]
     #[case("[fd00::10]:5000/hooks/*", Some("[fd00::10]:5000"))]
     #[case("GHCR.io/org/hook", None)]
+    // The eight-byte scan: a first component across chunks, the slash last in a chunk, and bytes
+    // whose low seven bits are `A` to `Z` but whose high bit is set (not upper-case letters).
+    #[case("registry.example.com/team/hook:v1", Some("registry.example.com"))]
+    #[case("abcdefg/hook:v1", Some("docker.io"))]
+    #[case("abcdefghijklmno/hook:v1", Some("docker.io"))]
+    #[case("abcdefgHijklmno/hook:v1", None)]
+    #[case("abcdefghijklmn:/hook", Some("abcdefghijklmn:"))]
+    #[case("\u{a1}\u{a1}/]a:", Some("docker.io"))]
+    #[case("a/B.c:D", Some("docker.io"))]
     fn the_registry_of_an_entry_is_read_without_parsing_it(
         #[case] entry: &str,
         #[case] registry: Option<&str>,

@@ -284,7 +284,7 @@ impl<'de> Visitor<'de> for ClassifyKey<'_, '_, '_> {
     type Value = Option<(String, LocationSet, LocationSet)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string")
+        f.write_str("a string key")
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
@@ -526,7 +526,7 @@ impl<'de> Visitor<'de> for PathSegment<'_, '_, '_, '_> {
     type Value = Option<(&'static str, LocationSet)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string")
+        f.write_str("a string key")
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
