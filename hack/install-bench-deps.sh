@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what `make bench-policy-server` and `make probe` need beyond the test suite's tools,
 # when missing: wrk (the HTTP load generator), valgrind (callgrind, for instruction counts) and,
-# for `make bench-policy-server PERF=1`, perf (Debian's linux-perf), through apt-get as hack/install-test-deps.sh installs the suite's packages. Only those two
-# targets call it: `make test` needs none of them.
+# for `make bench-policy-server PERF=1`, perf (Debian's linux-perf), through apt-get as
+# hack/install-test-deps.sh installs the suite's packages. Only those two targets call it:
+# `make test` needs none of them.
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 

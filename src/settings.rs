@@ -451,6 +451,56 @@ mod tests {
         json!({"sidecarProfiles": [{"image": "a:1", "annotations": {"a.example.com/x": pattern}}]})
     }
 
+    /// `allowedImages` is read as `Vec<String>` would be, its errors included, but each entry
+    /// without an escape borrows from the text; an escaped one is decoded.
+    #[rstest]
+    #[case(
+        r#"{"allowedImages": "busybox"}"#,
+        "invalid type: string \"busybox\", expected a sequence"
+    )]
+    #[case(
+        r#"{"allowedImages": [5]}"#,
+        "invalid type: integer `5`, expected a string"
+    )]
+    #[case(
+        r#"{"allowedImages": [["a"]]}"#,
+        "invalid type: sequence, expected a string"
+    )]
+    #[case(
+        r#"{"allowedImages": {"a": 1}}"#,
+        "invalid type: map, expected a sequence"
+    )]
+    fn allowed_images_errors_are_those_of_a_list_of_strings(
+        #[case] text: &str,
+        #[case] message: &str,
+    ) {
+        let ours = decode_slice(text.as_bytes()).expect_err("refused");
+        let strings = serde_json::from_str::<StringList>(text).expect_err("refused");
+        assert!(ours.starts_with(message), "{ours}");
+        assert_eq!(ours, strings.to_string());
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct StringList {
+        allowed_images: Vec<String>,
+    }
+
+    #[test]
+    fn allowed_images_are_borrowed_unless_escaped() {
+        let text = r#"{"allowedImages": ["ghcr.io/org/*", "ghcr.io\/other\/*", "a:1"]}"#;
+        let settings = decode_slice(text.as_bytes()).expect("valid");
+        let entries = &settings.allowed_images;
+        assert!(matches!(&entries[0], Cow::Borrowed("ghcr.io/org/*")));
+        assert!(matches!(&entries[1], Cow::Owned(entry) if entry == "ghcr.io/other/*"));
+        assert!(matches!(&entries[2], Cow::Borrowed("a:1")));
+        // From a `Value` (the sync job), the entries borrow from it.
+        let value: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        let from_value = parse_and_validate(&value).expect("valid");
+        assert_eq!(from_value.allowed_images, settings.allowed_images);
+    }
+
     #[test]
     fn list_mode_defaults_to_union() {
         let json = json!({"harvesterSetting": {"name": "whitelisted-sidecars"}});
