@@ -495,10 +495,14 @@ mod tests {
         assert!(matches!(&entries[0], Cow::Borrowed("ghcr.io/org/*")));
         assert!(matches!(&entries[1], Cow::Owned(entry) if entry == "ghcr.io/other/*"));
         assert!(matches!(&entries[2], Cow::Borrowed("a:1")));
-        // From a `Value` (the sync job), the entries borrow from it.
+        // From a `Value` (the sync job), every entry borrows from the value's strings.
         let value: serde_json::Value = serde_json::from_str(text).expect("JSON");
         let from_value = parse_and_validate(&value).expect("valid");
         assert_eq!(from_value.allowed_images, settings.allowed_images);
+        assert!(
+            (from_value.allowed_images.iter()).all(|entry| matches!(entry, Cow::Borrowed(_))),
+            "{from_value:?}"
+        );
     }
 
     #[test]
