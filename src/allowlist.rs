@@ -12,6 +12,7 @@ use crate::reference::{
     ImageReference, LOCALHOST, ReferenceError, checked_path, checked_registry, folded_registry,
     is_valid_name, looks_like_registry, split_reference,
 };
+use crate::swar::{HIGH, ONES, equal_bytes, first_flagged};
 
 /// One parsed `allowedImages` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,25 +292,17 @@ fn registry_of(first: &str, seen: u8) -> Option<&str> {
 
 /// The offset of the first `/` of eight bytes (the first in memory the lowest), if any, and the
 /// classes of the bytes before it: [`HOST`] for `.`, `:` and `A` to `Z`, [`UPPER`] for these.
-/// Each test flags the high bit of the bytes it finds, without carries across bytes but for the
-/// zero test (Mycroft's), which may also flag a byte above one it found: so the lowest flag is
-/// exact, and whether any byte below the slash is flagged is too.
+/// The tests of [`crate::swar`]: the first slash is exact, and so is whether any byte before it
+/// is flagged; the range test has no carry across bytes.
 fn chunk_classes(chunk: u64) -> (Option<usize>, u8) {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES << 7;
-    let equal = |byte: u8| {
-        let x = chunk ^ (ONES * u64::from(byte));
-        x.wrapping_sub(ONES) & !x & HIGH
-    };
-    let slash = equal(b'/');
-    let offset = (slash != 0).then(|| slash.trailing_zeros() as usize / 8);
+    let offset = first_flagged(equal_bytes(chunk, b'/'));
     let before = offset.map_or(u64::MAX, |offset| (1u64 << (offset * 8)) - 1);
     // `A` to `Z`: the seven low bits less than `Z` + 1 and at least `A`, the high bit clear.
     let low = chunk & (ONES * 127);
     let below_z = (ONES * (127 + u64::from(b'Z') + 1)).wrapping_sub(low);
     let from_a = low + ONES * (127 - u64::from(b'A') + 1);
     let upper = below_z & from_a & !chunk & HIGH & before;
-    let host = (equal(b'.') | equal(b':')) & before;
+    let host = (equal_bytes(chunk, b'.') | equal_bytes(chunk, b':')) & before;
     let mut classes = 0;
     if upper != 0 {
         classes |= HOST | UPPER;

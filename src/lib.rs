@@ -29,6 +29,7 @@ mod scripts;
 mod settings;
 mod sidecar;
 mod skim;
+mod swar;
 #[cfg(test)]
 mod test_support;
 mod text;

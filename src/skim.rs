@@ -23,6 +23,8 @@ use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, DeserializeSeed, Visitor};
 use serde::forward_to_deserialize_any;
 
+use crate::swar::{HIGH, ONES, equal_bytes, first_flagged};
+
 /// The newtype-struct name through which serde_json's `RawValue` asks for its raw text
 /// (`serde_json::raw::TOKEN`, which is not public). `tests::raw_values_are_slices` pins it.
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
@@ -67,23 +69,17 @@ static STRING_STOP: [bool; 256] = {
 };
 
 /// The first byte from `pos` on that ends the fast scan of a string ([`STRING_STOP`]). Eight
-/// bytes at a time, as serde_json scans (Mycroft's test for a zero byte, on the bytes xor `"`,
-/// xor `\` and less `0x20`). (Sixteen at a time with wasm's SIMD instructions cost more: the
-/// strings of a request are short, and the SIMD function cannot be inlined.)
+/// bytes at a time ([`crate::swar`]), as serde_json scans: `"`, `\`, and the bytes less than
+/// `0x20` by the same borrow test. (Sixteen at a time with wasm's SIMD instructions cost more:
+/// the strings of a request are short, and the SIMD function cannot be inlined.)
 fn string_stop(bytes: &[u8], mut pos: usize) -> Option<usize> {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES << 7;
     while let Some(chunk) = bytes.get(pos..pos + 8) {
         let chunk = u64::from_le_bytes(chunk.try_into().ok()?);
-        let control = chunk.wrapping_sub(ONES * 0x20) & !chunk;
-        let quote = chunk ^ (ONES * u64::from(b'"'));
-        let quote = quote.wrapping_sub(ONES) & !quote;
-        let backslash = chunk ^ (ONES * u64::from(b'\\'));
-        let backslash = backslash.wrapping_sub(ONES) & !backslash;
-        let found = (control | quote | backslash) & HIGH;
-        if found != 0 {
-            // The lowest flagged byte is a match; the test can flag bytes above it falsely.
-            return Some(pos + found.trailing_zeros() as usize / 8);
+        let control = chunk.wrapping_sub(ONES * 0x20) & !chunk & HIGH;
+        let found = control | equal_bytes(chunk, b'"') | equal_bytes(chunk, b'\\');
+        // The lowest flag is exact (the test may flag bytes above it falsely).
+        if let Some(offset) = first_flagged(found) {
+            return Some(pos + offset);
         }
         pos += 8;
     }
