@@ -38,11 +38,12 @@ settings=$bench/settings-50.json
 # a launcher.
 requests=(vm-3-sidecars vmi-status-update pod-not-launcher)
 # policy id, module file (in the wasm release directory); the first is the reference.
-modules=(do-nothing:do_nothing_floor parse-only:parse_only_floor hook-sidecars:hook_sidecar_policy)
+# The policy as published (hack/build-module.sh); the floors as cargo builds them.
+modules=(do-nothing:do_nothing_floor parse-only:parse_only_floor hook-sidecars:hook_sidecar_policy.opt)
 
 hack/install-bench-deps.sh
-cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy -p parse-only-floor \
-  -p do-nothing-floor
+hack/build-module.sh >/dev/null
+cargo build --quiet --release --target wasm32-wasip1 -p parse-only-floor -p do-nothing-floor
 work=$(mktemp -d)
 trap 'kill "${server:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 if [[ -z "${KWCTL:-}" ]]; then

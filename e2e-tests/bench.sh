@@ -12,7 +12,10 @@ cd "$root"
 target_dir=$(hack/target-dir)
 iterations=${ITERATIONS:-3000}
 
-cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy -p parse-only-floor
+# The policy as published (hack/build-module.sh: hook_sidecar_policy.opt.wasm); the floor as cargo
+# builds it.
+hack/build-module.sh >/dev/null
+cargo build --quiet --release --target wasm32-wasip1 -p parse-only-floor
 # Optimized, unlike the debug build the tests use: the numbers include the host's own work.
 cargo build --quiet --profile host -p policy-host
 host="$target_dir/host/policy-host"
@@ -38,7 +41,7 @@ quiet_probes() {
     vmi-status-update:settings-50 vmi-status-update:settings-50-profiles-5 pod-not-launcher:settings-50 \
     pod-launcher-no-sidecar:settings-50; do
     request=${case%%:*} settings=${case##*:}
-    for module in parse_only_floor hook_sidecar_policy; do
+    for module in parse_only_floor hook_sidecar_policy.opt; do
       "$host" bench "$wasm/$module.wasm" --request-path "$bench/$request.json" \
         --settings-path "$bench/$settings.json" --iterations "$iterations"
     done
@@ -57,7 +60,7 @@ python3 test_data/generate.py --hostile "$hostile"
     [[ "$request" == *.settings.json ]] && continue
     settings="${request%.json}.settings.json"
     [[ -e "$settings" ]] || settings="$bench/settings-50.json"
-    "$host" bench "$wasm/hook_sidecar_policy.wasm" --request-path "$request" \
+    "$host" bench "$wasm/hook_sidecar_policy.opt.wasm" --request-path "$request" \
       --settings-path "$settings" --iterations "${HOSTILE_ITERATIONS:-30}"
   done
 } 2> >(quiet_probes) | python3 e2e-tests/bench_table.py --hostile | tee "$tables/hostile"
@@ -65,8 +68,8 @@ echo
 
 # The published module embeds the metadata and the README (policy-host annotate writes the metadata
 # kwctl annotate writes, and a module no smaller; hack/verify-annotate.sh compares them).
-"$host" annotate -m policy-metadata.yml -u README.md -o "$tables/annotated.wasm" "$wasm/hook_sidecar_policy.wasm"
-python3 hack/module-size.py "$wasm/hook_sidecar_policy.wasm" "$tables/annotated.wasm" \
+"$host" annotate -m policy-metadata.yml -u README.md -o "$tables/annotated.wasm" "$wasm/hook_sidecar_policy.opt.wasm"
+python3 hack/module-size.py "$wasm/hook_sidecar_policy.opt.wasm" "$tables/annotated.wasm" \
   --annotated-by policy-host | tee "$tables/size"
 
 for block in floor:bench-floor hostile:bench-hostile size:module-size; do

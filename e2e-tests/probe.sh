@@ -26,8 +26,9 @@ read -r -a modules <<<"${MODULES:-do_nothing_floor parse_only_floor hook_sidecar
 bench=e2e-tests/bench
 
 hack/install-bench-deps.sh
-cargo build --quiet --profile probe --target wasm32-wasip1 -p hook-sidecar-policy \
-  -p parse-only-floor -p do-nothing-floor
+# The policy as published (hack/build-module.sh, with its names); the floors as cargo builds them.
+hack/build-module.sh probe >/dev/null
+cargo build --quiet --profile probe --target wasm32-wasip1 -p parse-only-floor -p do-nothing-floor
 cargo build --quiet --profile host -p policy-host
 host="$target_dir/host/policy-host"
 wasm="$target_dir/wasm32-wasip1/probe"
@@ -37,7 +38,9 @@ trap 'rm -rf "$work"' EXIT
 for request in "${requests[@]}"; do
   for module in "${modules[@]}"; do
     echo "probe: $request -> $module" >&2
-    args=("$wasm/$module.wasm" --request-path "$bench/$request.json"
+    file="$wasm/$module.wasm"
+    [[ $module != hook_sidecar_policy ]] || file="$wasm/$module.opt.wasm"
+    args=("$file" --request-path "$bench/$request.json"
       --settings-path "$bench/settings-50.json")
     faults=$("$host" probe "${args[@]}" --iterations "$fault_iterations")
     out="$work/$request.$module.callgrind"

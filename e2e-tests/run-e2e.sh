@@ -7,8 +7,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 target_dir=$(hack/target-dir)
 
-cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy -p never-returns
-export POLICY="$target_dir/wasm32-wasip1/release/hook_sidecar_policy.wasm"
+cargo build --quiet --release --target wasm32-wasip1 -p never-returns
+POLICY=$(hack/build-module.sh)
+export POLICY
 export NEVER_RETURNS="$target_dir/wasm32-wasip1/release/never_returns.wasm"
 
 # The debug build that `cargo test -p policy-host $HOST_FEATURES` shares (make unit-tests), so

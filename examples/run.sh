@@ -25,12 +25,12 @@ case "${1:-}" in
 esac
 
 target_dir=$(hack/target-dir)
-module="$target_dir/wasm32-wasip1/release/hook_sidecar_policy.wasm"
+module="$target_dir/wasm32-wasip1/release/hook_sidecar_policy.opt.wasm"
 kwctl=${KWCTL:-$(command -v kwctl || true)}
 
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
 build_module() {
-  cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy
+  hack/build-module.sh >/dev/null
 }
 
 if ! $use_host && [[ -n "$kwctl" ]]; then

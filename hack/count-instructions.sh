@@ -8,7 +8,7 @@
 #
 #   hack/count-instructions.sh [MODULE.wasm...]
 #
-# Without arguments, the release module (`cargo build --release --target wasm32-wasip1`). Prints
+# Without arguments, the published module (hack/build-module.sh). Prints
 # one markdown row per case and module. Needs valgrind. The host is the debug build that the tests
 # use (its own instructions are a part of every count that is the same for every module);
 # wasmtime's code cache keeps the module's compilation out of the counts (the first run of a
@@ -21,8 +21,7 @@ target_dir=$(hack/target-dir)
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 2; }
 
 if [ $# -eq 0 ]; then
-  cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy
-  set -- "$target_dir/wasm32-wasip1/release/hook_sidecar_policy.wasm"
+  set -- "$(hack/build-module.sh)"
 fi
 # With the features the end-to-end tests build it with, so that this reuses their build.
 cargo build --quiet -p policy-host --features cluster

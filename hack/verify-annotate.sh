@@ -16,10 +16,9 @@ cd "$root"
 : "${KWCTL:?set KWCTL to a kwctl binary}"
 target_dir=$(hack/target-dir)
 
-cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy
+module=$(hack/build-module.sh)
 # shellcheck disable=SC2086 # HOST_FEATURES is a list of cargo arguments
 cargo build --quiet -p policy-host ${HOST_FEATURES:-}
-module="$target_dir/wasm32-wasip1/release/hook_sidecar_policy.wasm"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -17,14 +17,14 @@ cd "$root"
 port=${PORT:-3939}
 target_dir=$(hack/target-dir)
 
-cargo build --quiet --release --target wasm32-wasip1 -p hook-sidecar-policy
+module=$(hack/build-module.sh)
 work=$(mktemp -d)
 trap 'kill "${server:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 if [[ -z "${KWCTL:-}" ]]; then
   cargo build --quiet -p policy-host
   KWCTL="$target_dir/debug/policy-host"
 fi
-"$KWCTL" annotate "$target_dir/wasm32-wasip1/release/hook_sidecar_policy.wasm" \
+"$KWCTL" annotate "$module" \
   --metadata-path policy-metadata.yml --output-path "$work/policy.wasm"
 
 python3 - "$work" <<'PY'

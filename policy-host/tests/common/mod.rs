@@ -5,8 +5,8 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
-/// Builds the policy module (release, wasm32-wasip1) in this build's target directory and
-/// returns its path.
+/// Builds the policy module as it is published (`hack/build-module.sh`: release, wasm32-wasip1,
+/// wasm-opt) in this build's target directory and returns its path.
 pub fn build_module(repo_root: &Path) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     // <target>/<profile>/deps/<test or bench binary>
@@ -15,15 +15,14 @@ pub fn build_module(repo_root: &Path) -> Result<PathBuf> {
         .nth(3)
         .map(Path::to_path_buf)
         .context("the test binary is not in a cargo target directory")?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip1"])
-        .args(["-p", "hook-sidecar-policy"])
+    let output = Command::new(repo_root.join("hack/build-module.sh"))
         .env("CARGO_TARGET_DIR", &target)
         .current_dir(repo_root)
-        .status()?;
-    if !status.success() {
-        bail!("building the policy module failed ({status})");
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        bail!("building the policy module failed ({})", output.status);
     }
-    Ok(target.join("wasm32-wasip1/release/hook_sidecar_policy.wasm"))
+    let path = String::from_utf8(output.stdout).context("the module's path")?;
+    Ok(PathBuf::from(path.trim_end()))
 }
