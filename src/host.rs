@@ -4,7 +4,8 @@
 //!
 //! The questions: the Harvester Setting of context-aware mode, and the ConfigMap of a sidecar whose
 //! script must be approved (`allowedScripts`), both read through the `kubernetes/get_resource`
-//! capability. A check that needs
+//! capability; and whether an image is signed as a `signatures` requirement says, through
+//! `oci/v2/verify`. A check that needs
 //! the host adds a method to [`Host`] (the wasm implementation calls the SDK, the native one fails
 //! closed, tests answer with a fake), a memoised method to [`HostCalls`], and calls it where the
 //! judge says the checks that need the host go ([`crate::judge::Judge::violations`]).
@@ -14,6 +15,15 @@ use std::rc::Rc;
 
 use crate::harvester_setting::SettingObject;
 use crate::scripts::ConfigMapKey;
+use crate::signatures::SignatureRequirement;
+
+/// The host's answer to a signature verification: whether it trusts the image, and the digest
+/// of the manifest it verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub trusted: bool,
+    pub digest: String,
+}
 
 /// The questions the policy asks its host. An `Err` is a failed question: the policy cannot tell
 /// what is allowed, and rejects what depended on the answer, saying why.
@@ -29,6 +39,14 @@ pub trait Host {
         name: &str,
         key: &str,
     ) -> Result<Option<ConfigMapKey>, String>;
+
+    /// The answer to an `oci/v2/verify` request
+    /// ([`crate::signatures::SignatureRequirement::host_request`]). A host that cannot verify
+    /// signatures fails closed: policy-server's (and `kwctl run`'s) can.
+    fn verify_signature(&self, request: &serde_json::Value) -> Result<Verified, String> {
+        let _ = request;
+        Err("this host cannot verify signatures (oci/v2/verify)".to_owned())
+    }
 }
 
 /// The host capabilities of policy-server (or of `kwctl run --allow-context-aware`).
@@ -78,6 +96,15 @@ impl Host for PolicyServer {
         answer
             .map(|json| crate::scripts::read_config_map(&json, key))
             .transpose()
+    }
+
+    /// `oci/v2/verify`, as the SDK's `verify_*` calls make it; policy-server caches the answer
+    /// for 60 s.
+    fn verify_signature(&self, request: &serde_json::Value) -> Result<Verified, String> {
+        let message = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+        let answer = wapc_guest::host_call("kubewarden", "oci", "v2/verify", &message)
+            .map_err(|e| format!("error invoking host capability oci.verify: {e}"))?;
+        read_verification(&answer)
     }
 }
 
@@ -142,6 +169,24 @@ mod kubernetes {
     }
 }
 
+/// The SDK's `VerificationResponse`: `{"is_trusted": bool, "digest": string}`.
+#[cfg(any(target_arch = "wasm32", test))]
+fn read_verification(answer: &[u8]) -> Result<Verified, String> {
+    let answer: serde_json::Value = serde_json::from_slice(answer)
+        .map_err(|e| format!("cannot read the host's oci/v2/verify answer: {e}"))?;
+    match (answer.get("is_trusted"), answer.get("digest")) {
+        (Some(serde_json::Value::Bool(trusted)), Some(serde_json::Value::String(digest))) => {
+            Ok(Verified {
+                trusted: *trusted,
+                digest: digest.clone(),
+            })
+        }
+        _ => Err(format!(
+            "cannot read the host's oci/v2/verify answer: {answer}: expected is_trusted and digest"
+        )),
+    }
+}
+
 /// policy-server answers a missing object with an error, not with an empty answer, and the waPC
 /// contract carries only text: policy-evaluator's message (`get_resource` in its Kubernetes
 /// client) is the one way to tell "no such object" from a failed lookup, which must fail closed.
@@ -158,6 +203,8 @@ pub struct HostCalls<'h> {
     settings: Memo<String, Result<Option<SettingObject>, String>>,
     /// By ConfigMap name and key (the namespace is the request's).
     config_maps: Memo<(String, String), Result<Option<ConfigMapKey>, String>>,
+    /// By image, requirement (its index in `signatures`) and certificate (its index, or 0).
+    signatures: Memo<(String, usize, usize), Result<Verified, String>>,
 }
 
 impl<'h> HostCalls<'h> {
@@ -166,6 +213,7 @@ impl<'h> HostCalls<'h> {
             host,
             settings: Memo::default(),
             config_maps: Memo::default(),
+            signatures: Memo::default(),
         }
     }
 
@@ -185,6 +233,23 @@ impl<'h> HostCalls<'h> {
         let question = (name.to_owned(), key.to_owned());
         self.config_maps.get_or_ask(&question, |(name, key)| {
             self.host.get_config_map(namespace, name, key)
+        })
+    }
+}
+
+impl HostCalls<'_> {
+    /// [`Host::verify_signature`] of `image` by check `check` of requirement `index`, asked
+    /// once per request: a VM with the same image twice, or at two sites, is verified once.
+    pub fn signature(
+        &self,
+        image: &str,
+        (index, requirement): (usize, &SignatureRequirement),
+        check: usize,
+    ) -> Rc<Result<Verified, String>> {
+        let key = (image.to_owned(), index, check);
+        (self.signatures).get_or_ask(&key, |(image, ..)| {
+            self.host
+                .verify_signature(&requirement.host_request(image, check))
         })
     }
 }
@@ -259,6 +324,17 @@ mod tests {
             "whitelisted-sidecars",
         );
         assert_eq!(found, missing);
+    }
+
+    #[rstest]
+    #[case::trusted(br#"{"is_trusted":true,"digest":"sha256:ab"}"#, Ok(Verified { trusted: true, digest: "sha256:ab".into() }))]
+    #[case::not_json(b"nope", Err("cannot read the host's oci/v2/verify answer: expected ident at line 1 column 2".into()))]
+    #[case::no_digest(br#"{"is_trusted":true}"#, Err("cannot read the host's oci/v2/verify answer: {\"is_trusted\":true}: expected is_trusted and digest".into()))]
+    fn reads_the_sdks_verification_response(
+        #[case] answer: &[u8],
+        #[case] read: Result<Verified, String>,
+    ) {
+        assert_eq!(read_verification(answer), read);
     }
 
     #[test]

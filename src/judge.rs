@@ -8,7 +8,8 @@
 //! satisfy them as `Profiles::governance` combines them (one of those of its tag; by digest,
 //! those of every tag it may be), and a rejection says why each failed. With `allowedScripts`
 //! (and without `allowConfigMap`), a `configMap` is allowed by the script it holds, read through
-//! the host ([`Judge::host_violations`], [`crate::scripts`]).
+//! the host ([`Judge::host_violations`], [`crate::scripts`]); an image that a `signatures`
+//! requirement governs, by its signatures, which the host verifies ([`crate::signatures`]).
 
 use crate::host::HostCalls;
 use crate::profiles::{AnnotationLookup, Governance};
@@ -16,6 +17,7 @@ use crate::reference::{ImageReference, names_registry};
 use crate::request_rules::RequestRules;
 use crate::scripts::script_violation;
 use crate::sidecar::{ConfigMapSource, HookSidecar, ImageOrigin};
+use crate::signatures::SignatureRequirement;
 
 /// What judging one request's sidecars takes: the rules built for the request, and what the
 /// checks that need the host read (see [`Judge::violations`]).
@@ -145,9 +147,23 @@ impl<'r> Judge<'r> {
         checked.then_some(config_map)
     }
 
-    /// The reasons of the checks that need the host, after [`Judge::violations`]: today, whether
-    /// the sidecar's ConfigMap holds an approved script ([`script_violation`]).
-    pub fn host_violations(&self, prepared: &Prepared) -> Option<String> {
+    /// Whether the sidecar has a check that needs the host: a script to approve, or an image that
+    /// a `signatures` requirement governs.
+    pub fn needs_host(&self, prepared: &Prepared) -> bool {
+        self.script_to_check(prepared).is_some()
+            || !self.signature_requirements(prepared).is_empty()
+    }
+
+    /// The reasons of the checks that need the host, after [`Judge::violations`]: whether the
+    /// sidecar's ConfigMap holds an approved script ([`script_violation`]), and whether its image
+    /// is signed as every `signatures` requirement that governs it says.
+    pub fn host_violations(&self, prepared: &Prepared) -> Vec<String> {
+        let mut reasons: Vec<String> = self.script_violation(prepared).into_iter().collect();
+        reasons.extend(self.signature_violations(prepared));
+        reasons
+    }
+
+    fn script_violation(&self, prepared: &Prepared) -> Option<String> {
         let config_map = self.script_to_check(prepared)?;
         if self.namespace.is_empty() {
             // A cluster-scoped carrier (a cluster instancetype or preference): its VMs, in any
@@ -168,6 +184,51 @@ impl<'r> Judge<'r> {
             &answer,
             &self.rules.policy.allowed_scripts,
         )
+    }
+
+    /// The `signatures` requirements that govern the sidecar's image, with their index.
+    fn signature_requirements(&self, prepared: &Prepared) -> Vec<(usize, &SignatureRequirement)> {
+        let Image::Resolved(_, image) = &prepared.image else {
+            return Vec::new();
+        };
+        (self.rules.policy.signatures.iter().enumerate())
+            .filter(|(_, requirement)| requirement.governs(image))
+            .collect()
+    }
+
+    /// For each governing requirement whose verification failed, what the host said. The image
+    /// verified is the normalized reference (`docker.io/library/busybox:latest`): what the
+    /// runtime pulls, whatever the request wrote.
+    fn signature_violations(&self, prepared: &Prepared) -> Vec<String> {
+        let Image::Resolved(written, image) = &prepared.image else {
+            return Vec::new();
+        };
+        let requirements = self.signature_requirements(prepared);
+        if requirements.is_empty() {
+            return Vec::new();
+        }
+        let normalized = image.to_string();
+        let mut reasons = Vec::new();
+        for (index, requirement) in requirements {
+            let checks = requirement.checks();
+            for check in 0..checks {
+                let what = match requirement.trust {
+                    "certificates" => format!("certificates[{check}]"),
+                    trust => trust.to_owned(),
+                };
+                match &*(self.host).signature(&normalized, (index, requirement), check) {
+                    Ok(verified) if verified.trusted => {}
+                    Ok(_) => reasons.push(format!(
+                        "{written} ({image}): signatures[{index}] ({what}): the host does not \
+                         trust its signatures"
+                    )),
+                    Err(e) => reasons.push(format!(
+                        "{written} ({image}): signatures[{index}] ({what}): not verified: {e}"
+                    )),
+                }
+            }
+        }
+        reasons
     }
 
     /// The image as the rejection names it, and as matched; or why there is none to match.

@@ -28,6 +28,7 @@ mod request_rules;
 mod scripts;
 mod settings;
 mod sidecar;
+mod signatures;
 mod skim;
 mod swar;
 #[cfg(test)]
@@ -44,7 +45,7 @@ pub use annotation::{
 pub use harvester_setting::{
     ListMode, SETTING_API_VERSION, SETTING_KIND, SettingObject, setting_entries, unique_items,
 };
-pub use host::Host;
+pub use host::{Host, Verified};
 pub use kubernetes_names::is_dns_subdomain;
 // tests/kubevirt_versions.rs compares what it reads in each release's launcher Pods with the
 // annotation's entries.

@@ -165,7 +165,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Decodes standard base64 with padding, as the API server writes `[]byte` (Go's
 /// `base64.StdEncoding`); `None` for anything else. By hand: the `base64` crate's engine costs the
 /// module some 4 KB, this a few hundred bytes (tests check it against the crate).
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     fn sextet(byte: u8) -> Option<u32> {
         let value = match byte {
             b'A'..=b'Z' => byte - b'A',

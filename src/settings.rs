@@ -17,6 +17,7 @@ use crate::harvester_setting::ListMode;
 use crate::kubernetes_names::is_dns_subdomain;
 use crate::profiles::{Profiles, VALUE_MAX_BYTES_DEFAULT, VALUE_MAX_BYTES_LIMIT};
 use crate::reference::ImageReference;
+use crate::signatures::SignatureRequirement;
 
 /// The settings, in the camelCase of Kubernetes APIs. Unknown keys are refused: a misspelt
 /// `allowComand: false` must not silently leave a restriction at its default.
@@ -66,6 +67,10 @@ pub struct Settings<'a> {
     /// Context-aware mode: also allow the entries of this Harvester Setting, read at admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harvester_setting: Option<HarvesterSettingRef>,
+    /// Images that run only when the host verifies their signatures
+    /// ([`SignatureRequirement`] each). Kept as JSON text, like `allowedScripts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<Box<RawValue>>,
 }
 
 /// Which Harvester Setting (`harvesterhci.io/v1beta1`, cluster-scoped) adds entries to
@@ -149,6 +154,8 @@ pub struct PolicyRules<'a> {
     pub profiles: Profiles,
     pub profiles_required: bool,
     pub profile_value_max_bytes: usize,
+    /// `signatures`, validated.
+    pub signatures: Vec<SignatureRequirement>,
 }
 
 /// A list of strings, each borrowed from the input when it has no escape. Its errors are those
@@ -238,6 +245,13 @@ impl Settings<'_> {
                  annotations)"
             ));
         }
+        let signatures = (self.signatures.iter().enumerate())
+            .filter_map(|(index, raw)| {
+                SignatureRequirement::parse(index, raw)
+                    .map_err(|e| problems.push(e))
+                    .ok()
+            })
+            .collect();
         let profiles = Profiles::parse(&self.sidecar_profiles)
             .map_err(|mut e| problems.append(&mut e))
             .unwrap_or_default();
@@ -256,6 +270,7 @@ impl Settings<'_> {
             profiles,
             profiles_required: self.profiles_required,
             profile_value_max_bytes,
+            signatures,
         })
     }
 }

@@ -154,7 +154,7 @@ fn site_reasons(
         Err(reason) => return vec![(None, reason.clone())],
     };
     let lookup = annotations.at(site.annotation_map);
-    let ask_host = prepared.iter().any(|p| judge.script_to_check(p).is_some()) && !is_unchanged();
+    let ask_host = prepared.iter().any(|p| judge.needs_host(p)) && !is_unchanged();
     (found.iter().zip(prepared))
         .flat_map(|(found, prepared)| {
             let mut reasons = judge.violations(prepared, &lookup);

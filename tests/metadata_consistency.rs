@@ -439,6 +439,45 @@ fn profile_questions_are_the_profile_fields() {
     assert_eq!(required["default"], Value::Bool(false));
 }
 
+/// The ways to trust a signature that the form has no field for: the description names each.
+const SIGNATURE_FIELDS_WITHOUT_FORM: [&str; 7] = [
+    "keyless",
+    "keylessPrefix",
+    "githubActions",
+    "certificates",
+    "certificateChain",
+    "requireRekorBundle",
+    "oci/v2/verify",
+];
+
+#[test]
+fn signature_questions_are_requirement_fields() {
+    let questions = yaml("questions-ui.yml");
+    let signatures = question(&questions["questions"], "signatures");
+    assert_eq!(str_of(&signatures["type"], "type"), "sequence[");
+    let items = &signatures["sequence_questions"];
+    for (variable, kind) in [
+        ("image", "string"),
+        ("pubKeys", "array["),
+        ("annotations", "map["),
+    ] {
+        assert_eq!(str_of(&question(items, variable)["type"], "type"), kind);
+    }
+    let description = str_of(&signatures["description"], "description");
+    for field in SIGNATURE_FIELDS_WITHOUT_FORM {
+        assert!(description.contains(&format!("`{field}`")), "{description}");
+    }
+    // What the form writes (an image and a key) is a valid requirement; without a key it is not.
+    let key = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEU3tq7eCgHmlKG1aoyPoSXcR3RmUj\nhn2SBz7nHgy7zKzRrOiH3Z/+g5YjpAWOPJYCxVD4XJ1b5rnlMAJA7o/9WA==\n-----END PUBLIC KEY-----\n";
+    let form = |requirement: serde_json::Value| {
+        parse_and_validate(&serde_json::json!({"signatures": [requirement]})).map(drop)
+    };
+    form(serde_json::json!({"image": "r.example.com/h:*", "pubKeys": [key], "annotations": {}}))
+        .expect("valid");
+    form(serde_json::json!({"image": "r.example.com/h:*", "pubKeys": [], "annotations": {}}))
+        .expect_err("no key");
+}
+
 /// What the form writes with its defaults (and an image) is valid settings.
 #[test]
 fn the_form_defaults_are_valid_settings() {
@@ -475,6 +514,7 @@ fn questions_are_exactly_the_settings() {
         sidecar_shim_image: Some("quay.io/kubevirt/sidecar-shim:v1.4.0".into()),
         profile_value_max_bytes: Some(4096),
         allowed_scripts: vec![serde_json::value::RawValue::from_string("{}".into()).expect("JSON")],
+        signatures: vec![serde_json::value::RawValue::from_string("{}".into()).expect("JSON")],
         harvester_setting: Some(HarvesterSettingRef {
             name: "whitelisted-sidecars".into(),
             list_mode: ListMode::Union,
