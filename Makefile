@@ -98,7 +98,7 @@ vendor-check:
 # policy-host on its own and with its `cluster` feature (HOST_FEATURES): built alone, it gets the
 # dependency features that `cargo build -p policy-host $(HOST_FEATURES)` gets in e2e-tests, so
 # wasmtime is compiled once for its tests and the end-to-end tests.
-HOST_FEATURES := --features cluster
+HOST_FEATURES := --features cluster,sigstore
 .PHONY: unit-tests
 unit-tests:
 	cargo test --workspace --exclude policy-host

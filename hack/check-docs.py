@@ -55,6 +55,7 @@ LIMITS = {
     "64 Mi": "the sync Deployment's memory limit",
     "32 Mi": "the sync Deployment's memory request",
     "5 seconds": "policy-server's get_resource cache",
+    "60 seconds": "policy-server's cache of oci/v2/verify answers (and the in-repo host's)",
     "5-second": "policy-server's get_resource cache",
     "1-second": "the cache of the context-aware tests' host",
     "5 s": "policy-server's get_resource cache; the sync job's longest retry delay",

@@ -4,7 +4,7 @@
 # Rust targets (the module; the sync job's static binary), kube-apiserver and kubectl, built from
 # the Go module proxy by hack/build-kube-apiserver.sh, the launcher Pod renderers (the template
 # service of each supported KubeVirt release, tests/kubevirt-render) by
-# hack/build-kubevirt-render.sh, and helm, crane and actionlint by hack/go-tool.sh, each cached
+# hack/build-kubevirt-render.sh, and helm, crane, cosign and actionlint by hack/go-tool.sh, each cached
 # under ~/.cache/hook-sidecar-policy keyed by its version. `make tools`. Idempotent and quiet when
 # everything is there.
 set -euo pipefail
@@ -19,6 +19,6 @@ done
 "$(dirname "$0")/build-kube-apiserver.sh" >/dev/null
 # One launcher Pod renderer per supported KubeVirt release (tests/kubevirt-render/versions.json).
 "$(dirname "$0")/build-kubevirt-render.sh" --all >/dev/null
-for tool in helm crane actionlint; do
+for tool in helm crane cosign actionlint; do
   "$(dirname "$0")/go-tool.sh" "$tool" >/dev/null
 done

@@ -55,6 +55,7 @@ fn main() -> Result<()> {
                     ]
                     .into(),
                     kubernetes: KubernetesBackend::Cluster(Box::new(client)),
+                    ..HostCapabilities::default()
                 }),
         )
     };

@@ -1,6 +1,7 @@
-//! Host capabilities offered to the guest: logging, and `kubernetes/get_resource` for the kinds
-//! the policy was granted (`--allow-context-aware`), answered from a real API server or replayed
-//! from a kwctl session file. Any other call is refused, loudly.
+//! Host capabilities offered to the guest: logging, `kubernetes/get_resource` for the kinds the
+//! policy was granted (`--allow-context-aware`), answered from a real API server or replayed from
+//! a kwctl session file, and `oci/v2/verify` (Sigstore signatures, with the `sigstore` feature).
+//! Any other call is refused, loudly.
 
 use std::collections::BTreeSet;
 use std::error::Error;
@@ -30,6 +31,9 @@ pub struct HostCapabilities {
     /// The kinds the policy may read (its `contextAwareResources`, when granted).
     pub allowed_resources: BTreeSet<ContextAwareResource>,
     pub kubernetes: KubernetesBackend,
+    /// `oci/v2/verify`: like policy-server, every module may ask (no grant in the metadata).
+    #[cfg(feature = "sigstore")]
+    pub sigstore: Option<crate::sigstore::SigstoreVerifier>,
 }
 
 impl Default for HostCapabilities {
@@ -37,6 +41,8 @@ impl Default for HostCapabilities {
         Self {
             allowed_resources: BTreeSet::new(),
             kubernetes: KubernetesBackend::None,
+            #[cfg(feature = "sigstore")]
+            sigstore: None,
         }
     }
 }
@@ -51,6 +57,10 @@ pub struct ContextAwareArgs {
     /// Answer host capability calls from this session file (kwctl's format) instead of a cluster.
     #[arg(long, value_name = "FILE")]
     pub replay_host_capabilities_interactions: Option<PathBuf>,
+    /// kwctl's sources file: `insecure_sources`, the registries `oci/v2/verify` reaches over
+    /// plain HTTP.
+    #[arg(long, value_name = "FILE")]
+    pub sources_path: Option<PathBuf>,
 }
 
 impl HostCapabilities {
@@ -84,6 +94,8 @@ impl HostCapabilities {
         Ok(Self {
             allowed_resources,
             kubernetes,
+            #[cfg(feature = "sigstore")]
+            sigstore: Some(sigstore_verifier(args.sources_path.as_deref())?),
         })
     }
 
@@ -103,12 +115,34 @@ impl HostCapabilities {
                 Ok(Vec::new())
             }
             ("kubewarden", "kubernetes", "get_resource") => self.get_resource(payload),
+            ("kubewarden", "oci", "v2/verify") => self.verify(payload),
             _ => Err(format!(
                 "host capability {binding}/{namespace}/{operation} is not offered by this host \
-                 (it offers kubewarden/tracing/log and kubewarden/kubernetes/get_resource)"
+                 (it offers kubewarden/tracing/log, kubewarden/kubernetes/get_resource and \
+                 kubewarden/oci/v2/verify)"
             )
             .into()),
         }
+    }
+
+    /// policy-evaluator's answer to `oci/v2/verify`: a failure comes back as "Callback
+    /// evaluation failure: ...".
+    #[cfg(feature = "sigstore")]
+    fn verify(&self, payload: &[u8]) -> CallbackResult {
+        let verifier = (self.sigstore.as_ref())
+            .ok_or_else(|| "Callback evaluation failure: no sigstore client".to_owned())?;
+        verifier
+            .verify(payload)
+            .map_err(|e| format!("Callback evaluation failure: {e:#}").into())
+    }
+
+    #[cfg(not(feature = "sigstore"))]
+    fn verify(&self, _: &[u8]) -> CallbackResult {
+        Err(
+            "kubewarden/oci/v2/verify needs a policy-host built with the `sigstore` feature \
+             (cargo build -p policy-host --features sigstore)"
+                .into(),
+        )
     }
 
     /// policy-evaluator's `host_callback` for `get_resource`: the grant is checked first, then
@@ -139,6 +173,15 @@ impl HostCapabilities {
         // RUST_BACKTRACE is set; `{:#}` is the same message and causes without it.
         answer.map_err(|e| format!("Callback evaluation failure: {e:#}").into())
     }
+}
+
+#[cfg(feature = "sigstore")]
+fn sigstore_verifier(sources: Option<&Path>) -> Result<crate::sigstore::SigstoreVerifier> {
+    let sources = match sources {
+        Some(path) => crate::sigstore::Sources::load(path)?,
+        None => crate::sigstore::Sources::default(),
+    };
+    crate::sigstore::SigstoreVerifier::new(&sources)
 }
 
 /// The cluster of the kubeconfig, as kwctl reads it.
@@ -189,6 +232,11 @@ mod tests {
                 .to_string()
                 .contains("kubewarden/oci/v1/verify is not offered")
         );
+        // v2/verify is offered, and fails closed without a client.
+        let error = HostCapabilities::default()
+            .call("kubewarden", "oci", "v2/verify", b"{}")
+            .expect_err("no client");
+        assert!(error.to_string().contains("sigstore"), "{error}");
     }
 
     #[test]
@@ -208,6 +256,7 @@ mod tests {
         let host = HostCapabilities {
             allowed_resources: [setting()].into(),
             kubernetes: KubernetesBackend::None,
+            ..HostCapabilities::default()
         };
         let error = host
             .call("kubewarden", "kubernetes", "get_resource", SETTING_REQUEST)

@@ -145,6 +145,7 @@ impl Context {
                 .with_capabilities(HostCapabilities {
                     allowed_resources,
                     kubernetes,
+                    ..HostCapabilities::default()
                 }),
         )
     }

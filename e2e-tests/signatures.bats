@@ -1,0 +1,183 @@
+#!/usr/bin/env bats
+# Signed sidecar images (`signatures`) on real signatures in a real registry: go-containerregistry's
+# registry served on loopback (`crane registry serve`), images pushed there and signed by cosign
+# with keys made here, and the policy run by `kwctl run` (policy-evaluator's oci/v2/verify) or by
+# the in-repo host (its `sigstore` feature, on the same sigstore crate), both told by a sources file
+# that the loopback registry speaks plain HTTP. The registry's request log shows which evaluations
+# reached it.
+
+load helpers
+
+setup_file() {
+  CRANE=$("$ROOT/hack/go-tool.sh" crane)
+  COSIGN=$("$ROOT/hack/go-tool.sh" cosign)
+  export CRANE COSIGN
+  local dir=$BATS_FILE_TMPDIR
+  "$CRANE" registry serve --address 127.0.0.1:0 >"$dir/registry.log" 2>&1 &
+  echo $! >"$dir/registry.pid"
+  local port=""
+  for _ in $(seq 50); do
+    port=$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p' "$dir/registry.log")
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { cat "$dir/registry.log"; return 1; }
+  export REGISTRY="127.0.0.1:$port"
+  printf 'insecure_sources: ["%s"]\n' "$REGISTRY" >"$dir/sources.yml"
+
+  export COSIGN_PASSWORD="" COSIGN_YES=true
+  (cd "$dir" && "$COSIGN" generate-key-pair --output-key-prefix a >/dev/null 2>&1 &&
+    "$COSIGN" generate-key-pair --output-key-prefix b >/dev/null 2>&1)
+  for image in signed unsigned other-key both moved moved-to shim; do
+    push "$image"
+  done
+  sign a "$REGISTRY/hooks/signed:v1" -a env=prod
+  sign a "$REGISTRY/hooks/shim:v1"
+  sign b "$REGISTRY/hooks/other-key:v1"
+  sign a "$REGISTRY/hooks/both:v1"
+  sign b "$REGISTRY/hooks/both:v1"
+  # Signed, then the tag moved to an image nobody signed.
+  sign a "$REGISTRY/hooks/moved:v1"
+  "$CRANE" copy --insecure "$REGISTRY/hooks/moved-to:v1" "$REGISTRY/hooks/moved:v1" >/dev/null 2>&1
+}
+
+teardown_file() {
+  kill "$(cat "$BATS_FILE_TMPDIR/registry.pid")" 2>/dev/null || true
+}
+
+# push NAME: an image of one layer whose content is its name, as $REGISTRY/hooks/NAME:v1.
+push() {
+  local work="$BATS_FILE_TMPDIR/$1"
+  mkdir -p "$work" && printf '%s\n' "$1" >"$work/content"
+  tar -C "$work" -czf "$work/layer.tgz" content
+  "$CRANE" append --insecure -f "$work/layer.tgz" -t "$REGISTRY/hooks/$1:v1" >/dev/null 2>&1
+}
+
+# sign KEY IMAGE [COSIGN ARGS...]: the image's digest signed with KEY, without a transparency log.
+sign() {
+  local key=$1 image=$2 digest
+  shift 2
+  digest=$("$CRANE" digest --insecure "$image")
+  "$COSIGN" sign --key "$BATS_FILE_TMPDIR/$key.key" --tlog-upload=false \
+    --allow-insecure-registry --allow-http-registry "$@" "${image%:*}@$digest" >/dev/null 2>&1
+}
+
+# settings SIGNATURES [EXTRA]: the hooks repository allowed, the requirements SIGNATURES (jq, with
+# $a and $b the public keys).
+settings() {
+  local extra=${2:-"{}"}
+  jq -nc --arg registry "$REGISTRY" --rawfile a "$BATS_FILE_TMPDIR/a.pub" \
+    --rawfile b "$BATS_FILE_TMPDIR/b.pub" \
+    "{allowedImages: [\"\\(\$registry)/hooks/*\"], signatures: $1} + $extra"
+}
+
+by_key_a() { settings '[{image: "\($registry)/hooks/*", pubKeys: [$a]}]' "$@"; }
+
+# kwrun_signed REQUEST SETTINGS: the evaluation, with the sources file.
+kwrun_signed() {
+  kwrun --sources-path "$BATS_FILE_TMPDIR/sources.yml" --request-path "$1" --settings-json "$2"
+}
+
+vm_running() {
+  vm_with_sidecars "[{\"image\": \"$1\", \"args\": [\"--version\", \"v1alpha3\"]}]"
+}
+
+# The launcher Pod KubeVirt renders for a VM with the sidecar image $1.
+launcher_pod_running() {
+  local request="$BATS_TEST_TMPDIR/pod-$RANDOM.json"
+  jq --arg image "$1" \
+    '.object.spec.containers |= map(if .name == "hook-sidecar-0" then .image = $image else . end)
+     | .object.metadata.annotations["hooks.kubevirt.io/hookSidecars"] =
+       ([{image: $image, args: ["--version", "v1alpha3"]}] | tojson)' \
+    "$TEST_DATA/launcher-pod-create-gpu-hook.json" >"$request"
+  echo "$request"
+}
+
+registry_requests() { wc -l <"$BATS_FILE_TMPDIR/registry.log"; }
+
+@test "an image signed by the key runs, at the VM and at its launcher Pod" {
+  kwrun_signed "$(vm_running "$REGISTRY/hooks/signed:v1")" "$(by_key_a)"
+  assert_allowed
+  kwrun_signed "$(launcher_pod_running "$REGISTRY/hooks/signed:v1")" "$(by_key_a)"
+  assert_allowed
+}
+
+@test "the signed image by its digest runs" {
+  local digest
+  digest=$("$CRANE" digest --insecure "$REGISTRY/hooks/signed:v1")
+  kwrun_signed "$(vm_running "$REGISTRY/hooks/signed@$digest")" "$(by_key_a)"
+  assert_allowed
+}
+
+@test "an unsigned image is refused, at the VM and at its launcher Pod" {
+  local image="$REGISTRY/hooks/unsigned:v1"
+  kwrun_signed "$(vm_running "$image")" "$(by_key_a)"
+  assert_rejected "image \"$image\" ($image): signatures[0] (pubKeys): not verified" \
+    "no signatures found for image"
+  kwrun_signed "$(launcher_pod_running "$image")" "$(by_key_a)"
+  assert_rejected "signatures[0] (pubKeys): not verified" "no signatures found for image"
+}
+
+@test "an image signed by another key is refused" {
+  kwrun_signed "$(vm_running "$REGISTRY/hooks/other-key:v1")" "$(by_key_a)"
+  assert_rejected "signatures[0] (pubKeys): not verified" "Image verification failed: missing signatures"
+}
+
+@test "a tag moved to an unsigned image after signing is refused" {
+  kwrun_signed "$(vm_running "$REGISTRY/hooks/moved:v1")" "$(by_key_a)"
+  assert_rejected "signatures[0] (pubKeys): not verified" "no signatures found for image"
+}
+
+@test "annotations the signature lacks are refused; those it has pass" {
+  local image="$REGISTRY/hooks/signed:v1"
+  kwrun_signed "$(vm_running "$image")" \
+    "$(settings '[{image: "\($registry)/hooks/*", pubKeys: [$a], annotations: {env: "prod"}}]')"
+  assert_allowed
+  kwrun_signed "$(vm_running "$image")" \
+    "$(settings '[{image: "\($registry)/hooks/*", pubKeys: [$a], annotations: {env: "dev"}}]')"
+  assert_rejected "signatures[0] (pubKeys): not verified" "missing signatures"
+}
+
+@test "every requirement that governs the image must be met" {
+  local two='[{image: "\($registry)/hooks/*", pubKeys: [$a]}, {image: "\($registry)/hooks/*", pubKeys: [$b]}]'
+  kwrun_signed "$(vm_running "$REGISTRY/hooks/both:v1")" "$(settings "$two")"
+  assert_allowed
+  kwrun_signed "$(vm_running "$REGISTRY/hooks/signed:v1")" "$(settings "$two")"
+  assert_rejected "signatures[1] (pubKeys): not verified"
+  [[ $(jq -r .status.message <<<"$output") != *"signatures[0]"* ]]
+}
+
+@test "the sidecar-shim is verified as the image KubeVirt runs for it" {
+  local shim="$REGISTRY/hooks/shim:v1" entry
+  entry='[{"args": ["--version", "v1alpha3"], "configMap": {"name": "hooks", "key": "k", "hookPath": "/usr/bin/onDefineDomain"}}]'
+  kwrun_signed "$(vm_with_sidecars "$entry")" \
+    "$(by_key_a "{sidecarShimImage: \"$shim\", allowConfigMap: true}")"
+  assert_allowed
+  kwrun_signed "$(vm_with_sidecars "$entry")" \
+    "$(by_key_a "{sidecarShimImage: \"$REGISTRY/hooks/unsigned:v1\", allowConfigMap: true}")"
+  assert_rejected "no image (KubeVirt's sidecar-shim) ($REGISTRY/hooks/unsigned:v1): signatures[0] (pubKeys): not verified"
+}
+
+@test "an image no requirement governs, and a request without sidecars, reach no registry" {
+  local before
+  before=$(registry_requests)
+  kwrun_signed "$(vm_running "$REGISTRY/hooks/unsigned:v1")" \
+    "$(settings '[{image: "\($registry)/hooks/signed:*", pubKeys: [$a]}]')"
+  assert_allowed
+  kwrun_signed "$TEST_DATA/vm-create-no-sidecar.json" "$(by_key_a)"
+  assert_allowed
+  [ "$(registry_requests)" -eq "$before" ]
+}
+
+@test "an UPDATE that leaves the sidecars as they were reaches no registry" {
+  local request="$BATS_TEST_TMPDIR/update.json" sidecars before
+  sidecars=$(jq -nc --arg image "$REGISTRY/hooks/unsigned:v1" '[{image: $image}] | tojson')
+  jq --argjson s "$sidecars" \
+    '.object.spec.template.metadata.annotations["hooks.kubevirt.io/hookSidecars"] = $s
+     | .oldObject.spec.template.metadata.annotations["hooks.kubevirt.io/hookSidecars"] = $s' \
+    "$TEST_DATA/vm-update-unchanged.json" >"$request"
+  before=$(registry_requests)
+  kwrun_signed "$request" "$(by_key_a)"
+  assert_allowed
+  [ "$(registry_requests)" -eq "$before" ]
+}
