@@ -39,6 +39,29 @@ setup_file() {
   # Signed, then the tag moved to an image nobody signed.
   sign a "$REGISTRY/hooks/moved:v1"
   "$CRANE" copy --insecure "$REGISTRY/hooks/moved-to:v1" "$REGISTRY/hooks/moved:v1" >/dev/null 2>&1
+  # A certificate for the signer's key, issued by a CA made here; and another CA.
+  certificate_authority ca
+  certificate_authority other-ca
+  push certified
+  sign signer "$REGISTRY/hooks/certified:v1" --certificate "$dir/signer.crt" \
+    --certificate-chain "$dir/ca.pem"
+}
+
+# certificate_authority NAME: a self-signed CA (NAME.pem, NAME.key); for `ca`, also the signer's
+# key (signer.key, imported into cosign) and its code-signing certificate (signer.crt).
+certificate_authority() {
+  local dir=$BATS_FILE_TMPDIR
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/$1.key" \
+    -out "$dir/$1.pem" -subj "/CN=$1" -days 2 -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign 2>/dev/null
+  [[ $1 == ca ]] || return 0
+  openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out "$dir/signer.pem"
+  openssl req -new -key "$dir/signer.pem" -subj /CN=hooks-signer -out "$dir/signer.csr"
+  printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=email:signer@example.com\n' \
+    >"$dir/signer.ext"
+  openssl x509 -req -in "$dir/signer.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 1 -out "$dir/signer.crt" -extfile "$dir/signer.ext" 2>/dev/null
+  (cd "$dir" && "$COSIGN" import-key-pair --key signer.pem --output-key-prefix signer >/dev/null 2>&1)
 }
 
 teardown_file() {
@@ -63,11 +86,12 @@ sign() {
 }
 
 # settings SIGNATURES [EXTRA]: the hooks repository allowed, the requirements SIGNATURES (jq, with
-# $a and $b the public keys).
+# $a and $b the public keys, $certificate the signer's certificate, $ca and $other_ca the CAs).
 settings() {
-  local extra=${2:-"{}"}
-  jq -nc --arg registry "$REGISTRY" --rawfile a "$BATS_FILE_TMPDIR/a.pub" \
-    --rawfile b "$BATS_FILE_TMPDIR/b.pub" \
+  local extra=${2:-"{}"} dir=$BATS_FILE_TMPDIR
+  jq -nc --arg registry "$REGISTRY" --rawfile a "$dir/a.pub" --rawfile b "$dir/b.pub" \
+    --rawfile certificate "$dir/signer.crt" --rawfile ca "$dir/ca.pem" \
+    --rawfile other_ca "$dir/other-ca.pem" \
     "{allowedImages: [\"\\(\$registry)/hooks/*\"], signatures: $1} + $extra"
 }
 
@@ -180,4 +204,23 @@ registry_requests() { wc -l <"$BATS_FILE_TMPDIR/registry.log"; }
   kwrun_signed "$request" "$(by_key_a)"
   assert_allowed
   [ "$(registry_requests)" -eq "$before" ]
+}
+
+@test "an image signed with a certificate's key runs when the certificate chains to the CA" {
+  local image="$REGISTRY/hooks/certified:v1"
+  kwrun_signed "$(vm_running "$image")" \
+    "$(settings '[{image: "\($registry)/hooks/*", certificates: [$certificate], certificateChain: [$ca]}]')"
+  assert_allowed
+  # Another CA did not issue the certificate.
+  kwrun_signed "$(vm_running "$image")" \
+    "$(settings '[{image: "\($registry)/hooks/*", certificates: [$certificate], certificateChain: [$other_ca]}]')"
+  assert_rejected "signatures[0] (certificates[0]): not verified"
+  # Signed without a transparency log: refused when a Rekor bundle is required.
+  kwrun_signed "$(vm_running "$image")" \
+    "$(settings '[{image: "\($registry)/hooks/*", certificates: [$certificate], certificateChain: [$ca], requireRekorBundle: true}]')"
+  assert_rejected "signatures[0] (certificates[0]): not verified"
+  # The key's signature is not a signature of an image signed by another key.
+  kwrun_signed "$(vm_running "$REGISTRY/hooks/signed:v1")" \
+    "$(settings '[{image: "\($registry)/hooks/*", certificates: [$certificate]}]')"
+  assert_rejected "signatures[0] (certificates[0]): not verified"
 }
