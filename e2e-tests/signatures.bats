@@ -3,47 +3,33 @@
 # registry served on loopback (`crane registry serve`), images pushed there and signed by cosign
 # with keys made here, and the policy run by `kwctl run` (policy-evaluator's oci/v2/verify) or by
 # the in-repo host (its `sigstore` feature, on the same sigstore crate), both told by a sources file
-# that the loopback registry speaks plain HTTP. The registry's request log shows which evaluations
-# reached it.
+# that the loopback registry speaks plain HTTP (e2e-tests/signed-registry.bash). The registry's
+# request log shows which evaluations reached it.
 
 load helpers
+load signed-registry
 
 setup_file() {
-  CRANE=$("$ROOT/hack/go-tool.sh" crane)
-  COSIGN=$("$ROOT/hack/go-tool.sh" cosign)
-  export CRANE COSIGN
+  export SIGNED_REGISTRY_DIR=$BATS_FILE_TMPDIR
   local dir=$BATS_FILE_TMPDIR
-  "$CRANE" registry serve --address 127.0.0.1:0 >"$dir/registry.log" 2>&1 &
-  echo $! >"$dir/registry.pid"
-  local port=""
-  for _ in $(seq 50); do
-    port=$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p' "$dir/registry.log")
-    [[ -n $port ]] && break
-    sleep 0.1
-  done
-  [[ -n $port ]] || { cat "$dir/registry.log"; return 1; }
-  export REGISTRY="127.0.0.1:$port"
-  printf 'insecure_sources: ["%s"]\n' "$REGISTRY" >"$dir/sources.yml"
-
-  export COSIGN_PASSWORD="" COSIGN_YES=true
-  (cd "$dir" && "$COSIGN" generate-key-pair --output-key-prefix a >/dev/null 2>&1 &&
-    "$COSIGN" generate-key-pair --output-key-prefix b >/dev/null 2>&1)
+  start_signed_registry
+  generate_keys a b
   for image in signed unsigned other-key both moved moved-to shim; do
-    push "$image"
+    push_image "$image"
   done
-  sign a "$REGISTRY/hooks/signed:v1" -a env=prod
-  sign a "$REGISTRY/hooks/shim:v1"
-  sign b "$REGISTRY/hooks/other-key:v1"
-  sign a "$REGISTRY/hooks/both:v1"
-  sign b "$REGISTRY/hooks/both:v1"
+  sign_image a "$REGISTRY/hooks/signed:v1" -a env=prod
+  sign_image a "$REGISTRY/hooks/shim:v1"
+  sign_image b "$REGISTRY/hooks/other-key:v1"
+  sign_image a "$REGISTRY/hooks/both:v1"
+  sign_image b "$REGISTRY/hooks/both:v1"
   # Signed, then the tag moved to an image nobody signed.
-  sign a "$REGISTRY/hooks/moved:v1"
+  sign_image a "$REGISTRY/hooks/moved:v1"
   "$CRANE" copy --insecure "$REGISTRY/hooks/moved-to:v1" "$REGISTRY/hooks/moved:v1" >/dev/null 2>&1
   # A certificate for the signer's key, issued by a CA made here; and another CA.
   certificate_authority ca
   certificate_authority other-ca
-  push certified
-  sign signer "$REGISTRY/hooks/certified:v1" --certificate "$dir/signer.crt" \
+  push_image certified
+  sign_image signer "$REGISTRY/hooks/certified:v1" --certificate "$dir/signer.crt" \
     --certificate-chain "$dir/ca.pem"
 }
 
@@ -65,24 +51,7 @@ certificate_authority() {
 }
 
 teardown_file() {
-  kill "$(cat "$BATS_FILE_TMPDIR/registry.pid")" 2>/dev/null || true
-}
-
-# push NAME: an image of one layer whose content is its name, as $REGISTRY/hooks/NAME:v1.
-push() {
-  local work="$BATS_FILE_TMPDIR/$1"
-  mkdir -p "$work" && printf '%s\n' "$1" >"$work/content"
-  tar -C "$work" -czf "$work/layer.tgz" content
-  "$CRANE" append --insecure -f "$work/layer.tgz" -t "$REGISTRY/hooks/$1:v1" >/dev/null 2>&1
-}
-
-# sign KEY IMAGE [COSIGN ARGS...]: the image's digest signed with KEY, without a transparency log.
-sign() {
-  local key=$1 image=$2 digest
-  shift 2
-  digest=$("$CRANE" digest --insecure "$image")
-  "$COSIGN" sign --key "$BATS_FILE_TMPDIR/$key.key" --tlog-upload=false \
-    --allow-insecure-registry --allow-http-registry "$@" "${image%:*}@$digest" >/dev/null 2>&1
+  stop_signed_registry
 }
 
 # settings SIGNATURES [EXTRA]: the hooks repository allowed, the requirements SIGNATURES (jq, with

@@ -26,11 +26,33 @@ pub struct BenchArgs {
     /// Measured evaluations per mode.
     #[arg(long, default_value_t = 2000)]
     iterations: usize,
+    /// kwctl's sources file: with it, the module's `oci/v2/verify` calls are answered (feature
+    /// `sigstore`), the registries it names reached over plain HTTP.
+    #[cfg(feature = "sigstore")]
+    #[arg(long)]
+    sources_path: Option<PathBuf>,
+    /// How long a verification is kept, in seconds: 60 as in policy-server (each request after
+    /// the first is answered from the cache), 0 for a verification of every request.
+    #[cfg(feature = "sigstore")]
+    #[arg(long, default_value_t = 60)]
+    verification_cache_seconds: u64,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let payload = raw_payload(&args.request_path, args.settings_path.as_deref())?;
     let host = PolicyHost::load(&args.module, Duration::from_secs(2), CodeCache::Disabled)?;
+    #[cfg(feature = "sigstore")]
+    let host = match &args.sources_path {
+        Some(sources) => {
+            let verifier = crate::callbacks::sigstore_verifier(Some(sources))?
+                .with_cache_time(Duration::from_secs(args.verification_cache_seconds));
+            host.with_capabilities(crate::callbacks::HostCapabilities {
+                sigstore: Some(verifier),
+                ..Default::default()
+            })
+        }
+        None => host,
+    };
 
     // Both modes must evaluate successfully, or the numbers would measure an error path.
     let instance = host.instance()?;
@@ -44,7 +66,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let warm = measure(warmup, args.iterations, || {
         host.call_validate(&instance, &payload).map(drop)
     })?;
-    let peak_memory_bytes = peak_memory(&std::fs::read(&args.module)?, &payload, &first)?;
+    // The memory search loads the module again without host capabilities: not for a request
+    // whose verdict depends on a verification.
+    #[cfg(feature = "sigstore")]
+    let verifying = args.sources_path.is_some();
+    #[cfg(not(feature = "sigstore"))]
+    let verifying = false;
+    let peak_memory_bytes = match verifying {
+        true => None,
+        false => Some(peak_memory(
+            &std::fs::read(&args.module)?,
+            &payload,
+            &first,
+        )?),
+    };
     let line = json!({
         "module": args.module.display().to_string(),
         "module_bytes": std::fs::metadata(&args.module)?.len(),

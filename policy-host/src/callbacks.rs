@@ -176,7 +176,7 @@ impl HostCapabilities {
 }
 
 #[cfg(feature = "sigstore")]
-fn sigstore_verifier(sources: Option<&Path>) -> Result<crate::sigstore::SigstoreVerifier> {
+pub fn sigstore_verifier(sources: Option<&Path>) -> Result<crate::sigstore::SigstoreVerifier> {
     let sources = match sources {
         Some(path) => crate::sigstore::Sources::load(path)?,
         None => crate::sigstore::Sources::default(),
