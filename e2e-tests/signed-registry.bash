@@ -23,6 +23,7 @@ start_signed_registry() {
 }
 
 stop_signed_registry() {
+  [[ -e $SIGNED_REGISTRY_DIR/registry.pid ]] || return 0
   kill "$(cat "$SIGNED_REGISTRY_DIR/registry.pid")" 2>/dev/null || true
 }
 

@@ -23,6 +23,7 @@ README_MAX_LINES = 300
 GENERATED_BLOCKS = {
     "bench-floor": "make bench",
     "bench-hostile": "make bench",
+    "bench-signatures": "make bench",
     "module-size": "make bench",
     "first-run": "hack/measure-first-run.sh",
     "context-aware-bench": "make context-aware-bench",
