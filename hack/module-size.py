@@ -6,8 +6,8 @@
 Prints a markdown table (what `make bench` writes into docs/performance.md). With `--check`
 (`make module-size`), fails when ANNOTATED, what `kwctl push` publishes and policy-server
 downloads, is over the budget. `policy-host annotate` keeps the module's bytes and appends the
-metadata; `kwctl annotate` also re-encodes the module (walrus) and records its version, which moves
-the size by a few hundred bytes either way. So policy-host's output is checked against the budget
+metadata; `kwctl annotate` also re-encodes the module (walrus) and records its version, which makes
+it larger by a few KB (walrus encodes wasm-opt's output less compactly). So policy-host's output is checked against the budget
 less KWCTL_ALLOWANCE, and hack/verify-annotate.sh (`make verify-kubewarden`) checks that kwctl's is
 never more than KWCTL_ALLOWANCE larger: the budget checked on policy-host's output holds for
 kwctl's.
@@ -18,7 +18,7 @@ import sys
 BUDGET = 512 * 1024
 # How much larger kwctl's annotated module may be than policy-host's (checked by
 # hack/verify-annotate.sh).
-KWCTL_ALLOWANCE = 1024
+KWCTL_ALLOWANCE = 4096
 
 
 def main():
