@@ -577,10 +577,34 @@ fn metadata_declares_the_setting_it_reads() {
     ))
     .expect("YAML");
     assert_eq!(metadata["contextAwareResources"], expected);
-    assert_eq!(
-        metadata["hostCapabilities"],
-        serde_yaml::from_str::<Value>("[kubernetes/get_resource]").expect("YAML")
-    );
+}
+
+/// The host capabilities the metadata declares are exactly those the module calls: each
+/// `host_call("kubewarden", namespace, operation, ...)` in src/. An operator reads the
+/// metadata to learn what the module may ask of policy-server; a capability called but not
+/// declared (as `oci/v2/verify` was when signatures landed) misleads them.
+#[test]
+fn metadata_declares_the_host_capabilities_the_module_calls() {
+    let metadata = yaml("policy-metadata.yml");
+    let declared: BTreeSet<String> = (metadata["hostCapabilities"].as_sequence())
+        .expect("hostCapabilities is a list")
+        .iter()
+        .map(|c| str_of(c, "a capability").to_owned())
+        .collect();
+    let mut called = BTreeSet::new();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src")).expect("src") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("source");
+        for call in text.split("host_call(\"kubewarden\", ").skip(1) {
+            let parts: Vec<&str> = call.splitn(5, '"').collect();
+            called.insert(format!("{}/{}", parts[1], parts[3]));
+        }
+    }
+    assert!(!called.is_empty(), "no host_call found in src/");
+    assert_eq!(declared, called);
 }
 
 /// The fields `kwctl scaffold artifacthub` derives from policy-metadata.yml.
